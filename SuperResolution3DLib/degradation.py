@@ -1,0 +1,79 @@
+"""k-space degradation: how low-resolution training inputs are made from high-resolution volumes.
+
+1. 3D FFT of the HR volume, zero frequency shifted to the centre.
+2. Keep the central ``1/scale`` of the spectrum along each axis, zero the rest (same array size).
+3. Inverse shift, inverse 3D FFT, magnitude.
+4. Nearest-neighbour downsampling: LR voxel ``i`` is the band-limited HR volume at HR voxel ``scale * i``.
+
+Grid relation: the LR grid is a sub-grid of the HR grid. It has the HR origin and direction,
+``scale`` times the HR spacing and ``ceil(n / scale)`` voxels per axis. A super-resolution of
+the LR volume therefore lands on the HR grid (plus up to ``scale - 1`` extra voxels at the far
+end of each axis, which comparisons crop away).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+
+from .volume import Volume
+
+ScaleLike = Union[int, Sequence[int]]
+
+
+def as_scale(scale: ScaleLike) -> Tuple[int, int, int]:
+    """Normalise ``4``, ``"1,1,4"`` or ``(1, 1, 4)`` into an ``(x, y, z)`` tuple of positive integers."""
+    if isinstance(scale, str):
+        scale = [int(s) for s in scale.replace("x", ",").split(",") if s.strip()]
+    if isinstance(scale, (int, np.integer)):
+        scale = (int(scale),) * 3
+    scale = tuple(int(s) for s in scale)
+    if len(scale) == 1:
+        scale = scale * 3
+    if len(scale) != 3 or min(scale) < 1:
+        raise ValueError(f"scale must be a positive integer or three of them (x, y, z), got {scale}")
+    return scale
+
+
+def kspace_lowpass(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
+    """Steps 1-3: keep the central ``1/scale`` of the spectrum along each axis; magnitude image.
+
+    ``array`` is ``[z, y, x]``, ``scale`` is ``(x, y, z)``. Returns float32 of the same shape.
+    """
+    scale_zyx = as_scale(scale)[::-1]
+    spectrum = np.fft.fftshift(np.fft.fftn(np.asarray(array, dtype=np.float64)))
+    for axis, (n, s) in enumerate(zip(spectrum.shape, scale_zyx)):
+        if s == 1:
+            continue
+        keep = max(1, n // s)
+        start = n // 2 - keep // 2
+        mask = np.zeros(n, dtype=bool)
+        mask[start : start + keep] = True
+        shape = [1, 1, 1]
+        shape[axis] = n
+        spectrum = spectrum * mask.reshape(shape)
+    return np.abs(np.fft.ifftn(np.fft.ifftshift(spectrum))).astype(np.float32)
+
+
+def nearest_downsample(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
+    """Step 4: keep every ``scale``-th voxel starting at index 0 (``[z, y, x]`` array, ``(x, y, z)`` scale)."""
+    sx, sy, sz = as_scale(scale)
+    return np.ascontiguousarray(array[::sz, ::sy, ::sx])
+
+
+def kspace_degrade(volume: Union[Volume, np.ndarray], scale: ScaleLike = 4) -> Volume:
+    """Degrade an HR volume into its LR counterpart with its geometry.
+
+    Accepts a ``Volume`` (or a bare ``[z, y, x]`` array, taken as 1 mm, origin 0, identity
+    direction). Returns a ``Volume`` with ``ceil(n / scale)`` voxels per axis, ``scale`` times
+    the spacing and the same origin and direction, so it overlays the HR volume in world space.
+    """
+    if not isinstance(volume, Volume):
+        volume = Volume(np.asarray(volume))
+    scale = as_scale(scale)
+    if volume.array.ndim != 3:
+        raise ValueError(f"kspace_degrade needs a 3D volume, got an array of shape {volume.array.shape}")
+    lr = nearest_downsample(kspace_lowpass(volume.array, scale), scale)
+    spacing = tuple(np.asarray(volume.spacing) * np.asarray(scale, dtype=float))
+    return Volume(lr, spacing, volume.origin, volume.direction)

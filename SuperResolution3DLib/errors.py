@@ -1,0 +1,25 @@
+"""Errors a user can act on. Their message names the problem and the fix; the CLI prints it in one line."""
+
+
+class SR3DError(Exception):
+    """Base class of the errors SuperResolution3D raises on purpose."""
+
+
+class InputVolumeError(SR3DError, ValueError):
+    """The input image cannot be super-resolved as it is (wrong dimension, empty, constant, ...)."""
+
+
+class ModelFileError(SR3DError, ValueError):
+    """A model file is missing, tampered with, or describes an unknown network."""
+
+
+class InsufficientMemoryError(SR3DError, MemoryError):
+    """The output would not fit in memory; the message suggests a region of interest."""
+
+
+class CancelledError(SR3DError):
+    """The user cancelled a long-running job."""
+
+
+class MissingDependencyError(SR3DError, ImportError):
+    """An optional package is needed; the message says what to install."""

@@ -1,0 +1,57 @@
+"""3D RRDBNet: the generator of the 3D RRDB-GAN (ESRGAN's RRDBNet with 3D convolutions)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .blocks import RRDB3D, nearest_upsample, upsampling_stages
+
+
+class RRDBNet3D(nn.Module):
+    """3D Residual-in-Residual Dense Block network.
+
+    conv_first -> ``num_block`` RRDBs -> conv_body (+ conv_first features) -> per stage:
+    nearest upsampling -> conv -> LeakyReLU -> conv_hr -> LeakyReLU -> conv_last.
+    There is no global skip from an interpolated input.
+
+    Args:
+        in_channels: channels of the input volume.
+        out_channels: channels of the output volume.
+        num_feat: feature channels of the trunk (paper: 64).
+        num_grow_ch: growth channels of the dense blocks (paper: 32).
+        num_block: number of RRDB blocks (paper: 23).
+        scale: integer upscaling factor per axis in ``(x, y, z)`` order, e.g. ``(4, 4, 4)`` or ``(1, 1, 4)``.
+
+    Input ``(N, in_channels, D, H, W)``; output ``(N, out_channels, D*sz, H*sy, W*sx)``.
+    The paper's 64/32/23 configuration at scale 4 has about 50 M parameters.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        num_feat: int = 64,
+        num_grow_ch: int = 32,
+        num_block: int = 23,
+        scale: Sequence[int] = (4, 4, 4),
+    ) -> None:
+        super().__init__()
+        self.scale = tuple(int(s) for s in scale)
+        self.stages = upsampling_stages(self.scale)
+        self.conv_first = nn.Conv3d(in_channels, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[RRDB3D(num_feat, num_grow_ch) for _ in range(num_block)])
+        self.conv_body = nn.Conv3d(num_feat, num_feat, 3, 1, 1)
+        self.conv_up = nn.ModuleList(nn.Conv3d(num_feat, num_feat, 3, 1, 1) for _ in self.stages)
+        self.conv_hr = nn.Conv3d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv3d(num_feat, out_channels, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        for factor, conv in zip(self.stages, self.conv_up):
+            feat = self.lrelu(conv(nearest_upsample(feat, factor)))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
