@@ -36,24 +36,33 @@ def as_scale(scale: ScaleLike) -> Tuple[int, int, int]:
     return scale
 
 
+def kspace_band_mask(shape_zyx: Sequence[int], scale: ScaleLike) -> np.ndarray:
+    """Boolean mask of the kept central ``1/scale`` band of an fftshift-ed spectrum (``[z, y, x]``)."""
+    mask = np.ones(tuple(shape_zyx), dtype=bool)
+    for axis, (n, s) in enumerate(zip(shape_zyx, as_scale(scale)[::-1])):
+        keep = max(1, n // s)
+        start = n // 2 - keep // 2
+        axis_mask = np.zeros(n, dtype=bool)
+        axis_mask[start : start + keep] = True
+        shape = [1, 1, 1]
+        shape[axis] = n
+        mask &= axis_mask.reshape(shape)
+    return mask
+
+
+def kspace_truncate(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
+    """Steps 1-3 before the magnitude: the complex image whose spectrum is the kept band only."""
+    spectrum = np.fft.fftshift(np.fft.fftn(np.asarray(array, dtype=np.float64)))
+    spectrum *= kspace_band_mask(spectrum.shape, scale)
+    return np.fft.ifftn(np.fft.ifftshift(spectrum))
+
+
 def kspace_lowpass(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
     """Steps 1-3: keep the central ``1/scale`` of the spectrum along each axis; magnitude image.
 
     ``array`` is ``[z, y, x]``, ``scale`` is ``(x, y, z)``. Returns float32 of the same shape.
     """
-    scale_zyx = as_scale(scale)[::-1]
-    spectrum = np.fft.fftshift(np.fft.fftn(np.asarray(array, dtype=np.float64)))
-    for axis, (n, s) in enumerate(zip(spectrum.shape, scale_zyx)):
-        if s == 1:
-            continue
-        keep = max(1, n // s)
-        start = n // 2 - keep // 2
-        mask = np.zeros(n, dtype=bool)
-        mask[start : start + keep] = True
-        shape = [1, 1, 1]
-        shape[axis] = n
-        spectrum = spectrum * mask.reshape(shape)
-    return np.abs(np.fft.ifftn(np.fft.ifftshift(spectrum))).astype(np.float32)
+    return np.abs(kspace_truncate(array, scale)).astype(np.float32)
 
 
 def nearest_downsample(array: np.ndarray, scale: ScaleLike) -> np.ndarray:

@@ -13,6 +13,10 @@ class ModelFileError(SR3DError, ValueError):
     """A model file is missing, tampered with, or describes an unknown network."""
 
 
+class DeviceError(SR3DError, ValueError):
+    """The requested compute device or precision is not available on this machine."""
+
+
 class InsufficientMemoryError(SR3DError, MemoryError):
     """The output would not fit in memory; the message suggests a region of interest."""
 

@@ -1,0 +1,33 @@
+"""SuperResolution3DLib: 3D super-resolution of CT and MRI volumes (3D RRDB-GAN), without Slicer.
+
+Data flows one way: file -> ``Volume`` (array + geometry) -> network -> ``Volume`` -> file.
+The public API is importable from here; heavy modules (torch, monai) load on first use.
+"""
+
+__version__ = "0.1.0"
+
+_API = {
+    "Volume": "volume",
+    "kspace_degrade": "degradation",
+    "kspace_lowpass": "degradation",
+    "super_resolve": "inference",
+    "sliding_window_super_resolve": "inference",
+    "read_volume": "io",
+    "write_volume": "io",
+    "load_model": "model_file",
+    "save_model": "model_file",
+    "SRModel": "model_file",
+    "InferenceSettings": "config",
+    "psnr": "metrics",
+    "ssim": "metrics",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

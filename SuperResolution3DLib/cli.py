@@ -1,0 +1,197 @@
+"""``sr3d``: the command line, a thin layer over the SuperResolution3DLib Python API.
+
+    sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 32] [--overlap 0.125]
+                              [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
+    sr3d degrade HR LR --scale 4            (or --scale 1,1,4)
+    sr3d info MODEL
+    sr3d models
+    sr3d train CONFIG.yaml [--no-resume]
+
+Bad input ends with exit code 2 and one line that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from .errors import SR3DError
+
+
+def _int_triple(text: str, what: str) -> tuple:
+    values = [v for v in text.replace("x", ",").split(",") if v.strip()]
+    try:
+        numbers = tuple(int(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
+    if len(numbers) == 1:
+        numbers = numbers * 3
+    if len(numbers) != 3:
+        raise argparse.ArgumentTypeError(f"{what} needs one or three integers (x,y,z), got {text!r}")
+    return numbers
+
+
+def _roi(text: str) -> tuple:
+    values = [v for v in text.split(",") if v.strip()]
+    if len(values) != 6:
+        raise argparse.ArgumentTypeError(f"--roi needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z (voxel indices of the input), got {text!r}")
+    try:
+        numbers = tuple(int(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--roi values must be integers, got {text!r}") from None
+    return numbers[:3], numbers[3:]
+
+
+def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
+    """``tqdm``: a bar on stderr; ``lines``: ``PROGRESS <fraction>`` lines on stdout for a parent process."""
+    if mode == "none":
+        return None
+    if mode == "lines":
+        def report(fraction: float, message: str = "") -> None:
+            print(f"PROGRESS {fraction:.4f} {message}".rstrip(), flush=True)
+        return report
+    from tqdm import tqdm
+
+    bars = []  # created on the first report, so an early error leaves no empty bar behind
+
+    def update(fraction: float, message: str = "") -> None:
+        if not bars:
+            bars.append(tqdm(total=1000, desc="super-resolving", unit="‰", leave=True))
+        bar = bars[0]
+        bar.update(max(0, int(round(fraction * 1000)) - bar.n))
+        if fraction >= 1.0:
+            bar.close()
+    return update
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from .config import InferenceSettings
+    from .inference import super_resolve
+    from .io import check_output_path, read_volume, write_volume
+    from .model_file import load_model
+
+    check_output_path(args.input, args.output)
+    model = load_model(args.model)
+    volume = read_volume(args.input)
+    settings = InferenceSettings(
+        window=args.window, overlap=args.overlap, batch=args.batch, device=args.device, precision=args.precision
+    )
+    if args.roi is not None:
+        settings.roi_start, settings.roi_size = args.roi
+    result = super_resolve(volume, model, settings, progress=_progress_printer(args.progress))
+    write_volume(result, args.output)
+    print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
+          f"spacing {tuple(round(s, 4) for s in result.spacing)}")
+    if args.png:
+        write_comparison_png(args.png, volume, result, settings, model.scale)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def write_comparison_png(path, lr, sr, settings, scale) -> None:
+    """Axial, coronal and sagittal views of the LR input, trilinear interpolation and the SR output."""
+    from .inference import super_resolve
+    from .model_file import interpolation_model
+    from .visualize import three_view_png
+
+    if settings.roi_start is not None:
+        lr = lr.sub_volume(settings.roi_start, settings.roi_size)
+        settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
+    trilinear = super_resolve(lr, interpolation_model("trilinear", scale), settings)
+    three_view_png(path, [("LR input", lr), ("trilinear", trilinear), ("SR (model)", sr)], reference=sr)
+
+
+def command_degrade(args: argparse.Namespace) -> int:
+    from .degradation import kspace_degrade
+    from .io import check_output_path, read_volume, validate_volume, write_volume
+
+    check_output_path(args.hr, args.lr)
+    hr = validate_volume(read_volume(args.hr))
+    lr = kspace_degrade(hr, args.scale)
+    write_volume(lr, args.lr)
+    print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
+    return 0
+
+
+def command_info(args: argparse.Namespace) -> int:
+    from .model_file import format_model_card, load_model
+
+    print(format_model_card(load_model(args.model).card))
+    return 0
+
+
+def command_models(args: argparse.Namespace) -> int:
+    from .model_file import DEFAULT_MODEL_NAME, list_bundled_models, models_dir
+
+    names = list_bundled_models()
+    print(f"bundled models in {models_dir()}:")
+    for name in names:
+        print(f"  {name}{'  (default)' if name == DEFAULT_MODEL_NAME else ''}")
+    print("  trilinear, bspline, nearest  (interpolation baselines)")
+    return 0
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from .training import run_training
+
+    path = run_training(args.config, resume=not args.no_resume, progress=True)
+    if path is None:
+        print("training stopped before the last step; rerun the same command to resume")
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
+    predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder")
+    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input)")
+    predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
+    predict.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
+    predict.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=(32, 32, 32), help="window on the input grid, N or X,Y,Z voxels (default: 32)")
+    predict.add_argument("--overlap", type=float, default=0.125, help="fraction of a window shared with its neighbours (default: %(default)s)")
+    predict.add_argument("--batch", type=int, default=1, help="windows per network call (default: %(default)s)")
+    predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
+    predict.add_argument("--roi", type=_roi, default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
+    predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
+    predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
+    predict.set_defaults(run=command_predict)
+
+    degrade = commands.add_parser("degrade", help="make an LR volume with the k-space degradation", description="k-space degradation of HR into LR (same origin, spacing x scale).")
+    degrade.add_argument("hr", help="high-resolution input volume")
+    degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd or .mha)")
+    degrade.add_argument("--scale", type=lambda t: _int_triple(t, "--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
+    degrade.set_defaults(run=command_degrade)
+
+    info = commands.add_parser("info", help="print a model card", description="Print the card of a model: network, scale, training data, metrics.")
+    info.add_argument("model", help="bundled model name or model .json path")
+    info.set_defaults(run=command_info)
+
+    models = commands.add_parser("models", help="list the bundled models", description="List the bundled models.")
+    models.set_defaults(run=command_models)
+
+    train = commands.add_parser("train", help="train a model from a YAML config", description="Train a model (stage 1: L1) as a YAML config says; see configs/.")
+    train.add_argument("config", help="training YAML file")
+    train.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
+    train.set_defaults(run=command_train)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SR3DError as error:
+        print(f"sr3d {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sr3d {args.command}: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

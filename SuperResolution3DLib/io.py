@@ -1,0 +1,320 @@
+"""Reading, checking and writing 3D volumes (SimpleITK based).
+
+Inputs: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``,
+``.mhd``) or a folder holding a DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd`` or
+``.mha``; the detached-header formats (``.nhdr``, ``.mhd``) are refused for output because
+they write a second data file that cannot be replaced atomically together with the header.
+
+Geometry (spacing, origin, direction) is carried through unchanged; see ``volume.py`` for the
+array and geometry conventions. Every problem a user can fix is raised as ``InputVolumeError``
+with a one-line message saying what is wrong and what to do.
+
+NaN/Inf policy (``replace_nonfinite``): non-finite voxels are replaced by the minimum finite
+value of the volume before super-resolution, and their mask is returned so that callers can
+put NaN back at the matching output voxels.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputVolumeError
+from .volume import Volume
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+INPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
+SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder"
+SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha"
+
+
+def file_extension(path: PathLike) -> str:
+    """The lower-case extension of ``path``, with ``.nii.gz`` treated as one extension."""
+    name = Path(path).name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return Path(name).suffix
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def read_volume(path: PathLike) -> Volume:
+    """Read a 3D scalar volume from an image file or a DICOM series folder.
+
+    The image header is checked before the voxels are converted: 2D, 4D, multi-component
+    (vector/RGB) images and 3D images with a single-voxel axis are refused. The array is
+    returned as float32. The voxel values are not checked here; call ``validate_volume``.
+
+    Raises:
+        InputVolumeError: missing path, unsupported format, unreadable file, or not a 3D
+            scalar volume.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
+    if path.is_dir():
+        image = _read_dicom_folder(path)
+    else:
+        image = _read_image_file(path)
+    _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
+    return _volume_from_image(image)
+
+
+def _read_image_file(path: Path) -> sitk.Image:
+    extension = file_extension(path)
+    if extension == ".dcm":
+        raise InputVolumeError(
+            f"{path.name} is a single DICOM file; pass the folder that holds the whole DICOM series"
+        )
+    if extension not in INPUT_EXTENSIONS:
+        raise InputVolumeError(
+            f"unsupported input file type {extension or '(none)'!r} for {path}; {SUPPORTED_INPUTS_TEXT}"
+        )
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise InputVolumeError(
+            f"cannot read {path}: the file is damaged or not a valid {extension} image"
+        ) from error
+    # Refuse wrong-shaped images before their voxels are loaded.
+    _check_image_is_3d_scalar(reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
+    try:
+        return reader.Execute()
+    except RuntimeError as error:
+        raise InputVolumeError(
+            f"cannot read the voxels of {path}: the file is truncated or damaged"
+        ) from error
+
+
+def _read_dicom_folder(folder: Path) -> sitk.Image:
+    file_names = _largest_dicom_series(folder)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(file_names)
+    try:
+        return reader.Execute()
+    except RuntimeError as error:
+        raise InputVolumeError(
+            f"cannot read the DICOM series in {folder}: its slices are damaged or not images"
+        ) from error
+
+
+def _largest_dicom_series(folder: Path) -> List[str]:
+    """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputVolumeError(
+            f"the folder {folder} has no DICOM series; pass a folder of DICOM slices or an image file "
+            f"({SUPPORTED_INPUTS_TEXT})"
+        )
+    files_by_series = {
+        series_id: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
+        for series_id in series_ids
+    }
+    chosen = max(series_ids, key=lambda series_id: len(files_by_series[series_id]))
+    if len(series_ids) > 1:
+        others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
+        warnings.warn(
+            f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
+            f"({len(files_by_series[chosen])} files) and ignoring {others}",
+            stacklevel=3,
+        )
+    return files_by_series[chosen]
+
+
+def _check_image_is_3d_scalar(dimension: int, size: Tuple[int, ...], components: int) -> None:
+    size_text = "x".join(str(n) for n in size)
+    if components > 1:
+        raise InputVolumeError(
+            f"the input has {components} components per voxel (vector/RGB); convert it to a scalar volume first"
+        )
+    if dimension == 2:
+        raise InputVolumeError(f"the input is 2D ({size_text}); super-resolution needs a 3D scalar volume")
+    if dimension != 3:
+        raise InputVolumeError(
+            f"the input is {dimension}D ({size_text}); super-resolution needs a 3D scalar volume: "
+            "extract one 3D volume (time point or channel) first"
+        )
+    if min(size) < 2:
+        raise InputVolumeError(
+            f"the input is a single slice ({size_text}), effectively 2D; super-resolution needs a 3D volume "
+            "with at least 2 voxels along every axis"
+        )
+
+
+def _volume_from_image(image: sitk.Image) -> Volume:
+    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+
+
+# Checking --------------------------------------------------------------------------------------
+
+
+def validate_volume(volume: Volume) -> Volume:
+    """Refuse volumes that cannot be super-resolved; return the volume with a float32 array.
+
+    Refused: non-3D arrays, empty arrays, an axis with fewer than 2 voxels, no finite voxel,
+    constant volumes, non-positive spacing and a singular direction matrix.
+    """
+    array = np.asarray(volume.array)
+    _check_array_shape(array)
+    _check_array_values(array)
+    _check_geometry(volume)
+    return volume.with_array(array.astype(np.float32, copy=False))
+
+
+def _check_array_shape(array: np.ndarray) -> None:
+    if array.ndim != 3:
+        raise InputVolumeError(f"the input array has {array.ndim} dimensions {array.shape}; a 3D volume is needed")
+    if array.size == 0:
+        raise InputVolumeError(f"the input is empty (shape {array.shape}); there is nothing to super-resolve")
+    if min(array.shape) < 2:
+        size_text = "x".join(str(n) for n in array.shape[::-1])
+        raise InputVolumeError(
+            f"the input ({size_text}) has an axis with fewer than 2 voxels; super-resolution needs a 3D volume"
+        )
+
+
+def _check_array_values(array: np.ndarray) -> None:
+    finite = np.isfinite(array)
+    if not finite.any():
+        raise InputVolumeError("the input has no finite voxel (all NaN/Inf); there is nothing to super-resolve")
+    values = array if finite.all() else array[finite]
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        raise InputVolumeError(f"the input is constant (value {low}): there is nothing to super-resolve")
+
+
+def _check_geometry(volume: Volume) -> None:
+    spacing = np.asarray(volume.spacing, dtype=float)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise InputVolumeError(
+            f"the input has an invalid voxel spacing {tuple(volume.spacing)}; "
+            "every spacing must be positive - fix the image header"
+        )
+    matrix = volume.direction_matrix
+    if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-6:
+        raise InputVolumeError(
+            f"the input has a singular direction matrix {tuple(volume.direction)}; "
+            "fix the image orientation in its header"
+        )
+
+
+def replace_nonfinite(volume: Volume) -> Tuple[Volume, Optional[np.ndarray]]:
+    """Replace NaN/Inf voxels by the minimum finite value; return the volume and where they were.
+
+    The mask (a boolean array shaped like ``volume.array``) is ``None`` when every voxel is
+    finite, in which case the volume is returned unchanged. A warning gives the count.
+    """
+    array = np.asarray(volume.array)
+    nonfinite = ~np.isfinite(array)
+    if not nonfinite.any():
+        return volume, None
+    if nonfinite.all():
+        raise InputVolumeError("the input has no finite voxel (all NaN/Inf); there is nothing to super-resolve")
+    fill_value = array[~nonfinite].min()
+    filled = array.astype(np.float32, copy=True)
+    filled[nonfinite] = fill_value
+    warnings.warn(
+        f"the input has {int(nonfinite.sum())} non-finite voxels (NaN/Inf); they were replaced by the "
+        f"minimum finite value {float(fill_value)} for super-resolution",
+        stacklevel=2,
+    )
+    return volume.with_array(filled), nonfinite
+
+
+# Writing ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_output_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (same extension) and move it onto ``path`` on success.
+
+    On any failure the temporary file is deleted, so ``path`` is either the complete new file
+    or untouched.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".tmp-{secrets.token_hex(4)}-{path.name}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
+    """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd or .mha file.
+
+    ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never).
+    Returns the written path.
+    """
+    path = Path(path).expanduser()
+    _check_output_extension(path)
+    _check_output_folder(path)
+    if np.asarray(volume.array).ndim != 3:
+        raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
+    image = volume.to_sitk()
+    try:
+        with atomic_output_path(path) as temporary:
+            sitk.WriteImage(image, str(temporary), compress)
+    except RuntimeError as error:
+        raise InputVolumeError(
+            f"cannot write {path}: check that the folder is writable and has free space"
+        ) from error
+    return path
+
+
+def _check_output_extension(path: Path) -> None:
+    extension = file_extension(path)
+    if extension in (".nhdr", ".mhd"):
+        raise InputVolumeError(
+            f"cannot write {path.name}: {extension} writes a separate data file; "
+            f"use a single-file format instead ({SUPPORTED_OUTPUTS_TEXT})"
+        )
+    if extension not in OUTPUT_EXTENSIONS:
+        raise InputVolumeError(
+            f"unsupported output file type {extension or '(none)'!r} for {path}; {SUPPORTED_OUTPUTS_TEXT}"
+        )
+
+
+def _check_output_folder(path: Path) -> None:
+    if path.is_dir():
+        raise InputVolumeError(
+            f"the output {path} is a folder; give an output file name ({SUPPORTED_OUTPUTS_TEXT})"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputVolumeError(
+            f"the output folder {folder} does not exist; create it first or choose another output path"
+        )
+
+
+def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> None:
+    """Refuse an output path before any work is done.
+
+    Refused: the input itself as output, a missing output folder, a folder as output and an
+    unsupported output format.
+    """
+    output = Path(output_path).expanduser()
+    if input_path is not None and _same_file(Path(input_path).expanduser(), output):
+        raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
+    _check_output_folder(output)
+    _check_output_extension(output)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    if first.exists() and second.exists():
+        return os.path.samefile(first, second)
+    return first.resolve() == second.resolve()

@@ -1,0 +1,158 @@
+"""Training data: volumes -> (LR, HR) patch pairs made with the k-space degradation.
+
+Each volume is loaded once, its k-space low-pass image (degradation steps 1-3) is computed on
+the whole volume, and the intensity mapping is fitted on the degraded LR volume exactly as
+inference will fit it. A patch pair is then an HR crop at any offset plus the same crop of the
+low-pass image, flipped / axis-permuted together, with the LR patch taken as every
+``scale``-th voxel of the low-pass crop (degradation step 4). Because the low-pass filter
+commutes with flips and axis permutations, every augmented pair is exactly what the
+degradation would make of the augmented volume, and the LR-voxel-on-HR-voxel grid relation
+holds for every pair.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from ..degradation import kspace_lowpass, nearest_downsample
+from ..normalization import fit_intensity_mapping
+from .config import DataConfig, TrainingConfigError
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def resolve_package_path(entry: str) -> Path:
+    """``pkg:nilearn/datasets/data/x.nii.gz`` -> the file inside the installed package."""
+    package, _, inner = entry[len("pkg:") :].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TrainingConfigError(f"{entry}: the Python package '{package}' is not installed; pip install {package}")
+    path = Path(list(spec.submodule_search_locations)[0]) / inner
+    if not path.exists():
+        raise TrainingConfigError(f"{entry}: {path} is not in the installed '{package}' package")
+    return path
+
+
+def expand_volume_entries(entries: Sequence[str], base_dir: str = ".") -> List[Path]:
+    """Turn config entries (files, folders, .txt lists, ``pkg:`` paths) into volume paths."""
+    paths: List[Path] = []
+    for entry in entries:
+        entry = str(entry)
+        if entry.startswith("pkg:"):
+            paths.append(resolve_package_path(entry))
+            continue
+        path = Path(entry) if Path(entry).is_absolute() else Path(base_dir) / entry
+        if path.suffix == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            paths.extend(expand_volume_entries([line for line in lines if line and not line.startswith("#")], path.parent))
+        elif path.is_dir() and any(str(p).endswith(VOLUME_SUFFIXES) for p in path.iterdir()):
+            paths.extend(sorted(p for p in path.iterdir() if str(p).endswith(VOLUME_SUFFIXES)))
+        elif path.exists():
+            paths.append(path)  # a volume file or a DICOM folder
+        else:
+            raise TrainingConfigError(f"training volume {path} does not exist")
+    return paths
+
+
+@dataclass
+class TrainingVolume:
+    """A normalised HR volume, its k-space low-pass image (same grid) and its foreground voxels."""
+
+    name: str
+    hr: np.ndarray
+    lowpass: np.ndarray
+    foreground: np.ndarray  # (K, 3) voxel indices [z, y, x]
+
+
+def prepare_training_volume(
+    name: str, array: np.ndarray, scale: Sequence[int], normalization: dict, foreground_threshold: float
+) -> TrainingVolume:
+    hr = np.asarray(array, dtype=np.float32)
+    lowpass = kspace_lowpass(hr, scale)
+    mapping = fit_intensity_mapping(nearest_downsample(lowpass, scale), normalization)
+    hr, lowpass = mapping.forward(hr), mapping.forward(lowpass)
+    foreground = np.argwhere(hr > foreground_threshold).astype(np.int32)
+    return TrainingVolume(name, hr, lowpass, foreground)
+
+
+def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float) -> List[TrainingVolume]:
+    from ..io import read_volume
+
+    volumes = []
+    for path in paths:
+        volume = read_volume(path)
+        volumes.append(prepare_training_volume(Path(path).name, volume.array, scale, normalization, foreground_threshold))
+    return volumes
+
+
+class PatchSampler:
+    """Draws augmented (LR, HR) patch pairs from training volumes.
+
+    ``sample(rng)`` returns float32 arrays: LR ``[z, y, x]`` of ``patch_size / scale`` and HR
+    ``[z, y, x]`` of ``patch_size`` per axis. Volumes are drawn uniformly; a patch centre comes
+    from the foreground with ``foreground_probability``, otherwise from anywhere.
+    """
+
+    def __init__(self, volumes: Sequence[TrainingVolume], scale: Sequence[int], data: DataConfig) -> None:
+        if not volumes:
+            raise TrainingConfigError("no training volumes to sample patches from")
+        self.volumes = list(volumes)
+        self.scale = tuple(int(s) for s in scale)
+        self.data = data
+        self.patch = data.patch_size
+        for volume in self.volumes:
+            if min(volume.hr.shape) < self.patch:
+                raise TrainingConfigError(
+                    f"volume {volume.name} {volume.hr.shape[::-1]} is smaller than patch_size {self.patch}; "
+                    "lower data.patch_size"
+                )
+
+    def _corner(self, volume: TrainingVolume, rng: np.random.Generator) -> np.ndarray:
+        shape = np.asarray(volume.hr.shape)
+        if len(volume.foreground) and rng.random() < self.data.foreground_probability:
+            centre = volume.foreground[rng.integers(len(volume.foreground))]
+        else:
+            centre = rng.integers(0, shape)
+        return np.clip(centre - self.patch // 2, 0, shape - self.patch)
+
+    def _augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator):
+        hr, lowpass = pair
+        if self.data.augment_axis_permutations:
+            order = self._axis_permutation(rng)
+            hr, lowpass = hr.transpose(order), lowpass.transpose(order)
+        if self.data.augment_flips:
+            for axis in range(3):
+                if rng.random() < 0.5:
+                    hr, lowpass = np.flip(hr, axis), np.flip(lowpass, axis)
+        if self.data.augment_intensity > 0:
+            gain = 1.0 + rng.uniform(-self.data.augment_intensity, self.data.augment_intensity)
+            bias = rng.uniform(-self.data.augment_intensity, self.data.augment_intensity)
+            hr, lowpass = hr * gain + bias, lowpass * gain + bias
+        return hr, lowpass
+
+    def _axis_permutation(self, rng: np.random.Generator) -> Tuple[int, int, int]:
+        """A random permutation of the ``[z, y, x]`` axes that only swaps axes with equal scale."""
+        scale_zyx = self.scale[::-1]
+        order = list(range(3))
+        for group_scale in set(scale_zyx):
+            axes = [a for a in range(3) if scale_zyx[a] == group_scale]
+            for a, b in zip(axes, rng.permutation(axes)):
+                order[a] = int(b)
+        return tuple(order)
+
+    def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+        volume = self.volumes[rng.integers(len(self.volumes))]
+        z, y, x = self._corner(volume, rng)
+        box = (slice(z, z + self.patch), slice(y, y + self.patch), slice(x, x + self.patch))
+        hr, lowpass = self._augment((volume.hr[box], volume.lowpass[box]), rng)
+        lr = nearest_downsample(lowpass, self.scale)
+        return np.ascontiguousarray(lr, dtype=np.float32), np.ascontiguousarray(hr, dtype=np.float32)
+
+    def batch(self, rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
+        pairs = [self.sample(rng) for _ in range(size)]
+        return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None]

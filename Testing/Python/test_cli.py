@@ -1,0 +1,122 @@
+"""The ``sr3d`` command line end to end: predict on the shipped sample, degrade, info, bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SuperResolution3DLib.cli import main
+from SuperResolution3DLib.io import read_volume, write_volume
+from SuperResolution3DLib.metrics import compare_volumes
+from SuperResolution3DLib.volume import Volume
+
+SAMPLES = Path(__file__).resolve().parents[2] / "Resources" / "SampleData"
+SAMPLE_LR = SAMPLES / "MNI152_2009c_T1_brain_LR4mm.nrrd"
+SAMPLE_HR = SAMPLES / "MNI152_2009c_T1_brain_HR1mm.nrrd"
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", [[], ["predict"], ["degrade"], ["info"], ["train"], ["models"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(command + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: sr3d" in capsys.readouterr().out
+
+
+def test_predict_on_the_sample_beats_interpolation_and_keeps_geometry(tmp_path, capsys):
+    out, png = tmp_path / "sr.nii.gz", tmp_path / "views.png"
+    code, stdout, err = run_cli(capsys, "predict", SAMPLE_LR, out, "--png", png, "--progress", "none")
+    assert code == 0, err
+    lr, sr, hr = read_volume(SAMPLE_LR), read_volume(out), read_volume(SAMPLE_HR)
+    assert sr.size == tuple(4 * n for n in lr.size)
+    np.testing.assert_allclose(sr.spacing, np.asarray(lr.spacing) / 4, rtol=1e-6)
+    np.testing.assert_allclose(sr.origin, lr.origin, atol=1e-4)
+    np.testing.assert_allclose(sr.direction, lr.direction, atol=1e-6)
+    assert png.stat().st_size > 10_000
+
+    # the bundled model never saw this template; it must beat what a user can do without AI
+    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "bspline.nii.gz", "--model", "bspline", "--progress", "none")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "tri.nii.gz", "--model", "trilinear", "--progress", "none")
+    assert code == 0, err
+    model = compare_volumes(sr.array, hr.array)["psnr"]
+    bspline = compare_volumes(read_volume(tmp_path / "bspline.nii.gz").array, hr.array)["psnr"]
+    trilinear = compare_volumes(read_volume(tmp_path / "tri.nii.gz").array, hr.array)["psnr"]
+    assert model > bspline + 0.5
+    assert model > trilinear + 2.0
+
+
+def test_predict_region_of_interest_and_progress_lines(tmp_path, capsys):
+    out = tmp_path / "roi.nrrd"
+    code, stdout, err = run_cli(capsys, "predict", SAMPLE_LR, out, "--roi", "10,12,14,8,9,10", "--progress", "lines")
+    assert code == 0, err
+    assert "PROGRESS 1.0000" in stdout
+    lr, sr = read_volume(SAMPLE_LR), read_volume(out)
+    assert sr.size == (32, 36, 40)
+    np.testing.assert_allclose(sr.origin, lr.index_to_world((10, 12, 14)), atol=1e-4)
+
+
+def test_degrade_writes_the_lr_grid(tmp_path, capsys):
+    hr = Volume(np.random.default_rng(0).random((16, 12, 20)).astype(np.float32), (0.5, 0.7, 1.0), (1, 2, 3))
+    write_volume(hr, tmp_path / "hr.nrrd")
+    code, _, err = run_cli(capsys, "degrade", tmp_path / "hr.nrrd", tmp_path / "lr.nrrd", "--scale", "1,1,4")
+    assert code == 0, err
+    lr = read_volume(tmp_path / "lr.nrrd")
+    assert lr.size == (20, 12, 4)
+    np.testing.assert_allclose(lr.spacing, (0.5, 0.7, 4.0))
+    np.testing.assert_allclose(lr.origin, (1, 2, 3))
+
+
+def test_info_prints_the_default_model_card(capsys):
+    code, out, err = run_cli(capsys, "info", "default")
+    assert code == 0, err
+    assert "sr3d_rrdb_x4_l1" in out and "4" in out
+
+
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda d: d / "missing.nii.gz", "not found"),
+        (lambda d: write_2d(d), "2D"),
+        (lambda d: write_constant(d), "constant"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, capsys, make_input, message):
+    code, _, err = run_cli(capsys, "predict", make_input(tmp_path), tmp_path / "out.nii.gz", "--model", "trilinear")
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.nii.gz").exists()
+
+
+def test_refuses_to_overwrite_the_input(tmp_path, capsys):
+    path = tmp_path / "in.nrrd"
+    write_volume(Volume(np.random.default_rng(1).random((8, 8, 8)).astype(np.float32)), path)
+    before = path.read_bytes()
+    code, _, err = run_cli(capsys, "predict", path, path, "--model", "trilinear")
+    assert code == 2 and "overwrite" in err
+    assert path.read_bytes() == before
+
+
+def test_bad_arguments_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "a.nii", "b.nii", "--roi", "1,2,3"])
+    assert exit_info.value.code == 2
+
+
+def write_2d(folder):
+    path = folder / "slice.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.random.default_rng(2).random((10, 12)).astype(np.float32)), str(path))
+    return path
+
+
+def write_constant(folder):
+    path = folder / "flat.nrrd"
+    write_volume(Volume(np.full((8, 8, 8), 7.0, np.float32)), path)
+    return path

@@ -1,0 +1,74 @@
+"""Network shapes, parameter counts and the config registry."""
+
+import pytest
+import torch
+
+from SuperResolution3DLib.networks import (
+    InterpolationUpsampler3D,
+    RRDBNet3D,
+    build_network,
+    network_scale,
+)
+from SuperResolution3DLib.networks.blocks import upsampling_stages
+
+
+def count_parameters(network):
+    return sum(p.numel() for p in network.parameters())
+
+
+def test_paper_configuration_has_about_50_million_parameters():
+    network = RRDBNet3D(num_feat=64, num_grow_ch=32, num_block=23, scale=(4, 4, 4))
+    assert 49e6 < count_parameters(network) < 51e6
+
+
+@pytest.mark.parametrize(
+    "scale, expected_dhw",
+    [((4, 4, 4), (20, 24, 28)), ((2, 2, 2), (10, 12, 14)), ((1, 1, 4), (20, 6, 7)), ((2, 3, 1), (5, 18, 14))],
+)
+def test_output_shape_follows_per_axis_scale(scale, expected_dhw):
+    network = RRDBNet3D(num_feat=8, num_grow_ch=4, num_block=1, scale=scale)
+    out = network(torch.zeros(2, 1, 5, 6, 7))
+    assert out.shape == (2, 1) + expected_dhw
+
+
+def test_upsampling_stages_touch_only_the_axes_that_need_it():
+    assert upsampling_stages((4, 4, 4)) == [(2, 2, 2), (2, 2, 2)]
+    assert upsampling_stages((1, 1, 4)) == [(2, 1, 1), (2, 1, 1)]  # (x, y, z) in, (D, H, W) out
+    assert upsampling_stages((1, 1, 1)) == []
+    with pytest.raises(ValueError):
+        upsampling_stages((0, 1, 1))
+
+
+def test_small_network_parameter_count_matches_the_formula():
+    nf, gc = 8, 4
+    dense = sum((nf + i * gc) * 27 * gc + gc for i in range(4)) + (nf + 4 * gc) * 27 * nf + nf
+    conv = nf * 27 * nf + nf
+    expected = (27 * nf + nf) + 3 * dense + conv + 2 * conv + conv + (nf * 27 + 1)
+    assert count_parameters(RRDBNet3D(num_feat=nf, num_grow_ch=gc, num_block=1)) == expected
+
+
+def test_registry_builds_networks_from_config_dicts():
+    config = {"name": "RRDBNet3D", "num_feat": 8, "num_grow_ch": 4, "num_block": 1, "scale": [1, 1, 4]}
+    network = build_network(config)
+    assert isinstance(network, RRDBNet3D) and network.scale == (1, 1, 4)
+    assert network_scale(config) == (1, 1, 4)
+    assert isinstance(build_network({"name": "interpolation", "mode": "bspline", "scale": [2, 2, 2]}), InterpolationUpsampler3D)
+    with pytest.raises(ValueError, match="unknown network"):
+        build_network({"name": "NoSuchNet"})
+    with pytest.raises(ValueError, match="bad settings"):
+        build_network({"name": "RRDBNet3D", "num_features": 8})
+
+
+@pytest.mark.parametrize("mode", ["nearest", "trilinear", "bspline"])
+def test_interpolation_keeps_lr_voxels_on_the_lattice(mode):
+    lr = torch.rand(1, 1, 5, 6, 7)
+    up = InterpolationUpsampler3D(mode, (4, 2, 1))(lr)
+    assert up.shape == (1, 1, 5, 12, 28)
+    torch.testing.assert_close(up[:, :, :, ::2, ::4], lr, atol=1e-5, rtol=0)
+
+
+def test_trilinear_is_linear_between_lattice_points():
+    ramp = torch.arange(6, dtype=torch.float32).reshape(1, 1, 1, 1, 6).expand(1, 1, 2, 2, 6).contiguous()
+    up = InterpolationUpsampler3D("trilinear", (4, 1, 1))(ramp)
+    expected = torch.clamp(torch.arange(24, dtype=torch.float32) / 4, max=5)
+    torch.testing.assert_close(up[0, 0, 0, 0], expected)
