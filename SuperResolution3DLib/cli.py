@@ -1,7 +1,7 @@
 """``sr3d``: the command line, a thin layer over the SuperResolution3DLib Python API.
 
-    sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 32] [--overlap 0.125]
-                              [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
+    sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
+                              [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4)
     sr3d info MODEL
     sr3d models
@@ -76,7 +76,8 @@ def command_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     volume = read_volume(args.input)
     settings = InferenceSettings(
-        window=args.window, overlap=args.overlap, batch=args.batch, device=args.device, precision=args.precision
+        window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
+        device=args.device, precision=args.precision,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
@@ -144,6 +145,9 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import InferenceSettings
+
+    defaults = InferenceSettings()
     parser = argparse.ArgumentParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -151,11 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder")
     predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input)")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
-    predict.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
-    predict.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=(32, 32, 32), help="window on the input grid, N or X,Y,Z voxels (default: 32)")
-    predict.add_argument("--overlap", type=float, default=0.125, help="fraction of a window shared with its neighbours (default: %(default)s)")
-    predict.add_argument("--batch", type=int, default=1, help="windows per network call (default: %(default)s)")
-    predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
+    predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
+    predict.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=defaults.window, metavar="N|X,Y,Z", help="largest window on the input grid, in voxels (default: %(default)s)")
+    predict.add_argument("--overlap", type=float, default=defaults.overlap, help="fraction of a window shared with its neighbours (default: %(default)s)")
+    predict.add_argument("--context", type=int, default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
+    predict.add_argument("--batch", type=int, default=defaults.batch, help="windows per network call (default: %(default)s)")
+    predict.add_argument("--precision", default=defaults.precision, choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
     predict.add_argument("--roi", type=_roi, default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")

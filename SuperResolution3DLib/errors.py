@@ -27,3 +27,7 @@ class CancelledError(SR3DError):
 
 class MissingDependencyError(SR3DError, ImportError):
     """An optional package is needed; the message says what to install."""
+
+
+class TrainingConfigError(SR3DError, ValueError):
+    """The training YAML is missing a setting or has one that cannot be used."""

@@ -47,7 +47,7 @@ FULL_OUTPUT_COPIES = 3
 INPUT_COPIES = 4
 # Feature maps alive at once in the last (high-resolution) layers of a network, per window.
 WINDOW_FEATURE_MAPS = 3
-GIB = 1024**3
+GB = 1e9
 
 
 # Devices -------------------------------------------------------------------------------------------
@@ -92,10 +92,25 @@ def autocast_context(device: torch.device, precision: str):
 
 
 # Window geometry -----------------------------------------------------------------------------------
-def window_size_zyx(window: Union[int, Sequence[int]], shape_zyx: Sequence[int]) -> Shape3:
-    """The LR window ``[z, y, x]`` from ``settings.window`` (one int or ``(x, y, z)``), clipped to the volume."""
-    window_xyz = as_scale(window)
-    return tuple(min(int(w), int(n)) for w, n in zip(window_xyz[::-1], shape_zyx))
+def window_size_zyx(window: Union[int, Sequence[int]], shape_zyx: Sequence[int], overlap: float = 0.0) -> Shape3:
+    """The LR window ``[z, y, x]``: ``settings.window`` (one int or ``(x, y, z)``) is the largest allowed.
+
+    Along each axis the volume is covered by as few windows as the largest size allows, and the
+    windows are then shrunk to share the axis evenly, so no window is mostly spent re-computing its
+    neighbour (a 49-voxel axis with a 48 maximum would otherwise take two nearly identical windows).
+    """
+    window_xyz = (int(window),) * 3 if isinstance(window, (int, np.integer)) else tuple(int(w) for w in window)
+    if len(window_xyz) != 3 or min(window_xyz) < 1:
+        raise ValueError(f"window must be a positive number of voxels or three of them (x, y, z), got {window}")
+    return tuple(balanced_window(int(n), w, overlap) for w, n in zip(window_xyz[::-1], shape_zyx))
+
+
+def balanced_window(length: int, largest: int, overlap: float) -> int:
+    if length <= largest:
+        return length
+    shared = int(math.floor(largest * overlap))
+    count = math.ceil((length - shared) / max(1, largest - shared))
+    return min(largest, math.ceil((length - shared) / count) + shared)
 
 
 def window_overlap(window_zyx: Sequence[int], overlap: float) -> Tuple[float, ...]:
@@ -180,7 +195,7 @@ class WindowPredictor:
         if self.context > 0:
             output = self._predict_with_context(window_coords)
         else:
-            output = self.network(window_data)
+            output = self.network(to_network_layout(window_data, self.device))
         self.done += window_data.shape[0]
         if self.progress is not None:
             self.progress(min(1.0, self.done / self.total), f"super-resolving: window {self.done}/{self.total}")
@@ -197,8 +212,13 @@ class WindowPredictor:
                     for (_, offset), s, f in zip(boxes, coords[2:], self.scale_zyx)
                 )
             )
-        output = self.network(torch.cat(grown).to(self.device))
+        output = self.network(to_network_layout(torch.cat(grown), self.device))
         return torch.stack([out[(slice(None), *crop)] for out, crop in zip(output, crops)])
+
+
+def to_network_layout(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Channels-last 3D: oneDNN's CPU convolutions run about 1.6x faster on it (and CUDA's no slower)."""
+    return batch.to(device).contiguous(memory_format=torch.channels_last_3d)
 
 
 # Sliding window ------------------------------------------------------------------------------------
@@ -232,8 +252,8 @@ def sliding_window_super_resolve(
     if isinstance(network, InterpolationUpsampler3D):
         return _whole_volume_interpolation(inputs, network, progress)
 
-    network.to(device)
-    window = window_size_zyx(settings.window, array.shape)
+    network.to(device, memory_format=torch.channels_last_3d)
+    window = window_size_zyx(settings.window, array.shape, settings.overlap)
     overlap = window_overlap(window, settings.overlap)
     total = len(window_slices(array.shape, window, overlap))
     output_window = tuple(w * s for w, s in zip(window, scale_zyx))
@@ -241,21 +261,28 @@ def sliding_window_super_resolve(
     predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, total, device, progress, cancel)
     if progress is not None:
         progress(0.0, f"super-resolving: {total} windows")
-    with torch.inference_mode(), amp:
-        # A weight map at the output window size: MONAI would otherwise blow up an LR-sized map with nearest.
-        output = sliding_window_inference(
-            inputs,
-            roi_size=window,
-            sw_batch_size=settings.batch,
-            predictor=predictor,
-            overlap=overlap,
-            mode="gaussian",
-            roi_weight_map=weights,
-            sw_device=device,
-            device="cpu",
-            with_coord=True,
-        )
-    return output[0, 0].float().numpy()
+    try:
+        with torch.inference_mode(), amp:
+            # A weight map at the output window size: MONAI would otherwise blow up an LR-sized map with nearest.
+            output = sliding_window_inference(
+                inputs,
+                roi_size=window,
+                sw_batch_size=settings.batch,
+                predictor=predictor,
+                overlap=overlap,
+                mode="gaussian",
+                roi_weight_map=weights,
+                sw_device=device,
+                device="cpu",
+                with_coord=True,
+            )
+    except torch.cuda.OutOfMemoryError:
+        raise InsufficientMemoryError(
+            f"the GPU ran out of memory on windows of {'x'.join(map(str, window[::-1]))} input voxels "
+            f"(batch {settings.batch}, context {settings.context}); use a smaller --window or --batch, "
+            "or --precision bf16"
+        ) from None
+    return output[0, 0].numpy()
 
 
 def _whole_volume_interpolation(
@@ -290,7 +317,7 @@ def estimate_peak_memory_bytes(
     scale_zyx = np.asarray(as_scale(scale)[::-1], dtype=np.int64)
     lr_shape = np.asarray(lr_shape_zyx, dtype=np.int64)
     output_voxels = int(np.prod(lr_shape * scale_zyx))
-    window = np.minimum(np.asarray(window_size_zyx(settings.window, lr_shape)) + 2 * settings.context, lr_shape)
+    window = np.minimum(np.asarray(window_size_zyx(settings.window, lr_shape, settings.overlap)) + 2 * settings.context, lr_shape)
     window_voxels = int(np.prod(window * scale_zyx)) * settings.batch
     return (
         FULL_OUTPUT_COPIES * FLOAT32_BYTES * output_voxels
@@ -339,15 +366,15 @@ def check_memory(
     side = largest_fitting_cube(lr_shape_zyx, scale, settings, feature_channels, limit)
     if side > 0:
         advice = (
-            f"super-resolve a region of interest instead (--roi, or roi_start/roi_size): "
+            f"super-resolve a region of interest instead (--roi X,Y,Z,SX,SY,SZ, or roi_start/roi_size): "
             f"a box of about {side}x{side}x{side} input voxels would fit"
         )
     else:
         advice = "even a small region of interest would not fit; use a smaller --window or --batch"
     raise InsufficientMemoryError(
         f"the output would have {output_voxels:,} voxels ({'x'.join(map(str, output_shape[::-1]))}, "
-        f"{output_voxels * FLOAT32_BYTES / GIB:.1f} GB as float32) and the run needs about "
-        f"{needed / GIB:.1f} GB, but only {limit / GIB:.1f} GB are available; {advice}"
+        f"{output_voxels * FLOAT32_BYTES / GB:.1f} GB as float32) and the run needs about "
+        f"{needed / GB:.1f} GB, but only {limit / GB:.1f} GB are available; {advice}"
     )
 
 
@@ -355,7 +382,11 @@ def largest_fitting_cube(
     lr_shape_zyx: Sequence[int], scale: ScaleLike, settings: InferenceSettings, feature_channels: int, limit: int
 ) -> int:
     """The largest side (input voxels) of a cubic region of interest, margin included, within ``limit``."""
-    fits = lambda n: estimate_peak_memory_bytes((n + 2 * settings.roi_margin,) * 3, scale, settings, feature_channels) <= limit  # noqa: E731
+
+    def fits(side: int) -> bool:
+        box = (side + 2 * settings.roi_margin,) * 3
+        return estimate_peak_memory_bytes(box, scale, settings, feature_channels) <= limit
+
     low, high = 0, int(max(lr_shape_zyx))
     while low < high:
         middle = (low + high + 1) // 2
@@ -391,7 +422,9 @@ def validate_roi(
     return start, size
 
 
-def margin_box(start_xyz: Sequence[int], size_xyz: Sequence[int], margin: int, volume_size_xyz: Sequence[int]) -> Tuple[Shape3, Shape3]:
+def margin_box(
+    start_xyz: Sequence[int], size_xyz: Sequence[int], margin: int, volume_size_xyz: Sequence[int]
+) -> Tuple[Shape3, Shape3]:
     """The ROI grown by ``margin`` voxels per side, clipped to the volume: ``(start, size)`` in ``(x, y, z)``."""
     start = [max(s - margin, 0) for s in start_xyz]
     stop = [min(s + n + margin, total) for s, n, total in zip(start_xyz, size_xyz, volume_size_xyz)]
@@ -417,6 +450,11 @@ def upsample_mask(mask: np.ndarray, scale: ScaleLike, start_xyz: Sequence[int], 
 ImageLike = Union["SimpleITK.Image", Volume, tuple]  # noqa: F821
 
 
+def is_sitk_image(image) -> bool:
+    """Whether ``image`` is a ``SimpleITK.Image`` (checked without importing SimpleITK)."""
+    return type(image).__name__ == "Image" and type(image).__module__.startswith("SimpleITK")
+
+
 def to_volume(image: ImageLike) -> Volume:
     """A ``Volume`` from a ``SimpleITK.Image``, a ``Volume`` or ``(array, spacing, origin, direction)``."""
     if isinstance(image, Volume):
@@ -426,7 +464,7 @@ def to_volume(image: ImageLike) -> Volume:
             raise InputVolumeError("a tuple input must be (array [z, y, x], spacing, origin, direction)")
         array, spacing, origin, direction = image
         return Volume(np.asarray(array), spacing, origin, direction)
-    if type(image).__name__ == "Image" and hasattr(image, "GetSpacing"):
+    if is_sitk_image(image):
         return Volume.from_sitk(image)
     raise InputVolumeError(
         f"cannot super-resolve a {type(image).__name__}; pass a SimpleITK.Image, a Volume or "
@@ -480,15 +518,14 @@ def super_resolve(
         mapping.forward(box.array), model.network, model.scale, settings, progress, cancel
     )
     output = crop_to_roi(output, model.scale, np.subtract(roi_start, box_start), roi_size)
+    # mapping.inverse in place: a second full-size output would raise the memory peak.
     output *= np.float32(mapping.scale)
     output += np.float32(mapping.offset)
     if nonfinite is not None and nonfinite.any():
         output[upsample_mask(nonfinite, model.scale, roi_start, roi_size)] = np.nan
 
     result = volume.sub_volume(roi_start, roi_size).with_upsampled_array(output, model.scale)
-    if type(image).__name__ == "Image" and hasattr(image, "GetSpacing"):
-        return result.to_sitk()
-    return result
+    return result.to_sitk() if is_sitk_image(image) else result
 
 
 def crop_to_roi(output: np.ndarray, scale: ScaleLike, offset_xyz: Sequence[int], size_xyz: Sequence[int]) -> np.ndarray:

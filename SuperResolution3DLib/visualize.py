@@ -16,7 +16,6 @@ axial views and to the left in sagittal views, superior up in coronal and sagitt
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -246,21 +245,13 @@ def _compose_grid(
 
 
 def _save_png_atomically(image: Image.Image, path: PathLike) -> str:
-    """Write a temporary PNG next to ``path`` and rename it over ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.chmod(temporary, 0o644)  # mkstemp creates owner-only files
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
+    """Write a temporary PNG next to ``path`` and rename it over ``path`` (folders are created)."""
+    from .io import atomic_output_path
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_output_path(path) as temporary:
+        image.save(temporary, format="PNG")
+    return os.fspath(path)
 
 
 def three_view_png(

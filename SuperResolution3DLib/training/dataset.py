@@ -21,7 +21,8 @@ import numpy as np
 
 from ..degradation import kspace_lowpass, nearest_downsample
 from ..normalization import fit_intensity_mapping
-from .config import DataConfig, TrainingConfigError
+from ..config import DataConfig
+from ..errors import TrainingConfigError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from .config import TrainingConfig, load_training_config
+from ..config import TrainingConfig, load_training_config
 from .trainer import L1Trainer
 
 

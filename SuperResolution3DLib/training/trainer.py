@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..networks import build_network, network_scale
-from .config import TrainingConfig
+from ..config import TrainingConfig
 from .dataset import PatchSampler, expand_volume_entries, load_training_volumes
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"

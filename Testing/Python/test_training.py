@@ -15,7 +15,7 @@ from SuperResolution3DLib.training import (
     prepare_training_volume,
     run_training,
 )
-from SuperResolution3DLib.training.config import DataConfig
+from SuperResolution3DLib.config import DataConfig
 from SuperResolution3DLib.volume import Volume
 
 
