@@ -6,6 +6,8 @@
     sr3d info MODEL
     sr3d models
     sr3d train CONFIG.yaml [--no-resume]
+    sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
+                      [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0]
 
 Bad input ends with exit code 2 and one line that says what is wrong.
 """
@@ -144,6 +146,39 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _box(text: str) -> tuple:
+    values = [v for v in text.split(",") if v.strip()]
+    try:
+        numbers = tuple(int(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--figure-box values must be integers, got {text!r}") from None
+    if len(numbers) != 6:
+        raise argparse.ArgumentTypeError(f"--figure-box needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z (HR voxel indices), got {text!r}")
+    return numbers[:3], numbers[3:]
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    from .config import InferenceSettings
+    from .evaluation import EvaluationSettings, run_evaluation
+
+    metrics = tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip())
+    settings = EvaluationSettings(
+        metrics=metrics, scale=args.scale, folds=args.folds, fold=args.fold, slice_step=args.slice_step,
+        lpips_backbone=args.lpips_backbone, lpips_weights=args.lpips_weights, foreground_only=args.foreground,
+        seed=args.seed, metric_device="cuda" if args.device.startswith("cuda") else "cpu",
+        figure_subject=None if args.figure_subject < 0 else args.figure_subject, figure_box=args.figure_box,
+    )
+    inference = InferenceSettings(window=args.window, context=args.context, device=args.device)
+    try:
+        written = run_evaluation(args.hr, args.models, args.out, settings, inference, progress=args.progress != "none")
+    except ValueError as error:  # bad folds, box, metric names or model scales
+        print(f"sr3d evaluate: error: {error}", file=sys.stderr)
+        return 2
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import InferenceSettings
 
@@ -183,6 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="training YAML file")
     train.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
     train.set_defaults(run=command_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score models against HR volumes (Table 1, Figure 2)",
+        description="Degrade each HR volume (k-space), super-resolve it with every model and write results.md, "
+                    "results.csv, per_volume.csv and figure2.png into --out.",
+    )
+    evaluate.add_argument("hr", nargs="+", help="HR volumes: files, folders, .txt lists or pkg:<package>/<path>")
+    evaluate.add_argument("--models", nargs="+", required=True, help="model .json files, bundled names, default, trilinear, bspline, nearest")
+    evaluate.add_argument("--out", required=True, help="output folder")
+    evaluate.add_argument("--metrics", default="psnr,ssim,lpips,fid", help="comma-separated: psnr, ssim, lpips (ST-LPIPS when LPIPS cannot run offline), stlpips, fid (default: %(default)s)")
+    evaluate.add_argument("--folds", type=int, default=1, help="k of k-fold: sorted volume i is in fold i %% k (default: %(default)s)")
+    evaluate.add_argument("--fold", type=int, default=None, help="evaluate only this fold (its test volumes); default: all volumes")
+    evaluate.add_argument("--scale", type=lambda t: _int_triple(t, "--scale"), default=None, help="degradation scale (default: the first learned model's, else 4)")
+    evaluate.add_argument("--slice-step", type=int, default=1, help="LPIPS/FID use every k-th slice of each view (default: %(default)s, all)")
+    evaluate.add_argument("--lpips-backbone", default="alex", choices=["alex", "vgg"], help="LPIPS / ST-LPIPS trunk (default: %(default)s)")
+    evaluate.add_argument("--lpips-weights", default=None, help="local file of torchvision's ImageNet backbone weights for LPIPS")
+    evaluate.add_argument("--foreground", action="store_true", help="PSNR/SSIM only inside the HR foreground mask")
+    evaluate.add_argument("--figure-box", type=_box, default=None, metavar="X,Y,Z,SX,SY,SZ", help="zoomed box of Figure 2 in HR voxel indices (default: centred)")
+    evaluate.add_argument("--figure-subject", type=int, default=0, help="index of the evaluated volume drawn in Figure 2; -1: no figure (default: %(default)s)")
+    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    evaluate.add_argument("--device", default="cpu", help="device for super-resolution and the metric networks (default: %(default)s)")
+    evaluate.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
+    evaluate.add_argument("--context", type=int, default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
+    evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
+    evaluate.set_defaults(run=command_evaluate)
     return parser
 
 
@@ -191,6 +251,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except SR3DError as error:
+        if args.command == "predict" and args.progress == "lines":  # for a parent process: the error's kind
+            print(f"ERROR {type(error).__name__} {error}", flush=True)
         print(f"sr3d {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

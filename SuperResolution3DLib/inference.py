@@ -29,7 +29,7 @@ from torch import nn
 
 from .config import InferenceSettings
 from .degradation import ScaleLike, as_scale
-from .errors import CancelledError, DeviceError, InputVolumeError, InsufficientMemoryError
+from .errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
 from .networks import InterpolationUpsampler3D
 from .normalization import fit_intensity_mapping
 from .volume import Volume
@@ -252,7 +252,14 @@ def sliding_window_super_resolve(
     if isinstance(network, InterpolationUpsampler3D):
         return _whole_volume_interpolation(inputs, network, progress)
 
-    network.to(device, memory_format=torch.channels_last_3d)
+    try:
+        network.to(device, memory_format=torch.channels_last_3d)
+    except torch.cuda.OutOfMemoryError:
+        parameters = sum(p.numel() for p in network.parameters())
+        raise GPUOutOfMemoryError(
+            f"the GPU ran out of memory moving the network ({parameters:,} parameters) to {device}; "
+            "free GPU memory (close other programs using it) or use --device cpu"
+        ) from None
     window = window_size_zyx(settings.window, array.shape, settings.overlap)
     overlap = window_overlap(window, settings.overlap)
     total = len(window_slices(array.shape, window, overlap))
@@ -277,7 +284,7 @@ def sliding_window_super_resolve(
                 with_coord=True,
             )
     except torch.cuda.OutOfMemoryError:
-        raise InsufficientMemoryError(
+        raise GPUOutOfMemoryError(
             f"the GPU ran out of memory on windows of {'x'.join(map(str, window[::-1]))} input voxels "
             f"(batch {settings.batch}, context {settings.context}); use a smaller --window or --batch, "
             "or --precision bf16"

@@ -4,14 +4,29 @@ from .blocks import RRDB3D, ResidualDenseBlock3D
 from .interpolation import INTERPOLATION_MODES, InterpolationUpsampler3D
 from .registry import NETWORKS, build_network, network_scale, register_network
 from .rrdbnet3d import RRDBNet3D
+from .discriminator3d import UNetDiscriminator3D
+from .blocks import PixelShuffle3D, PixelShuffleUpsampler3D
+from .dcsrn3d import DCSRN3D
+from .rcan3d import RCAN3D
+from .srresnet3d import SRResNet3D
 
 register_network("RRDBNet3D", RRDBNet3D)
 register_network("interpolation", InterpolationUpsampler3D)
+register_network("UNetDiscriminator3D", UNetDiscriminator3D)
+register_network("SRResNet3D", SRResNet3D)
+register_network("RCAN3D", RCAN3D)
+register_network("DCSRN3D", DCSRN3D)
 
 __all__ = [
     "RRDB3D",
     "ResidualDenseBlock3D",
     "RRDBNet3D",
+    "UNetDiscriminator3D",
+    "SRResNet3D",
+    "RCAN3D",
+    "DCSRN3D",
+    "PixelShuffle3D",
+    "PixelShuffleUpsampler3D",
     "InterpolationUpsampler3D",
     "INTERPOLATION_MODES",
     "NETWORKS",

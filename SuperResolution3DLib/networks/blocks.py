@@ -82,3 +82,54 @@ def upsampling_stages(scale_xyz: Sequence[int]) -> List[Tuple[int, int, int]]:
 def nearest_upsample(x: torch.Tensor, factor_dhw: Tuple[int, int, int]) -> torch.Tensor:
     """Nearest-neighbour upsampling by integer factors per axis (output voxel ``j`` copies input ``j // f``)."""
     return F.interpolate(x, scale_factor=tuple(float(f) for f in factor_dhw), mode="nearest")
+
+
+# Pixel-shuffle upsampling (the SRResNet / RCAN baselines) ------------------------------------------
+class PixelShuffle3D(nn.Module):
+    """Rearrange channels into space, per axis: ``(N, C*fd*fh*fw, D, H, W) -> (N, C, D*fd, H*fh, W*fw)``.
+
+    The 3D counterpart of ``torch.nn.PixelShuffle`` with a factor per axis, given in tensor
+    ``(D, H, W)`` order. Output voxel ``(d*fd + i, h*fh + j, w*fw + k)`` of channel ``c`` is input
+    channel ``((c*fd + i)*fh + j)*fw + k`` at ``(d, h, w)``.
+    """
+
+    def __init__(self, factor_dhw: Sequence[int] = (2, 2, 2)) -> None:
+        super().__init__()
+        if isinstance(factor_dhw, int):
+            factor_dhw = (factor_dhw,) * 3
+        self.factor_dhw = tuple(int(f) for f in factor_dhw)
+        if len(self.factor_dhw) != 3 or min(self.factor_dhw) < 1:
+            raise ValueError(f"PixelShuffle3D needs three positive factors (D, H, W), got {factor_dhw}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, channels, d, h, w = x.shape
+        fd, fh, fw = self.factor_dhw
+        block = fd * fh * fw
+        if channels % block:
+            raise ValueError(f"PixelShuffle3D{self.factor_dhw} needs channels divisible by {block}, got {channels}")
+        out = x.reshape(n, channels // block, fd, fh, fw, d, h, w)
+        out = out.permute(0, 1, 5, 2, 6, 3, 7, 4)
+        return out.reshape(n, channels // block, d * fd, h * fh, w * fw)
+
+    def extra_repr(self) -> str:
+        return f"factor_dhw={self.factor_dhw}"
+
+
+class PixelShuffleUpsampler3D(nn.Sequential):
+    """Sub-pixel upsampling by an integer ``scale`` per axis ``(x, y, z)``.
+
+    One stage per prime factor (see ``upsampling_stages``): 3x3x3 conv ``num_feat -> num_feat * f``
+    (``f`` = the stage's voxels per input voxel), ``PixelShuffle3D``, then the optional activation.
+    ``(4, 4, 4)`` gives two x2 stages, each with a 64 -> 512 conv at ``num_feat = 64``.
+    Input ``(N, num_feat, D, H, W)``; output ``(N, num_feat, D*sz, H*sy, W*sx)``.
+    """
+
+    def __init__(self, num_feat: int = 64, scale: Sequence[int] = (4, 4, 4), activation: "nn.Module | None" = None) -> None:
+        layers: List[nn.Module] = []
+        for factor in upsampling_stages(scale):
+            voxels = factor[0] * factor[1] * factor[2]
+            layers.append(nn.Conv3d(num_feat, num_feat * voxels, 3, 1, 1))
+            layers.append(PixelShuffle3D(factor))
+            if activation is not None:
+                layers.append(activation)
+        super().__init__(*layers)

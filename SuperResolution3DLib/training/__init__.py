@@ -4,6 +4,7 @@ from ..config import TrainingConfig, load_training_config, training_config_from_
 from ..errors import TrainingConfigError
 from .dataset import PatchSampler, TrainingVolume, expand_volume_entries, prepare_training_volume
 from .trainer import L1Trainer
+from .gan import GANTrainer, run_gan_training
 from .run import run_training
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "expand_volume_entries",
     "prepare_training_volume",
     "L1Trainer",
+    "GANTrainer",
+    "run_gan_training",
     "run_training",
 ]

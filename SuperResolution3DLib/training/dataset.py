@@ -157,3 +157,32 @@ class PatchSampler:
     def batch(self, rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
         pairs = [self.sample(rng) for _ in range(size)]
         return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None]
+
+
+# k-fold cross-validation ------------------------------------------------------------------------
+def kfold_split(paths: Sequence[Path], folds: int, fold: int) -> Tuple[List[Path], List[Path]]:
+    """The paper's k-fold split: scan ``i`` (in the order given) is a test scan when ``i % folds == fold``.
+
+    Returns ``(train, test)``. ``folds`` < 2 keeps every scan for training.
+    """
+    paths = list(paths)
+    if folds < 2:
+        return paths, []
+    if not 0 <= fold < folds:
+        raise TrainingConfigError(f"fold {fold} is not in 0..{folds - 1}")
+    if len(paths) < folds:
+        raise TrainingConfigError(f"{folds}-fold cross-validation needs at least {folds} scans, data.train lists {len(paths)}")
+    test = [p for i, p in enumerate(paths) if i % folds == fold]
+    train = [p for i, p in enumerate(paths) if i % folds != fold]
+    return train, test
+
+
+def split_volume_entries(data: DataConfig, base_dir: str = ".") -> Tuple[List[Path], List[Path], List[Path]]:
+    """``(train, validation, test)`` volume paths of a data config, with its k-fold selection applied."""
+    train = expand_volume_entries(data.train, base_dir)
+    validation = expand_volume_entries(data.validation, base_dir)
+    test = expand_volume_entries(data.test, base_dir)
+    if data.folds:
+        train, held_out = kfold_split(train, data.folds, data.fold)
+        test = held_out + [p for p in test if p not in held_out]
+    return train, validation, test

@@ -24,6 +24,19 @@ def run_training(
     """
     if not isinstance(config, TrainingConfig):
         config = load_training_config(config)
+    if config.stage == "gan":
+        from .gan import run_gan_training
+
+        return run_gan_training(config, resume=resume, progress=progress, cancel=cancel, log=log)
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from ..errors import TrainingConfigError
+
+        raise TrainingConfigError(
+            "several processes (torchrun) train only with stage: gan; for data-parallel L1 training use "
+            "stage: gan with gan.perceptual_weight: 0 and gan.adversarial_weight: 0"
+        )
     trainer = L1Trainer(config, log=log)
     trainer.load_data()
     if resume:
@@ -37,12 +50,12 @@ def run_training(
 def export_trained_model(trainer: L1Trainer, log: Callable[[str], None] = print) -> Path:
     from ..evaluation import evaluate_against_interpolation
     from ..model_file import SRModel, save_model
-    from .dataset import expand_volume_entries
+    from .dataset import split_volume_entries
 
     config = trainer.config
     network = trainer.best_generator()
     card = trainer.model_card()
-    test_paths = expand_volume_entries(config.data.test, config.base_dir)
+    test_paths = split_volume_entries(config.data, config.base_dir)[2]
     if test_paths:
         model = SRModel(network, trainer.scale, dict(config.normalization), card)
         card["metrics"] = evaluate_against_interpolation(model, test_paths, log=log)

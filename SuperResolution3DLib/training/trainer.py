@@ -20,7 +20,7 @@ from torch import nn
 
 from ..networks import build_network, network_scale
 from ..config import TrainingConfig
-from .dataset import PatchSampler, expand_volume_entries, load_training_volumes
+from .dataset import PatchSampler, expand_volume_entries, load_training_volumes, split_volume_entries
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
 
@@ -64,8 +64,7 @@ class L1Trainer:
     # data -----------------------------------------------------------------------------------
     def load_data(self) -> None:
         data = self.config.data
-        self.train_paths = expand_volume_entries(data.train, self.config.base_dir)
-        self.validation_paths = expand_volume_entries(data.validation, self.config.base_dir)
+        self.train_paths, self.validation_paths, self.test_paths = split_volume_entries(data, self.config.base_dir)
         self.log(f"training volumes: {[p.name for p in self.train_paths]}")
         volumes = load_training_volumes(self.train_paths, self.scale, self.config.normalization, data.foreground_threshold)
         self.sampler = PatchSampler(volumes, self.scale, data)
@@ -133,7 +132,7 @@ class L1Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.best_psnr = float(state["best_psnr"])
         self.best_state = state["best_generator"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # a checkpoint loaded onto CUDA carries it there
         self.rng.bit_generator.state = state["numpy_rng"]
         self.history = list(state["history"])
 
@@ -201,6 +200,7 @@ class L1Trainer:
                 "train": [str(p.name) for p in self.train_paths],
                 "validation": [str(p.name) for p in self.validation_paths],
                 "degradation": f"k-space truncation to the central 1/scale, magnitude, nearest downsampling; scale {list(self.scale)}",
+                **({"folds": config.data.folds, "fold": config.data.fold} if config.data.folds else {}),
             },
             "training_settings": {
                 "stage": "L1 (PSNR-oriented)",

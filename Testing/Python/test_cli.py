@@ -95,6 +95,16 @@ def test_bad_input_exits_non_zero_with_one_line(tmp_path, capsys, make_input, me
     assert not (tmp_path / "out.nii.gz").exists()
 
 
+def test_predict_with_progress_lines_also_reports_the_error_kind_on_stdout(tmp_path, capsys):
+    args = ["predict", write_constant(tmp_path), tmp_path / "out.nii.gz", "--model", "trilinear"]
+    code, out, err = run_cli(capsys, *args, "--progress", "lines")
+    assert code == 2
+    message = err.strip().split(": error: ", 1)[1]
+    assert out.strip().splitlines()[-1] == f"ERROR InputVolumeError {message}"
+    code, out, err = run_cli(capsys, *args, "--progress", "none")
+    assert code == 2 and "ERROR" not in out and "constant" in err
+
+
 def test_refuses_to_overwrite_the_input(tmp_path, capsys):
     path = tmp_path / "in.nrrd"
     write_volume(Volume(np.random.default_rng(1).random((8, 8, 8)).astype(np.float32)), path)

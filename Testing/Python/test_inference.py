@@ -12,7 +12,13 @@ import torch
 
 from SuperResolution3DLib.config import InferenceSettings
 from SuperResolution3DLib.degradation import kspace_degrade
-from SuperResolution3DLib.errors import CancelledError, DeviceError, InputVolumeError, InsufficientMemoryError
+from SuperResolution3DLib.errors import (
+    CancelledError,
+    DeviceError,
+    GPUOutOfMemoryError,
+    InputVolumeError,
+    InsufficientMemoryError,
+)
 from SuperResolution3DLib.inference import (
     check_memory,
     estimate_peak_memory_bytes,
@@ -294,6 +300,26 @@ def test_memory_estimate_is_about_three_outputs():
     check_memory((10, 10, 10), 4, InferenceSettings(memory_limit_bytes=10 * estimate, **CPU))
     with pytest.raises(InsufficientMemoryError, match="a box of about"):
         check_memory((100, 100, 100), 4, InferenceSettings(memory_limit_bytes=estimate // 2, **CPU))
+
+
+def raise_cuda_out_of_memory(*args, **kwargs):
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+@pytest.mark.parametrize("where", ["moving the network", "windows"])
+def test_gpu_out_of_memory_is_an_insufficient_memory_error(where):
+    network = tiny_rrdb()
+    if where == "windows":
+        network.forward = raise_cuda_out_of_memory
+    else:
+        network.to = raise_cuda_out_of_memory
+    array = np.random.default_rng(0).random((6, 6, 6)).astype(np.float32)
+
+    with pytest.raises(GPUOutOfMemoryError, match=f"the GPU ran out of memory (on|moving).*--") as raised:
+        sliding_window_super_resolve(array, network, 4, InferenceSettings(window=4, **CPU))
+
+    assert isinstance(raised.value, InsufficientMemoryError)
+    assert ("moving the network" in str(raised.value)) == (where == "moving the network")
 
 
 # Intensities and non-finite voxels -----------------------------------------------------------------

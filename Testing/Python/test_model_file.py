@@ -277,3 +277,51 @@ def test_save_unwraps_data_parallel(tmp_path: Path) -> None:
     network = build_network(TINY_RRDB)
     card_path = save_model(tmp_path / "wrapped", torch.nn.DataParallel(network), tiny_card())
     assert load_model(card_path).network.state_dict().keys() == network.state_dict().keys()
+
+
+# Torch-free model cards (model_card.py) ----------------------------------------------------------
+
+
+def test_model_cards_are_read_without_importing_torch() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, SuperResolution3DLib, SuperResolution3DLib.model_card as cards; "
+        "assert 'torch' not in sys.modules, 'torch was imported'; "
+        "cards.list_bundled_models(); cards.format_model_card(cards.interpolation_card('trilinear')); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_model_file_re_exports_the_model_card_names() -> None:
+    from SuperResolution3DLib import model_card, model_file
+    from SuperResolution3DLib.networks import INTERPOLATION_MODES, network_scale
+
+    for name in ("MODEL_FORMAT", "MODEL_FORMAT_VERSION", "DEFAULT_MODEL_NAME", "MODELS_DIR_ENVIRONMENT_VARIABLE",
+                 "WEIGHTS_EXTENSION", "CARD_EXTENSION", "PICKLE_EXTENSIONS", "package_version", "sha256_of_file",
+                 "model_file_paths", "read_model_card", "verify_weights_checksum", "models_dir",
+                 "list_bundled_models", "resolve_model_path", "format_model_card"):
+        assert getattr(model_file, name) is getattr(model_card, name), name
+    assert set(model_card.INTERPOLATION_BASELINES) == set(INTERPOLATION_MODES)
+    for config in ({"scale": [1, 1, 4]}, {"scale": 2}, {"name": "RRDBNet3D"}):
+        assert model_card.config_scale(config) == network_scale(config)
+
+
+def test_card_scale_from_the_card_or_its_network() -> None:
+    from SuperResolution3DLib.model_card import card_scale
+
+    assert card_scale({"scale": [1, 1, 4], "network": {"scale": [2, 2, 2]}}) == (1, 1, 4)
+    assert card_scale({"scale": 2}) == (2, 2, 2)
+    assert card_scale({"network": {"scale": [2, 2, 4]}}) == (2, 2, 4)
+    assert card_scale({"network": {"scale": 3}}) == (3, 3, 3)
+    assert card_scale({}) == (4, 4, 4)
+
+
+def test_interpolation_model_card_is_the_torch_free_card() -> None:
+    from SuperResolution3DLib.model_card import interpolation_card
+
+    assert interpolation_model("nearest", (1, 1, 4)).card == interpolation_card("nearest", (1, 1, 4))

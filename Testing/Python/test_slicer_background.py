@@ -1,0 +1,161 @@
+"""The Slicer module's background-process path on a real MRML scene: temp files, the CLI, reading back, cancel.
+
+The process is ``python -m SuperResolution3DLib.cli predict ...`` (in Slicer: ``PythonSlicer``); here the
+Python running the tests. Polled with a plain loop, as the panel polls with a QTimer.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import slicer
+except ImportError as error:  # not installed, or a broken install (missing shared library)
+    pytest.skip(f"slicer-core cannot be imported ({error}); pip install slicer-core", allow_module_level=True)
+if not hasattr(slicer, "vtkMRMLScene"):
+    pytest.skip("the installed 'slicer' package is not slicer-core (no vtkMRMLScene)", allow_module_level=True)
+
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE.parents[1] / "SuperResolution3D"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import slicer_shim  # noqa: E402
+
+slicer_shim.install()
+import SuperResolution3D as module  # noqa: E402
+from test_slicer_logic import add_oblique_volume, add_roi, landmark_distance  # noqa: E402
+
+TIMEOUT = 300
+
+
+@pytest.fixture
+def scene():
+    fresh = slicer.vtkMRMLScene()
+    slicer.mrmlScene = fresh
+    yield fresh
+    fresh.Clear(1)
+
+
+@pytest.fixture
+def logic(scene):
+    return module.SuperResolution3DLogic()
+
+
+def test_background_process_end_to_end(scene, logic):
+    input_node = add_oblique_volume()
+    voxels_before = slicer.util.arrayFromVolume(input_node).copy()
+    nodes_before = scene.GetNumberOfNodes()
+    reports = []
+
+    job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable,
+                             progress=lambda fraction, message: reports.append((fraction, message)))
+    assert job.state == job.RUNNING and os.path.isfile(job.inputPath)
+    assert scene.GetNumberOfNodes() == nodes_before  # writing the temporary input adds nothing to the scene
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+
+    output_node = job.outputVolumeNode
+    assert output_node.GetName() == "Input_SR4x" and output_node.GetScene() is scene
+    assert slicer.util.arrayFromVolume(output_node).shape == (32, 36, 40)
+    assert landmark_distance(input_node, output_node) < 1e-6
+    np.testing.assert_allclose(np.array(output_node.GetSpacing()) * 4, input_node.GetSpacing(), rtol=1e-6)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(input_node), voxels_before)
+    assert not os.path.exists(job.tempDir)  # temporary files cleaned
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("interpolation" in message for _, message in reports)  # PROGRESS lines of the CLI came through
+    assert scene.GetNumberOfNodes() == nodes_before + 2
+
+    # The same voxels as the synchronous path.
+    direct = logic.process(input_node, model="trilinear", device="cpu")
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(output_node), slicer.util.arrayFromVolume(direct),
+                               rtol=1e-6, atol=1e-4)
+
+
+def test_background_process_with_roi_passes_the_voxel_box(scene, logic):
+    input_node = add_oblique_volume()
+    center = module.ijkToRASOf(input_node) @ np.array([5.0, 4.0, 3.5, 1.0])
+    roi = add_roi(center[:3], (6.0, 5.0, 7.0))
+    start, size = module.roiVoxelBox(roi, input_node)
+    job = logic.startProcess(input_node, model="trilinear", device="cpu", roiNode=roi, python=sys.executable)
+    assert "--roi" in job.command() and ",".join(map(str, start + size)) in job.command()
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage
+    assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == tuple(4 * n for n in size[::-1])
+    first = (module.ijkToRASOf(input_node) @ np.array(list(start) + [1.0]))[:3]
+    np.testing.assert_allclose(module.ijkToRASOf(job.outputVolumeNode)[:3, 3], first, atol=1e-5)
+
+
+def test_cancel_kills_the_process_and_leaves_the_scene_as_it_was(scene, logic):
+    input_node = add_oblique_volume()
+    nodes_before = scene.GetNumberOfNodes()
+    job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable)
+    time.sleep(0.3)
+    assert job.poll() == job.RUNNING  # still importing torch
+    job.cancel()
+    assert job.state == job.CANCELLED and job.process.returncode is not None
+    assert not os.path.exists(job.tempDir)
+    assert job.poll() == job.CANCELLED and job.outputVolumeNode is None
+    assert scene.GetNumberOfNodes() == nodes_before
+
+
+def test_a_failing_process_reports_the_cli_error_and_leaves_the_scene_alone(scene, logic, tmp_path):
+    from SuperResolution3DLib.model_file import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    config = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}
+    card = save_model(tmp_path / "tampered", build_network(dict(config)),
+                      {"network": dict(config), "normalization": {"kind": "minmax"}})
+    with open(tmp_path / "tampered.safetensors", "ab") as weights:
+        weights.write(b"\0")  # the checksum no longer matches: the CLI refuses the model
+    input_node = add_oblique_volume()
+    nodes_before = scene.GetNumberOfNodes()
+
+    job = logic.startProcess(input_node, model=str(card), device="cpu", python=sys.executable)
+
+    assert job.wait(timeout=TIMEOUT) == job.FAILED
+    assert "checksum" in job.errorMessage and not job.gpuOutOfMemory
+    assert not os.path.exists(job.tempDir)
+    assert scene.GetNumberOfNodes() == nodes_before
+
+
+def test_gpu_out_of_memory_is_retried_smaller_then_reported(scene, logic, monkeypatch):
+    input_node = add_oblique_volume()
+    launched = []
+    fake_cli = ("import sys; print('PROGRESS 0.1000 super-resolving'); "
+                "print('sr3d predict: error: the GPU ran out of memory on windows of 64x64x64 input voxels', "
+                "file=sys.stderr); sys.exit(2)")
+
+    def fake_command(self):
+        launched.append((self.settings["window"], self.settings["batch"]))
+        return [sys.executable, "-c", fake_cli]
+
+    monkeypatch.setattr(module.SuperResolutionProcess, "command", fake_command)
+    job = logic.startProcess(input_node, model="trilinear", device="cuda", window=64, batch=2, python=sys.executable)
+    assert job.wait(timeout=TIMEOUT) == job.FAILED
+    assert launched == [(64, 2), (64, 1), (32, 1), (16, 1)]
+    assert job.gpuOutOfMemory and "GPU ran out of memory" in job.errorMessage
+    assert not os.path.exists(job.tempDir)
+
+
+@pytest.mark.parametrize("kind, retried", [("GPUOutOfMemoryError", True), ("InsufficientMemoryError", False)])
+def test_the_cli_error_kind_decides_whether_to_retry(scene, logic, monkeypatch, kind, retried):
+    input_node = add_oblique_volume()
+    launched = []
+    message = "out of memory (whatever the words)"
+    fake_cli = (f"import sys; print('ERROR {kind} {message}', flush=True); "
+                f"print('sr3d predict: error: {message}', file=sys.stderr); sys.exit(2)")
+
+    def fake_command(self):
+        launched.append((self.settings["window"], self.settings["batch"]))
+        return [sys.executable, "-c", fake_cli]
+
+    monkeypatch.setattr(module.SuperResolutionProcess, "command", fake_command)
+    job = logic.startProcess(input_node, model="trilinear", device="cuda", window=32, batch=1, python=sys.executable)
+    assert job.wait(timeout=TIMEOUT) == job.FAILED
+    assert launched == ([(32, 1), (16, 1)] if retried else [(32, 1)])
+    assert job.errorKind == kind and job.errorMessage == message and job.gpuOutOfMemory == retried
+    assert not any(line.startswith("ERROR ") for line in job.log)

@@ -1,0 +1,327 @@
+"""The Slicer module's Logic on a real MRML scene (``slicer-core``): geometry, ROI, bad input, parameters.
+
+Runs on the CPU with the trilinear baseline or a tiny network on volumes of about 10 voxels per axis.
+Skipped when ``slicer-core`` is not installed (``pip install slicer-core``).
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import slicer
+except ImportError as error:  # not installed, or a broken install (missing shared library)
+    pytest.skip(f"slicer-core cannot be imported ({error}); pip install slicer-core", allow_module_level=True)
+if not hasattr(slicer, "vtkMRMLScene"):
+    pytest.skip("the installed 'slicer' package is not slicer-core (no vtkMRMLScene)", allow_module_level=True)
+
+HERE = Path(__file__).resolve().parent
+REPOSITORY_ROOT = HERE.parents[1]
+for folder in (HERE, REPOSITORY_ROOT / "SuperResolution3D"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import slicer_shim  # noqa: E402
+
+slicer_shim.install()
+import SuperResolution3D as module  # noqa: E402
+
+from SuperResolution3DLib.errors import InputVolumeError, MissingDependencyError, ModelFileError  # noqa: E402
+
+TINY_RRDB = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}
+LANDMARK_IJK = (6, 4, 3)
+
+
+@pytest.fixture
+def scene():
+    """A fresh real MRML scene, installed as ``slicer.mrmlScene``."""
+    fresh = slicer.vtkMRMLScene()
+    slicer.mrmlScene = fresh
+    yield fresh
+    fresh.Clear(1)
+
+
+@pytest.fixture
+def logic(scene):
+    return module.SuperResolution3DLogic()
+
+
+def oblique_ijk_to_ras(spacing=(1.5, 0.8, 3.0), origin=(12.0, -30.0, 7.5)):
+    """IJKToRAS with directions rotated about two axes (oblique), anisotropic spacing and a non-zero origin."""
+    a, b = np.deg2rad(30), np.deg2rad(20)
+    about_z = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    about_x = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    matrix = np.eye(4)
+    matrix[:3, :3] = about_x @ about_z @ np.diag(spacing)
+    matrix[:3, 3] = origin
+    return matrix
+
+
+def add_oblique_volume(name="Input", shape=(8, 9, 10)):
+    """A float volume ``[k, j, i]`` with a bright landmark voxel at ``LANDMARK_IJK`` on a random background."""
+    array = np.random.default_rng(1).uniform(0, 10, size=shape).astype(np.float32)
+    i, j, k = LANDMARK_IJK
+    array[k, j, i] = 1000.0
+    return slicer.util.addVolumeFromArray(array, oblique_ijk_to_ras(), name=name)
+
+
+def landmark_distance(input_node, output_node):
+    """RAS distance between the input landmark and the brightest output voxel."""
+    expected = module.ijkToRASOf(input_node) @ np.array(list(LANDMARK_IJK) + [1.0])
+    output = slicer.util.arrayFromVolume(output_node)
+    k, j, i = np.unravel_index(int(np.argmax(output)), output.shape)
+    found = module.ijkToRASOf(output_node) @ np.array([i, j, k, 1.0])
+    return float(np.linalg.norm(found[:3] - expected[:3]))
+
+
+def directions(node):
+    matrix = module.ijkToRASOf(node)[:3, :3]
+    return matrix / np.linalg.norm(matrix, axis=0)
+
+
+# Geometry -------------------------------------------------------------------------------------------
+def test_lps_geometry_matches_the_file_written_by_a_mrml_storage_node(scene, tmp_path):
+    from SuperResolution3DLib.io import read_volume
+
+    node = add_oblique_volume()
+    spacing, origin, direction = module.lpsGeometryFromNode(node)
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(tmp_path / "node.nrrd"))
+    assert storage.WriteData(node)
+    from_file = read_volume(tmp_path / "node.nrrd")
+    np.testing.assert_allclose(from_file.spacing, spacing, atol=1e-6)
+    np.testing.assert_allclose(from_file.origin, origin, atol=1e-6)
+    np.testing.assert_allclose(from_file.direction, direction, atol=1e-6)
+    np.testing.assert_allclose(module.ijkToRASFromLPSGeometry(spacing, origin, direction), module.ijkToRASOf(node),
+                               atol=1e-9)
+
+
+def test_oblique_anisotropic_volume_is_super_resolved_in_place(scene, logic):
+    input_node = add_oblique_volume()
+    voxels_before = slicer.util.arrayFromVolume(input_node).copy()
+    matrix_before = module.ijkToRASOf(input_node)
+    nodes_before = scene.GetNumberOfNodes()
+    reports = []
+
+    output_node = logic.process(input_node, model="trilinear", device="cpu",
+                                progress=lambda fraction, message: reports.append(fraction))
+
+    assert output_node.GetScene() is scene and output_node.GetName() == "Input_SR4x"
+    assert slicer.util.arrayFromVolume(output_node).shape == (32, 36, 40)  # 4x the voxels per axis
+    np.testing.assert_allclose(np.array(output_node.GetSpacing()) * 4, input_node.GetSpacing(), rtol=1e-9)
+    np.testing.assert_allclose(directions(output_node), directions(input_node), atol=1e-9)
+    np.testing.assert_allclose(output_node.GetOrigin(), input_node.GetOrigin(), atol=1e-9)
+    assert landmark_distance(input_node, output_node) < 1e-6
+    output = slicer.util.arrayFromVolume(output_node)
+    assert output.dtype == np.float32 and 0 <= output.min() and output.max() == pytest.approx(1000.0)  # input units
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(input_node), voxels_before)  # input untouched
+    np.testing.assert_array_equal(module.ijkToRASOf(input_node), matrix_before)
+    assert reports and reports[-1] == pytest.approx(1.0)
+    assert scene.GetNumberOfNodes() == nodes_before + 2  # the output volume and its display node
+
+
+def test_output_follows_the_input_parent_transform_and_reuses_a_given_node(scene, logic):
+    input_node = add_oblique_volume()
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    shift = np.eye(4)
+    shift[:3, 3] = (5.0, -2.0, 1.0)
+    transform.SetMatrixTransformToParent(module.vtkMatrixFromArray(shift))
+    input_node.SetAndObserveTransformNodeID(transform.GetID())
+    existing = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Existing")
+    nodes_before = scene.GetNumberOfNodes()
+
+    output_node = logic.process(input_node, existing, model="trilinear", device="cpu")
+
+    assert output_node is existing and output_node.GetTransformNodeID() == transform.GetID()
+    assert scene.GetNumberOfNodes() == nodes_before + 1  # only the display node of the existing volume
+    assert landmark_distance(input_node, output_node) < 1e-6
+
+
+def test_a_model_file_chosen_by_the_user_is_used(scene, logic, tmp_path):
+    from SuperResolution3DLib.model_file import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    card = save_model(tmp_path / "tiny", build_network(dict(TINY_RRDB)),
+                      {"network": dict(TINY_RRDB), "normalization": {"kind": "percentile", "lower": 0.5, "upper": 99.5},
+                       "training_data": "synthetic test volumes", "metrics": {"psnr": 30.5}})
+    reference, read_card = logic.resolveModel(str(card))
+    assert reference == str(card) and read_card["name"] == "tiny"
+    text = logic.modelCardText(read_card)
+    assert "Scale (x, y, z): 4 x 4 x 4" in text and "synthetic test volumes" in text and "psnr: 30.5" in text
+
+    input_node = add_oblique_volume()
+    output_node = logic.process(input_node, model=str(tmp_path / "tiny.safetensors"), device="cpu", window=8)
+    assert slicer.util.arrayFromVolume(output_node).shape == (32, 36, 40)
+    assert np.isfinite(slicer.util.arrayFromVolume(output_node)).all()
+
+
+# Region of interest ---------------------------------------------------------------------------------
+def add_roi(center, size):
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "ROI")
+    roi.SetCenter(*center)
+    roi.SetSize(*size)
+    return roi
+
+
+def test_roi_run_covers_only_the_roi(scene, logic):
+    input_node = add_oblique_volume()
+    full = slicer.util.arrayFromVolume(logic.process(input_node, model="trilinear", device="cpu")).copy()
+    center = module.ijkToRASOf(input_node) @ np.array([5.0, 4.0, 3.5, 1.0])
+    roi = add_roi(center[:3], (6.0, 5.0, 7.0))
+    start, size = module.roiVoxelBox(roi, input_node)
+
+    output_node = logic.process(input_node, model="trilinear", device="cpu", roiNode=roi)
+    output = slicer.util.arrayFromVolume(output_node)
+
+    assert output.shape == tuple(4 * n for n in size[::-1])
+    x, y, z = (4 * s for s in start)
+    np.testing.assert_allclose(output, full[z:z + output.shape[0], y:y + output.shape[1], x:x + output.shape[2]],
+                               rtol=1e-5, atol=1e-3)  # the same voxels as the full run, nothing else
+    # Every input voxel centre in the box lies in the ROI, and the output spans no more than the ROI
+    # plus the last input voxel's 3/4 voxel of super-resolved neighbours.
+    roi_bounds = [0.0] * 6
+    roi.GetRASBounds(roi_bounds)
+    low, high = np.array(roi_bounds[0::2]), np.array(roi_bounds[1::2])
+    ijk = np.array([[i, j, k, 1.0] for i in (0, output.shape[2] - 1) for j in (0, output.shape[1] - 1)
+                    for k in (0, output.shape[0] - 1)])
+    corners = (module.ijkToRASOf(output_node) @ ijk.T)[:3].T
+    slack = np.linalg.norm(input_node.GetSpacing())
+    assert np.all(corners >= low - slack) and np.all(corners <= high + slack)
+    first = (module.ijkToRASOf(input_node) @ np.array(list(start) + [1.0]))[:3]
+    np.testing.assert_allclose(module.ijkToRASOf(output_node)[:3, 3], first, atol=1e-9)  # origin: ROI corner voxel
+
+
+def test_roi_voxel_box_of_an_axis_aligned_volume():
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    node = slicer.util.addVolumeFromArray(np.zeros((10, 10, 10), np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    roi = add_roi((5.0, 7.0, 9.0), (4.0, 6.0, 40.0))  # x 3..7, y 4..10, z -11..29 mm
+    assert module.roiVoxelBox(roi, node) == ((2, 2, 0), (2, 4, 10))
+
+
+# Bad input ------------------------------------------------------------------------------------------
+def bad_case(kind, logic, tmp_path):
+    """``(arguments for logic.process, words expected in the error)`` for one kind of bad input."""
+    if kind == "no input":
+        return dict(inputVolumeNode=None), "no input volume"
+    if kind == "2D image":
+        node = slicer.util.addVolumeFromArray(np.random.rand(1, 9, 10).astype(np.float32), name="Slice")
+        return dict(inputVolumeNode=node), "2D"
+    if kind == "vector volume":
+        node = slicer.util.addVolumeFromArray(np.random.rand(8, 9, 10, 3).astype(np.float32), name="RGB",
+                                              nodeClassName="vtkMRMLVectorVolumeNode")
+        return dict(inputVolumeNode=node), "vector"
+    if kind == "label map":
+        node = slicer.util.addVolumeFromArray(np.ones((8, 9, 10), np.int16), name="Labels",
+                                              nodeClassName="vtkMRMLLabelMapVolumeNode")
+        return dict(inputVolumeNode=node), "label map"
+    if kind == "missing model file":
+        return dict(inputVolumeNode=add_oblique_volume(), model=str(tmp_path / "nowhere.json")), "not found"
+    if kind == "model without weights":
+        (tmp_path / "lonely.json").write_text(
+            '{"format": "sr3d-model", "format_version": 1, "network": {"name": "RRDBNet3D"}, '
+            '"normalization": {"kind": "minmax"}, "weights_file": "lonely.safetensors", "weights_sha256": "0"}'
+        )
+        return dict(inputVolumeNode=add_oblique_volume(), model=str(tmp_path / "lonely.json")), "weights"
+    if kind == "output is the input":
+        node = add_oblique_volume()
+        return dict(inputVolumeNode=node, outputVolumeNode=node), "output volume is the input"
+    if kind == "roi outside the volume":
+        return dict(inputVolumeNode=add_oblique_volume(), roiNode=add_roi((500.0, 500.0, 500.0), (5, 5, 5))), \
+            "region of interest"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["no input", "2D image", "vector volume", "label map", "missing model file",
+                                  "model without weights", "output is the input", "roi outside the volume"])
+def test_bad_input_gives_a_clear_error_and_leaves_the_scene_alone(scene, logic, tmp_path, kind):
+    arguments, words = bad_case(kind, logic, tmp_path)
+    nodes_before = scene.GetNumberOfNodes()
+    with pytest.raises((InputVolumeError, ModelFileError)) as error:
+        logic.process(**dict(dict(model="trilinear", device="cpu"), **arguments))
+    assert words in str(error.value)
+    assert isinstance(error.value, ValueError)
+    assert scene.GetNumberOfNodes() == nodes_before
+
+
+def test_library_errors_leave_the_scene_alone(scene, logic):
+    constant = slicer.util.addVolumeFromArray(np.full((8, 9, 10), 3.0, np.float32), name="Constant")
+    nodes_before = scene.GetNumberOfNodes()
+    with pytest.raises(InputVolumeError, match="constant"):
+        logic.process(constant, model="trilinear", device="cpu")
+    assert scene.GetNumberOfNodes() == nodes_before
+
+
+# Parameters, models, dependencies ---------------------------------------------------------------------
+def test_parameters_live_in_the_parameter_node_and_are_saved_with_the_scene(scene, logic):
+    node = logic.getParameterNode()
+    logic.setDefaultParameters(node)
+    assert node.GetParameter("Model") == "default" and node.GetParameter("Window") == "64"
+    node.SetParameter("Device", "cpu")
+    logic.setDefaultParameters(node)  # keeps what the user chose
+    assert node.GetParameter("Device") == "cpu"
+    assert logic.getParameterNode() is node
+    input_node = add_oblique_volume()
+    node.SetNodeReferenceID("InputVolume", input_node.GetID())
+    scene.SetSaveToXMLString(1)
+    scene.Commit()
+
+    reloaded = slicer.vtkMRMLScene()
+    reloaded.SetLoadFromXMLString(1)
+    reloaded.SetSceneXMLString(scene.GetSceneXMLString())
+    reloaded.Import()
+    restored = reloaded.GetSingletonNode("SuperResolution3D", "vtkMRMLScriptedModuleNode")
+    assert restored is not None and restored.GetParameter("Device") == "cpu"
+    assert restored.GetParameter("Overlap") == "0.125"
+    assert restored.GetNodeReferenceID("InputVolume") == input_node.GetID()
+
+
+def test_bundled_models_are_listed_from_their_cards_without_torch(monkeypatch, tmp_path):
+    (tmp_path / "good.json").write_text('{"format": "sr3d-model", "scale": [4, 4, 4]}')
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    (tmp_path / "broken.json").write_text("{not json")
+    monkeypatch.setenv("SR3D_MODELS_DIR", str(tmp_path))
+    assert module.listBundledModels() == ["good"]
+    assert module.modelsDir() == str(tmp_path)
+
+
+def test_missing_packages_are_never_installed_silently(monkeypatch):
+    logic = module.SuperResolution3DLogic()
+    assert logic.missingDependencies() == []  # this environment has everything
+    monkeypatch.setattr(module.SuperResolution3DLogic, "requirements",
+                        staticmethod(lambda: ["numpy>=1.0", "surely-not-installed-sr3d>=1"]))
+    installs = []
+    monkeypatch.setattr(module.SuperResolution3DLogic, "installDependencies", lambda self, r: installs.append(r))
+    assert logic.missingDependencies() == ["surely-not-installed-sr3d>=1"]
+    assert "surely-not-installed-sr3d>=1" in logic.dependencyConfirmationText(logic.missingDependencies())
+    with pytest.raises(MissingDependencyError, match="surely-not-installed-sr3d"):
+        logic.ensureDependencies()  # no Slicer application: no dialog can be shown, so nothing is installed
+    assert installs == []
+
+
+def test_gpu_out_of_memory_retry_plan():
+    smaller = module.SuperResolution3DLogic.smallerSettings
+    assert smaller(64, 4) == (64, 1)
+    assert smaller(64, 1) == (32, 1)
+    assert smaller(20, 1) == (16, 1)
+    assert smaller(16, 1) is None
+    assert module.SuperResolution3DLogic.isGpuOutOfMemory("the GPU ran out of memory on windows of 64x64x64")
+    assert not module.SuperResolution3DLogic.isGpuOutOfMemory("the output would not fit in 8 GB of RAM")
+
+
+def test_gpu_out_of_memory_is_told_by_the_error_kind():
+    from SuperResolution3DLib.errors import GPUOutOfMemoryError, InsufficientMemoryError
+
+    is_oom = module.SuperResolution3DLogic.isGpuOutOfMemory
+    assert is_oom("no memory words here", "GPUOutOfMemoryError")
+    assert not is_oom("the GPU ran out of memory", "InsufficientMemoryError")  # the kind decides when known
+    assert is_oom(GPUOutOfMemoryError("out of memory moving the network"))
+    assert not is_oom(InsufficientMemoryError("the output would not fit in 8 GB of RAM"))
+    assert is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))  # PyTorch's own error
+
+
+def test_module_self_test_passes_on_slicer_core(scene):
+    """The ScriptedLoadableModuleTest that Slicer runs (synthetic volume, no downloads)."""
+    module.SuperResolution3DTest().runTest()
