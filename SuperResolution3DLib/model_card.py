@@ -326,15 +326,30 @@ def _labelled_block(label: str, value: Any) -> List[str]:
 
 
 def _metrics_table(metrics: Any) -> List[str]:
-    """Rows of a small text table: one row per method when metrics are nested dicts, else name/value."""
+    """Rows of a small text table: one row per method (or per volume and method) when metrics are nested
+    dicts (``{method: {metric: value}}`` or ``{volume: {method: {metric: value}}}``), else name/value."""
     if not isinstance(metrics, dict):
         return [_format_value(metrics)]
-    if metrics and all(isinstance(value, dict) for value in metrics.values()):
-        columns = list(dict.fromkeys(key for row in metrics.values() for key in row))
+    rows_by_name = _flatten_metric_rows(metrics)
+    if rows_by_name is not None:
+        columns = list(dict.fromkeys(key for row in rows_by_name.values() for key in row))
         rows = [[""] + columns]
-        for name, row in metrics.items():
-            rows.append([str(name)] + [_format_value(row.get(column, "")) for column in columns])
+        for name, row in rows_by_name.items():
+            rows.append([name] + [_format_value(row.get(column, "")) for column in columns])
     else:
         rows = [[str(name), _format_value(value)] for name, value in metrics.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _flatten_metric_rows(metrics: Dict[str, Any]) -> Optional[Dict[str, Dict[str, Any]]]:
+    """``{name: {metric: value}}`` as is; ``{volume: {method: {metric: value}}}`` as ``{"volume  method": ...}``."""
+    if not metrics or not all(isinstance(value, dict) for value in metrics.values()):
+        return None
+    rows: Dict[str, Dict[str, Any]] = {}
+    for name, row in metrics.items():
+        if row and all(isinstance(value, dict) for value in row.values()):
+            rows.update({f"{name}  {method}": values for method, values in row.items()})
+        else:
+            rows[str(name)] = row
+    return rows
