@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -27,7 +28,13 @@ class RRDBNet3D(nn.Module):
 
     Input ``(N, in_channels, D, H, W)``; output ``(N, out_channels, D*sz, H*sy, W*sx)``.
     The paper's 64/32/23 configuration at scale 4 has about 50 M parameters.
+
+    Without gradients (inference), the high-resolution tail runs in slabs of ``inference_slab`` input
+    slices along D, each with a halo of input slices that covers the tail's receptive field, so the
+    result is identical while the tail's feature maps stay bounded (``0`` turns slabs off).
     """
+
+    inference_slab: int = 12
 
     def __init__(
         self,
@@ -52,6 +59,36 @@ class RRDBNet3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
+        if torch.is_grad_enabled() or self.inference_slab <= 0 or feat.shape[2] <= self.inference_slab:
+            return self.upsample_tail(feat)
+        return self.upsample_tail_in_slabs(feat, self.inference_slab)
+
+    def upsample_tail(self, feat: torch.Tensor) -> torch.Tensor:
+        """Trunk features ``(N, num_feat, D, H, W)`` -> the high-resolution output."""
         for factor, conv in zip(self.stages, self.conv_up):
             feat = self.lrelu(conv(nearest_upsample(feat, factor)))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def tail_reach_d(self) -> int:
+        """Input slices along D that one output slice of the tail depends on, on each side.
+
+        Each 3x3x3 conv reaches one voxel at its own resolution, i.e. ``1 / (D scale so far)`` input
+        slices; nearest upsampling adds less than one more.
+        """
+        reach, scale_so_far = 0.0, 1
+        for factor in self.stages:
+            scale_so_far *= factor[0]
+            reach += 1.0 / scale_so_far
+        reach += 2.0 / scale_so_far  # conv_hr and conv_last
+        return int(math.ceil(reach)) + 1
+
+    def upsample_tail_in_slabs(self, feat: torch.Tensor, slab: int) -> torch.Tensor:
+        halo = self.tail_reach_d()
+        scale_d = self.scale[2]
+        pieces = []
+        for start in range(0, feat.shape[2], slab):
+            stop = min(start + slab, feat.shape[2])
+            low, high = max(0, start - halo), min(feat.shape[2], stop + halo)
+            out = self.upsample_tail(feat[:, :, low:high])
+            pieces.append(out[:, :, (start - low) * scale_d : (stop - low) * scale_d])
+        return torch.cat(pieces, dim=2)
