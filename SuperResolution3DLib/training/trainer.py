@@ -149,39 +149,63 @@ class L1Trainer:
         self.log(f"resumed from {path} at step {self.step}")
         return True
 
-    # the loop ---------------------------------------------------------------------------------
+    # the loop (the GAN stage overrides the hooks, not the loop) ---------------------------------
+    progress_label = "training"
+    postfix_losses = ("l1",)
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process logs, validates and writes files (always, without torchrun)."""
+        return True
+
+    def cancel_requested(self, cancel: Optional[Callable[[], bool]]) -> bool:
+        return cancel is not None and bool(cancel())
+
+    def record_validation(self, row: Dict[str, float]) -> None:
+        """Keep the weights with the best validation PSNR (the last ones when there is no validation)."""
+        if row.get("val_psnr", -math.inf) > self.best_psnr or self.validation_batch is None:
+            self.best_psnr = row.get("val_psnr", self.best_psnr)
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
+
+    def write_log_row(self, row: Dict[str, float]) -> None:
+        self.history.append(row)
+        _append_csv(self.output_dir / "metrics.csv", row)
+
+    def close_logs(self) -> None:
+        """Release log writers at the end of ``fit`` (the CSV needs none)."""
+
     def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
         from tqdm import tqdm
 
         optim, schedule = self.config.optim, self.config.schedule
-        bar = tqdm(total=optim.steps, initial=self.step, disable=not progress, desc="training", unit="step")
-        log_path = self.output_dir / "metrics.csv"
+        bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and self.is_main),
+                   desc=self.progress_label, unit="step")
         started = time.time()
-        while self.step < optim.steps:
-            if cancel is not None and cancel():
-                self.save_checkpoint()
-                self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
-                break
-            lr_value = self.set_learning_rate()
-            lr, hr = self.sampler.batch(self.rng, optim.batch_size)
-            losses = self.train_step(self.to_device(lr), self.to_device(hr))
-            self.step += 1
-            bar.update(1)
-            row = {"step": self.step, "lr": lr_value, **losses}
-            if self.step % schedule.validate_every == 0 or self.step == optim.steps:
-                row.update(self.validate())
-                if row.get("val_psnr", -math.inf) > self.best_psnr or self.validation_batch is None:
-                    self.best_psnr = row.get("val_psnr", self.best_psnr)
-                    self.best_state = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
-                self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
-            if self.step % schedule.log_every == 0 or "val_psnr" in row:
-                row["seconds"] = time.time() - started
-                self.history.append(row)
-                _append_csv(log_path, row)
-                bar.set_postfix(l1=f"{losses.get('l1', float('nan')):.4f}")
-            if self.step % schedule.checkpoint_every == 0 or self.step == optim.steps:
-                self.save_checkpoint()
-        bar.close()
+        try:
+            while self.step < optim.steps:
+                if self.cancel_requested(cancel):
+                    self.save_checkpoint()
+                    self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
+                    break
+                lr_value = self.set_learning_rate()
+                lr, hr = self.sampler.batch(self.rng, optim.batch_size)
+                losses = self.train_step(self.to_device(lr), self.to_device(hr))
+                self.step += 1
+                bar.update(1)
+                row = {"step": self.step, "lr": lr_value, **losses}
+                if self.is_main and (self.step % schedule.validate_every == 0 or self.step == optim.steps):
+                    row.update(self.validate())
+                    self.record_validation(row)
+                    self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
+                if self.is_main and (self.step % schedule.log_every == 0 or "val_psnr" in row):
+                    row["seconds"] = time.time() - started
+                    self.write_log_row(row)
+                    bar.set_postfix({k: f"{losses[k]:.4f}" for k in self.postfix_losses if k in losses})
+                if self.step % schedule.checkpoint_every == 0 or self.step == optim.steps:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            self.close_logs()
 
     def best_generator(self) -> nn.Module:
         network = build_network(self.config.network)

@@ -307,8 +307,9 @@ def test_model_file_re_exports_the_model_card_names() -> None:
                  "list_bundled_models", "resolve_model_path", "format_model_card"):
         assert getattr(model_file, name) is getattr(model_card, name), name
     assert set(model_card.INTERPOLATION_BASELINES) == set(INTERPOLATION_MODES)
-    for config in ({"scale": [1, 1, 4]}, {"scale": 2}, {"name": "RRDBNet3D"}):
-        assert model_card.config_scale(config) == network_scale(config)
+    expected = {0: (1, 1, 4), 1: (2, 2, 2), 2: (4, 4, 4)}
+    for i, config in enumerate(({"scale": [1, 1, 4]}, {"scale": 2}, {"name": "RRDBNet3D"})):
+        assert model_card.config_scale(config) == network_scale(config) == expected[i]
 
 
 def test_card_scale_from_the_card_or_its_network() -> None:
