@@ -517,9 +517,11 @@ def evaluate_against_interpolation(
     baselines: Sequence[str] = ("trilinear", "bspline"),
     settings: Optional[InferenceSettings] = None,
     log: Callable[[str], None] = print,
+    references: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """Degrade each HR volume with the model's scale, super-resolve it with the model and with
-    each interpolation baseline, and score every result against the HR volume.
+    """Degrade each HR volume with the model's scale, super-resolve it with the model, with
+    each interpolation baseline and with each of ``references`` ({name: SRModel}, e.g. the stage-1
+    model a GAN started from), and score every result against the HR volume.
 
     Returns ``{volume name: {method: {"psnr", "ssim", "seconds"}}}``; PSNR uses
     data_range = HR max - HR min over the whole volume, as in the paper's code.
@@ -528,6 +530,7 @@ def evaluate_against_interpolation(
 
     methods = {"model": model}
     methods.update({name: interpolation_model(name, model.scale) for name in baselines})
+    methods.update(references or {})
     evaluation = EvaluationSettings(metrics=("psnr", "ssim"), figure_subject=None)
     result = evaluate_methods([Path(p) for p in hr_paths], methods, evaluation, settings, progress=False, log=None)
     results: Dict[str, Dict[str, Dict[str, float]]] = {}

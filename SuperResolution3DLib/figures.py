@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .volume import Volume
-from .visualize import VIEWS, VIEW_NAMES, _save_png_atomically, grey_window, slice_views
+from .visualize import VIEWS, VIEW_NAMES, save_png_atomically, grey_window, slice_views
 
 Box = Tuple[Tuple[int, int, int], Tuple[int, int, int]]  # (start xyz, size xyz) in HR voxel indices
 PathLike = Union[str, "os.PathLike[str]"]
@@ -186,4 +186,4 @@ def comparison_figure(
             raise ValueError(f"method {name!r} gives shape {volume.array.shape}, smaller than the HR shape {hr.array.shape}")
         panels.append((name, hr.with_array(np.asarray(array, dtype=np.float32))))
     image = render_comparison(hr, panels, box, title=title, cell_pixels=cell_pixels)
-    return _save_png_atomically(image, path)
+    return save_png_atomically(image, path)

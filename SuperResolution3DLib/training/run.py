@@ -20,7 +20,8 @@ def run_training(
 
     The export goes to ``export_model`` (or ``<output_dir>/<name>.json``). Test volumes listed
     in ``data.test`` are degraded, super-resolved whole and scored against trilinear and B-spline
-    interpolation; the scores go into the model card.
+    interpolation (and, for a GAN started from a stage-1 model, against that model); the scores go
+    into the model card.
     """
     if not isinstance(config, TrainingConfig):
         config = load_training_config(config)
@@ -58,7 +59,8 @@ def export_trained_model(trainer: L1Trainer, log: Callable[[str], None] = print)
     test_paths = split_volume_entries(config.data, config.base_dir)[2]
     if test_paths:
         model = SRModel(network, trainer.scale, dict(config.normalization), card)
-        card["metrics"] = evaluate_against_interpolation(model, test_paths, log=log)
+        references = trainer.reference_models()
+        card["metrics"] = evaluate_against_interpolation(model, test_paths, references=references, log=log)
         card["training_data"]["test"] = [p.name for p in test_paths]
     target = config.export_model or str(trainer.output_dir / f"{config.name}.json")
     target = Path(target) if Path(target).is_absolute() else Path(config.base_dir) / target

@@ -36,6 +36,22 @@ def cosine_learning_rate(step: int, total: int, start: float, end: float) -> flo
     return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
+def score_validation_patches(sr: np.ndarray, hr: np.ndarray) -> Dict[str, float]:
+    """Mean PSNR/SSIM of SR patches ``[n, 1, z, y, x]`` (clipped to the HR batch's range) against HR.
+
+    Each patch uses its own HR range as data_range; a constant HR patch (background) uses the batch's.
+    """
+    from ..metrics import psnr, ssim
+
+    sr = np.clip(sr, hr.min(), hr.max())
+    batch_range = float(hr.max() - hr.min()) or 1.0
+    scores = []
+    for s, h in zip(sr, hr):
+        data_range = float(h.max() - h.min()) or batch_range
+        scores.append((psnr(s[0], h[0], data_range), ssim(s[0], h[0], data_range)))
+    return {"val_psnr": float(np.mean([s[0] for s in scores])), "val_ssim": float(np.mean([s[1] for s in scores]))}
+
+
 class L1Trainer:
     """PSNR-oriented training of a generator on k-space degraded patch pairs."""
 
@@ -102,16 +118,12 @@ class L1Trainer:
     # validation -------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
-        from ..metrics import psnr, ssim
-
         if self.validation_batch is None:
             return {}
         self.generator.eval()
         lr, hr = self.validation_batch
         sr = self.generator(self.to_device(lr)).float().cpu().numpy()
-        sr = np.clip(sr, hr.min(), hr.max())
-        scores = [(psnr(s[0], h[0]), ssim(s[0], h[0])) for s, h in zip(sr, hr)]
-        return {"val_psnr": float(np.mean([s[0] for s in scores])), "val_ssim": float(np.mean([s[1] for s in scores]))}
+        return score_validation_patches(sr, hr)
 
     # checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
@@ -211,6 +223,10 @@ class L1Trainer:
         network = build_network(self.config.network)
         network.load_state_dict(self.best_state if self.best_state is not None else self.generator.state_dict())
         return network.eval()
+
+    def reference_models(self) -> Dict[str, Any]:
+        """Other models to score beside the exported one on the test volumes (none for stage 1)."""
+        return {}
 
     def model_card(self) -> Dict[str, Any]:
         config = self.config

@@ -171,6 +171,7 @@ def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
     checkpoint = stage1.save_checkpoint()
 
     trainer = make_trainer(path, start_from=str(checkpoint))
+    trainer.config.data.test = ["scan2.nii.gz"]
     assert_same_state(trainer.generator.state_dict(), stage1.generator.state_dict())
     assert_same_state(trainer.ema.state_dict(), stage1.generator.state_dict())
     trainer.fit(progress=False)
@@ -182,6 +183,9 @@ def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
     assert settings["started_from"].startswith("checkpoint checkpoint_latest.pt")
     assert settings["exported_weights"].startswith("EMA")
     assert_same_state(model.network.state_dict(), {k: v.cpu() for k, v in trainer.ema.state_dict().items()})
+    scores = model.card["metrics"]["scan2.nii.gz"]
+    assert set(scores) == {"model", "trilinear", "bspline", "stage-1"}
+    assert np.isfinite(scores["stage-1"]["psnr"]) and scores["stage-1"]["psnr"] != scores["model"]["psnr"]
 
     with pytest.raises(TrainingConfigError, match="does not fit"):
         bad = load_training_config(path)

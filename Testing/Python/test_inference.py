@@ -302,6 +302,19 @@ def test_memory_estimate_is_about_three_outputs():
         check_memory((100, 100, 100), 4, InferenceSettings(memory_limit_bytes=estimate // 2, **CPU))
 
 
+def test_activation_width_counts_channels_on_the_grid_they_live_on():
+    from SuperResolution3DLib.inference import activation_width
+    from SuperResolution3DLib.networks import build_network
+
+    # SRResNet3D: 8 features, pixel-shuffle convolutions of 64 channels at half the output resolution
+    # (64 / 2^3 = 8 per output voxel) and 8 channels at the output resolution
+    srresnet = build_network({"name": "SRResNet3D", "num_feat": 8, "num_block": 1, "scale": [4, 4, 4]}).eval()
+    assert activation_width(srresnet) == 8
+    rrdb = build_network({"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}).eval()
+    assert activation_width(rrdb) == 4
+    assert activation_width(trilinear_model((8, 8, 8)).network) == 0
+
+
 def raise_cuda_out_of_memory(*args, **kwargs):
     raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 

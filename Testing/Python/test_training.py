@@ -124,3 +124,18 @@ def test_resume_continues_from_the_saved_state(tiny_config):
     resumed.fit(progress=False)
     for name, tensor in straight.generator.state_dict().items():
         torch.testing.assert_close(resumed.generator.state_dict()[name], tensor)
+
+
+def test_validation_scores_survive_a_constant_background_patch():
+    from SuperResolution3DLib.training.trainer import score_validation_patches
+
+    rng = np.random.default_rng(0)
+    hr = rng.random((2, 1, 12, 12, 12)).astype(np.float32)
+    hr[1] = 0.0  # a background patch: its own range is 0, so the batch's range (about 1) is used
+    sr = hr + 0.01
+    scores = score_validation_patches(sr, hr)
+    assert np.isfinite(scores["val_psnr"]) and np.isfinite(scores["val_ssim"])
+    # SR is clipped to the batch's HR range first, so the constant patch is off by 0.01 of a range near 1
+    expected = np.mean([10 * np.log10(np.ptp(hr[0]) ** 2 / np.mean((np.minimum(sr[0], hr.max()) - hr[0]) ** 2)),
+                        10 * np.log10(np.ptp(hr) ** 2 / 0.01**2)])
+    assert scores["val_psnr"] == pytest.approx(expected, abs=1e-3)
