@@ -399,7 +399,7 @@ def results_markdown(result: EvaluationResult, figure_name: Optional[str] = None
         f"- PSNR and SSIM (3D, Gaussian window sigma 1.5) use data_range = HR max - HR min"
         f"{', inside the foreground mask (HR > min + 5% of the range)' if settings.foreground_only else ', over the whole volume'}.",
     ]
-    slices = "every slice" if settings.slice_step == 1 else f"every {settings.slice_step}th slice"
+    slices = "every slice" if settings.slice_step == 1 else f"every {_ordinal(settings.slice_step)} slice"
     if "lpips" in result.columns:
         lines.append(
             f"- LPIPS ({settings.lpips_backbone}, v0.1, package `lpips`): 2.5D, {slices} of the axial, coronal and "
@@ -424,6 +424,11 @@ def results_markdown(result: EvaluationResult, figure_name: Optional[str] = None
     if figure_name:
         lines += ["", f"![Figure 2]({figure_name})"]
     return "\n".join(lines) + "\n"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _csv_value(value: Any) -> Any:
