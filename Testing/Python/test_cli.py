@@ -77,7 +77,7 @@ def test_degrade_writes_the_lr_grid(tmp_path, capsys):
 def test_info_prints_the_default_model_card(capsys):
     code, out, err = run_cli(capsys, "info", "default")
     assert code == 0, err
-    assert "sr3d_rrdb_x4_l1" in out and "4" in out
+    assert "sr3d_rrdb_gan_x4" in out and "GAN" in out and "stage-1" in out
 
 
 @pytest.mark.parametrize(
