@@ -28,22 +28,10 @@ import slicer_shim  # noqa: E402
 
 slicer_shim.install()
 import SuperResolution3D as module  # noqa: E402
-from test_slicer_logic import add_oblique_volume, add_roi, landmark_distance  # noqa: E402
+# the scene and logic fixtures are shared with the in-process Logic tests
+from test_slicer_logic import add_oblique_volume, add_roi, landmark_distance, logic, scene  # noqa: E402, F401
 
 TIMEOUT = 300
-
-
-@pytest.fixture
-def scene():
-    fresh = slicer.vtkMRMLScene()
-    slicer.mrmlScene = fresh
-    yield fresh
-    fresh.Clear(1)
-
-
-@pytest.fixture
-def logic(scene):
-    return module.SuperResolution3DLogic()
 
 
 def test_background_process_end_to_end(scene, logic):
