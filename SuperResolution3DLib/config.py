@@ -54,6 +54,9 @@ class DataConfig:
     ``patch_size / scale``.
     foreground_probability: chance that a patch centre is drawn from the foreground mask.
     foreground_threshold: foreground = normalised intensity above this value.
+    augment_noise: largest standard deviation (normalised units) of Gaussian noise added to the HR patch
+        before degradation, drawn uniformly in ``[0, augment_noise]``, with ``augment_noise_probability``;
+        the LR patch gets the noise's own low-pass, as if the scanner had measured it (0: off).
     """
 
     train: List[str] = field(default_factory=list)
@@ -65,13 +68,18 @@ class DataConfig:
     augment_flips: bool = True
     augment_axis_permutations: bool = True
     augment_intensity: float = 0.1
+    augment_noise: float = 0.0
+    augment_noise_probability: float = 0.5
     folds: int = 0
     fold: int = 0
 
 
 @dataclass
 class OptimConfig:
-    """Stage-1 (PSNR-oriented) optimisation: L1 loss, Adam."""
+    """Stage-1 (PSNR-oriented) optimisation: L1 loss, Adam.
+
+    precision: ``fp32``, ``bf16`` (autocast), or ``auto`` (bf16 where the CPU or GPU computes it natively).
+    """
 
     steps: int = 1000
     batch_size: int = 2
@@ -81,6 +89,7 @@ class OptimConfig:
     grad_clip_norm: float = 1.0
     seed: int = 0
     num_threads: int = 0
+    precision: str = "fp32"
 
 
 @dataclass
@@ -172,6 +181,11 @@ def training_config_from_dict(values: Dict[str, Any], base_dir: Union[str, Path]
     if values.get("gan") is not None or values.get("stage") == "gan":
         values["gan"] = _build(GANConfig, dict(values.get("gan") or {}), "section 'gan'")
     values.setdefault("base_dir", str(base_dir))
+    for key in ("output_dir", "export_model"):
+        if values.get(key):
+            from .training.dataset import expand_path_variables
+
+            values[key] = expand_path_variables(str(values[key]))
     config = _build(TrainingConfig, values, "the top level")
     check_training_config(config)
     return config
@@ -209,6 +223,8 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(
             f"data.folds {config.data.folds} / data.fold {config.data.fold}: need folds >= 2 and 0 <= fold < folds (folds 0: off)"
         )
+    if config.optim.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise TrainingConfigError(f"optim.precision must be auto, fp32, bf16 or fp16, got {config.optim.precision!r}")
     if config.gan is not None:
         check_gan_config(config.gan)
 

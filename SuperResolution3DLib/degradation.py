@@ -2,7 +2,10 @@
 
 1. 3D FFT of the HR volume, zero frequency shifted to the centre.
 2. Keep the central ``1/scale`` of the spectrum along each axis, zero the rest (same array size).
-3. Inverse shift, inverse 3D FFT, magnitude.
+3. Inverse shift, inverse 3D FFT, then back to a real image: the magnitude for non-negative volumes
+   (MRI magnitude images, the paper's choice), the real part for volumes with negative values (CT in
+   HU, any signed data), because the magnitude folds negative values: air at -1000 HU would come back
+   near +1000 HU, like bone.
 4. Nearest-neighbour downsampling: LR voxel ``i`` is the band-limited HR volume at HR voxel ``scale * i``.
 
 Grid relation: the LR grid is a sub-grid of the HR grid. It has the HR origin and direction,
@@ -58,11 +61,15 @@ def kspace_truncate(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
 
 
 def kspace_lowpass(array: np.ndarray, scale: ScaleLike) -> np.ndarray:
-    """Steps 1-3: keep the central ``1/scale`` of the spectrum along each axis; magnitude image.
+    """Steps 1-3: keep the central ``1/scale`` of the spectrum along each axis; back to a real image.
 
-    ``array`` is ``[z, y, x]``, ``scale`` is ``(x, y, z)``. Returns float32 of the same shape.
+    ``array`` is ``[z, y, x]``, ``scale`` is ``(x, y, z)``. Returns float32 of the same shape: the
+    magnitude of the band-limited image when ``array`` has no negative value (MRI magnitude data, as in
+    the paper), its real part otherwise (signed data such as CT in HU keeps its sign).
     """
-    return np.abs(kspace_truncate(array, scale)).astype(np.float32)
+    band_limited = kspace_truncate(array, scale)
+    signed = bool(np.min(array) < 0)
+    return (band_limited.real if signed else np.abs(band_limited)).astype(np.float32)
 
 
 def nearest_downsample(array: np.ndarray, scale: ScaleLike) -> np.ndarray:

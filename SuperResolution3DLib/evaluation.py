@@ -33,6 +33,7 @@ import numpy as np
 
 from .config import InferenceSettings
 from .degradation import as_scale, kspace_degrade
+from .metrics import foreground_mask
 
 PathLike = Union[str, Path]
 METRICS = ("psnr", "ssim", "lpips", "stlpips", "fid")
@@ -66,6 +67,11 @@ class EvaluationSettings:
     metric_device: where LPIPS / FID networks run (``cpu``, ``cuda``).
     figure_subject: index, in the evaluated list, of the subject drawn in Figure 2 (``None``: no figure).
     figure_box: ``(start, size)`` in HR voxel indices ``(x, y, z)`` of the zoomed box (``None``: centred).
+    crop: ``(x, y, z)`` voxels of a centre crop taken from each HR volume before anything else (``None``: whole).
+    shift_to_zero: volumes with negative values (CT in HU) are shifted by their minimum before degradation
+        (``HU - min``), as the real-scan protocol does; scores do not change with a shift otherwise.
+    interior: HR voxels at each face left out of PSNR / SSIM (the borders, where the FFT's periodic
+        wrap-around of a cropped volume rings).
     """
 
     metrics: Sequence[str] = DEFAULT_METRICS
@@ -80,6 +86,9 @@ class EvaluationSettings:
     metric_device: str = "cpu"
     figure_subject: Optional[int] = 0
     figure_box: Optional[Tuple[Tuple[int, int, int], Tuple[int, int, int]]] = None
+    crop: Optional[Tuple[int, int, int]] = None
+    shift_to_zero: bool = False
+    interior: int = 0
 
 
 @dataclass
@@ -224,7 +233,7 @@ def evaluate_methods(
     from . import perceptual_metrics as pm
     from .inference import super_resolve
     from .io import read_volume, validate_volume
-    from .metrics import crop_to_common, foreground_mask, psnr, ssim
+    from .metrics import crop_to_common, psnr, ssim
     from .volume import Volume
 
     settings = settings or EvaluationSettings()
@@ -249,11 +258,11 @@ def evaluate_methods(
     try:
         for index, (entry, fold) in enumerate(zip(hr_volumes, folds)):
             name, hr = (entry[0], entry[1]) if isinstance(entry, tuple) else (Path(entry).name, read_volume(entry))
-            hr = validate_volume(hr if isinstance(hr, Volume) else Volume(np.asarray(hr)))
+            hr = prepare_hr_volume(validate_volume(hr if isinstance(hr, Volume) else Volume(np.asarray(hr))), settings)
             lr = kspace_degrade(hr, scale)
             hr_array = hr.array.astype(np.float32)
             low, high = pm.hr_intensity_range(hr_array)
-            mask = foreground_mask(hr_array) if settings.foreground_only else None
+            mask = scoring_mask(hr_array, settings)
             hr_features = None
             if "fid" in columns:
                 hr_features = pm.fid_features_2p5d([hr_array], [(low, high)], settings.slice_step, device=settings.metric_device)
@@ -306,6 +315,35 @@ def evaluate_methods(
         for method_name, parts in pooled_sr.items():
             result.pooled_fid[method_name] = float(pm.frechet_distance(np.concatenate(parts), hr_all))
     return result
+
+
+def centre_crop_box(size_xyz: Sequence[int], crop_xyz: Sequence[int]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """``(start, size)`` ``(x, y, z)`` of a centred box of ``crop_xyz`` voxels (clipped to the volume)."""
+    size = tuple(min(int(c), int(n)) for c, n in zip(crop_xyz, size_xyz))
+    start = tuple((int(n) - c) // 2 for n, c in zip(size_xyz, size))
+    return start, size
+
+
+def prepare_hr_volume(hr, settings: EvaluationSettings):
+    """The HR volume the protocol scores: centre-cropped, and shifted to start at 0 when signed."""
+    if settings.crop is not None:
+        hr = hr.sub_volume(*centre_crop_box(hr.size, settings.crop))
+    if settings.shift_to_zero and float(np.min(hr.array)) < 0:
+        hr = hr.with_array(hr.array.astype(np.float32) - np.float32(np.min(hr.array)))
+    return hr
+
+
+def scoring_mask(hr_array: np.ndarray, settings: EvaluationSettings) -> Optional[np.ndarray]:
+    """Voxels PSNR / SSIM are computed on: the foreground (optional) inside the interior (optional)."""
+    mask = foreground_mask(hr_array) if settings.foreground_only else None
+    border = int(settings.interior)
+    if border > 0:
+        if min(hr_array.shape) <= 2 * border:
+            raise ValueError(f"interior {border} leaves no voxel of a volume of {hr_array.shape[::-1]} voxels")
+        inside = np.zeros(hr_array.shape, dtype=bool)
+        inside[border:-border, border:-border, border:-border] = True
+        mask = inside if mask is None else mask & inside
+    return mask
 
 
 def _progress_bar(total: int, enabled: bool):

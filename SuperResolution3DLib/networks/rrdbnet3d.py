@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
-from .blocks import RRDB3D, nearest_upsample, upsampling_stages
+from .blocks import RRDB3D, PixelShuffle3D, nearest_upsample, upsampling_stages
+from .interpolation import InterpolationUpsampler3D
+
+UPSAMPLERS = ("nearest_conv", "pixel_shuffle")
 
 
 class RRDBNet3D(nn.Module):
     """3D Residual-in-Residual Dense Block network.
 
-    conv_first -> ``num_block`` RRDBs -> conv_body (+ conv_first features) -> per stage:
-    nearest upsampling -> conv -> LeakyReLU -> conv_hr -> LeakyReLU -> conv_last.
-    There is no global skip from an interpolated input.
+    conv_first -> ``num_block`` RRDBs -> conv_body (+ conv_first features) -> the upsampling tail:
+
+    * ``nearest_conv`` (ESRGAN, the paper): per stage nearest upsampling -> conv -> LeakyReLU, then
+      conv_hr -> LeakyReLU -> conv_last, all at the output resolution.
+    * ``pixel_shuffle`` (sub-pixel, for CPU budgets): per stage a conv to ``num_feat * f`` channels
+      (``f`` voxels per input voxel of the stage) -> ``PixelShuffle3D`` -> LeakyReLU, except the last
+      stage, whose conv gives ``out_channels * f`` channels shuffled straight into the output. No
+      convolution runs at the output resolution, so the tail costs a few percent of the trunk.
+
+    With ``global_skip="trilinear"`` the network adds its output to the project's trilinear
+    upsampling of the input (LR voxel ``i`` on output voxel ``scale * i``) and so learns the residual
+    over trilinear interpolation; ``None`` (the paper) has no global skip.
 
     Args:
         in_channels: channels of the input volume.
@@ -25,6 +37,8 @@ class RRDBNet3D(nn.Module):
         num_grow_ch: growth channels of the dense blocks (paper: 32).
         num_block: number of RRDB blocks (paper: 23).
         scale: integer upscaling factor per axis in ``(x, y, z)`` order, e.g. ``(4, 4, 4)`` or ``(1, 1, 4)``.
+        upsampler: ``nearest_conv`` (paper) or ``pixel_shuffle``.
+        global_skip: ``None`` (paper) or ``trilinear`` (needs ``in_channels == out_channels``).
 
     Input ``(N, in_channels, D, H, W)``; output ``(N, out_channels, D*sz, H*sy, W*sx)``.
     The paper's 64/32/23 configuration at scale 4 has about 50 M parameters.
@@ -44,27 +58,56 @@ class RRDBNet3D(nn.Module):
         num_grow_ch: int = 32,
         num_block: int = 23,
         scale: Sequence[int] = (4, 4, 4),
+        upsampler: str = "nearest_conv",
+        global_skip: Optional[str] = None,
     ) -> None:
         super().__init__()
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"unknown upsampler {upsampler!r}; choose one of {UPSAMPLERS}")
+        if global_skip not in (None, "trilinear"):
+            raise ValueError(f"global_skip must be None or 'trilinear', got {global_skip!r}")
+        if global_skip and in_channels != out_channels:
+            raise ValueError("global_skip needs in_channels == out_channels")
         self.scale = tuple(int(s) for s in scale)
         self.stages = upsampling_stages(self.scale)
+        self.upsampler = upsampler
         self.conv_first = nn.Conv3d(in_channels, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB3D(num_feat, num_grow_ch) for _ in range(num_block)])
         self.conv_body = nn.Conv3d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up = nn.ModuleList(nn.Conv3d(num_feat, num_feat, 3, 1, 1) for _ in self.stages)
-        self.conv_hr = nn.Conv3d(num_feat, num_feat, 3, 1, 1)
-        self.conv_last = nn.Conv3d(num_feat, out_channels, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        if upsampler == "nearest_conv":
+            self.conv_up = nn.ModuleList(nn.Conv3d(num_feat, num_feat, 3, 1, 1) for _ in self.stages)
+            self.conv_hr = nn.Conv3d(num_feat, num_feat, 3, 1, 1)
+            self.conv_last = nn.Conv3d(num_feat, out_channels, 3, 1, 1)
+        else:
+            voxels = [f[0] * f[1] * f[2] for f in self.stages]
+            widths = [num_feat] * (len(self.stages) - 1) + [out_channels]
+            self.conv_up = nn.ModuleList(nn.Conv3d(num_feat, w * v, 3, 1, 1) for w, v in zip(widths, voxels))
+            self.shuffles = nn.ModuleList(PixelShuffle3D(f) for f in self.stages)
+        self.base = InterpolationUpsampler3D("trilinear", self.scale) if global_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        if torch.is_grad_enabled() or self.inference_slab <= 0 or feat.shape[2] <= self.inference_slab:
-            return self.upsample_tail(feat)
-        return self.upsample_tail_in_slabs(feat, self.inference_slab)
+        if self.upsampler == "pixel_shuffle":
+            out = self.pixel_shuffle_tail(feat)
+        elif torch.is_grad_enabled() or self.inference_slab <= 0 or feat.shape[2] <= self.inference_slab:
+            out = self.upsample_tail(feat)
+        else:
+            out = self.upsample_tail_in_slabs(feat, self.inference_slab)
+        return out if self.base is None else out + self.base(x)
+
+    def pixel_shuffle_tail(self, feat: torch.Tensor) -> torch.Tensor:
+        """Trunk features -> the output, with sub-pixel convolutions (no conv at the output resolution)."""
+        last = len(self.conv_up) - 1
+        for k, (conv, shuffle) in enumerate(zip(self.conv_up, self.shuffles)):
+            feat = shuffle(conv(feat))
+            if k < last:
+                feat = self.lrelu(feat)
+        return feat
 
     def upsample_tail(self, feat: torch.Tensor) -> torch.Tensor:
-        """Trunk features ``(N, num_feat, D, H, W)`` -> the high-resolution output."""
+        """Trunk features ``(N, num_feat, D, H, W)`` -> the high-resolution output (nearest_conv tail)."""
         for factor, conv in zip(self.stages, self.conv_up):
             feat = self.lrelu(conv(nearest_upsample(feat, factor)))
         return self.conv_last(self.lrelu(self.conv_hr(feat)))

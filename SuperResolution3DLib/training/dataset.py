@@ -13,13 +13,14 @@ holds for every pair.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..degradation import kspace_lowpass, nearest_downsample
+from ..degradation import kspace_lowpass, kspace_truncate, nearest_downsample
 from ..normalization import fit_intensity_mapping
 from ..config import DataConfig
 from ..errors import TrainingConfigError
@@ -39,11 +40,22 @@ def resolve_package_path(entry: str) -> Path:
     return path
 
 
+def expand_path_variables(entry: str) -> str:
+    """``~`` and ``$VARIABLE`` / ``${VARIABLE}`` expanded; an unset variable is an error that names it."""
+    expanded = os.path.expandvars(os.path.expanduser(entry))
+    if "$" in expanded:
+        raise TrainingConfigError(
+            f"{entry}: environment variable {expanded[expanded.index('$'):].split('/')[0]} is not set; "
+            "set it (e.g. export SR3D_DATA=/path/to/data) or write the path out"
+        )
+    return expanded
+
+
 def expand_volume_entries(entries: Sequence[str], base_dir: str = ".") -> List[Path]:
     """Turn config entries (files, folders, .txt lists, ``pkg:`` paths) into volume paths."""
     paths: List[Path] = []
     for entry in entries:
-        entry = str(entry)
+        entry = expand_path_variables(str(entry))
         if entry.startswith("pkg:"):
             paths.append(resolve_package_path(entry))
             continue
@@ -130,11 +142,24 @@ class PatchSampler:
             for axis in range(3):
                 if rng.random() < 0.5:
                     hr, lowpass = np.flip(hr, axis), np.flip(lowpass, axis)
+        if self.data.augment_noise > 0 and rng.random() < self.data.augment_noise_probability:
+            hr, lowpass = self._add_noise(hr, lowpass, rng)
         if self.data.augment_intensity > 0:
             gain = 1.0 + rng.uniform(-self.data.augment_intensity, self.data.augment_intensity)
             bias = rng.uniform(-self.data.augment_intensity, self.data.augment_intensity)
             hr, lowpass = hr * gain + bias, lowpass * gain + bias
         return hr, lowpass
+
+    def _add_noise(self, hr: np.ndarray, lowpass: np.ndarray, rng: np.random.Generator):
+        """White Gaussian noise on HR; its k-space low-pass (on the patch) joins the low-pass patch.
+
+        The degradation is linear before its magnitude step, so this is the pair the degradation would
+        make of the noisy volume, up to the magnitude of the (mostly positive) low-pass image.
+        """
+        sigma = rng.uniform(0.0, self.data.augment_noise)
+        noise = rng.normal(0.0, sigma, hr.shape).astype(np.float32)
+        noise_lowpass = np.real(kspace_truncate(noise, self.scale)).astype(np.float32)
+        return hr + noise, lowpass + noise_lowpass
 
     def _axis_permutation(self, rng: np.random.Generator) -> Tuple[int, int, int]:
         """A random permutation of the ``[z, y, x]`` axes that only swaps axes with equal scale."""

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..networks import build_network, network_scale
 from ..config import TrainingConfig
+from ..precision import autocast, resolve_precision
 from .dataset import PatchSampler, expand_volume_entries, load_training_volumes, split_volume_entries
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
@@ -68,6 +69,7 @@ class L1Trainer:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         # channels-last 3D tensors make CPU (oneDNN) convolutions and their gradients ~1.6x faster
         self.memory_format = torch.channels_last_3d
+        self.precision = resolve_precision(config.optim.precision, self.device.type)
         self.generator = build_network(config.network).to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.Adam(
             self.generator.parameters(), lr=config.optim.learning_rate, betas=tuple(config.optim.betas)
@@ -99,8 +101,9 @@ class L1Trainer:
     # one optimisation step --------------------------------------------------------------------
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> Dict[str, float]:
         self.generator.train()
-        sr = self.generator(lr)
-        loss = nn.functional.l1_loss(sr, hr)
+        with autocast(self.device.type, self.precision):
+            sr = self.generator(lr)
+        loss = nn.functional.l1_loss(sr.float(), hr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.optim.grad_clip_norm > 0:
@@ -122,7 +125,8 @@ class L1Trainer:
             return {}
         self.generator.eval()
         lr, hr = self.validation_batch
-        sr = self.generator(self.to_device(lr)).float().cpu().numpy()
+        with autocast(self.device.type, self.precision):
+            sr = self.generator(self.to_device(lr)).float().cpu().numpy()
         return score_validation_patches(sr, hr)
 
     # checkpoints ------------------------------------------------------------------------------
@@ -254,6 +258,7 @@ class L1Trainer:
                     "intensity": config.data.augment_intensity,
                 },
                 "best_validation_patch_psnr": self.best_psnr,
+                "precision": self.precision,
                 "device": str(self.device),
             },
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -263,7 +268,7 @@ class L1Trainer:
 def _without_augmentation(data):
     from dataclasses import replace
 
-    return replace(data, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0)
+    return replace(data, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0, augment_noise=0.0)
 
 
 def _append_csv(path: Path, row: Dict[str, float]) -> None:

@@ -172,3 +172,30 @@ def test_comparison_figure_with_box(tmp_path):
     assert (pixels[..., 0] > 200).any() and (pixels[..., 1] < 100)[pixels[..., 0] > 200].any()  # the red box outline
     with pytest.raises(ValueError, match="does not fit"):
         comparison_figure(tmp_path / "g.png", lr, hr, [], (4, 4, 4), box=((20, 0, 0), (10, 1, 1)))
+
+
+def test_real_scan_protocol_crops_the_centre_shifts_signed_data_and_scores_the_interior():
+    from SuperResolution3DLib.evaluation import prepare_hr_volume, scoring_mask
+    from SuperResolution3DLib.metrics import crop_to_common
+    from SuperResolution3DLib.degradation import kspace_degrade
+    from SuperResolution3DLib.inference import super_resolve
+
+    array = phantom(40, seed=3) - 1000.0  # signed, like CT in HU
+    volume = Volume(array, spacing=(0.5, 0.5, 1.0), origin=(10.0, -5.0, 2.0))
+    settings = EvaluationSettings(metrics=("psnr",), crop=(32, 24, 36), shift_to_zero=True, interior=4, figure_subject=None)
+    hr = prepare_hr_volume(volume, settings)
+    assert hr.size == (32, 24, 36)
+    assert np.allclose(hr.origin, volume.index_to_world((4, 8, 2)))
+    assert float(hr.array.min()) == 0.0
+    assert np.allclose(hr.array, array[2:38, 8:32, 4:36] - array[2:38, 8:32, 4:36].min())
+    mask = scoring_mask(hr.array, settings)
+    assert mask.sum() == (32 - 8) * (24 - 8) * (36 - 8) and not mask[:4].any()
+
+    result = evaluate_methods([("signed", volume)], {"trilinear": interpolation_model("trilinear", (4, 4, 4))}, settings, progress=False, log=None)
+    sr = super_resolve(kspace_degrade(hr, 4), interpolation_model("trilinear", (4, 4, 4)))
+    sr_array, hr_array = crop_to_common(sr.array, hr.array)
+    inner = (slice(4, -4),) * 3
+    expected = psnr(sr_array[inner], hr_array[inner], data_range=float(hr_array.max() - hr_array.min()))
+    assert result.rows[0]["psnr"] == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="interior"):
+        scoring_mask(np.zeros((8, 8, 8)), EvaluationSettings(interior=4))

@@ -88,3 +88,25 @@ def test_inference_slabs_give_the_same_output_as_one_pass(scale):
     torch.testing.assert_close(slabs, whole, atol=1e-6, rtol=0)
     with torch.enable_grad():  # training never uses slabs
         assert network(x).shape == whole.shape
+
+
+@pytest.mark.parametrize("scale", [(4, 4, 4), (1, 1, 4), (2, 3, 1)])
+def test_pixel_shuffle_tail_with_trilinear_skip_starts_from_trilinear(scale):
+    from SuperResolution3DLib.networks import InterpolationUpsampler3D
+
+    network = RRDBNet3D(num_feat=8, num_grow_ch=4, num_block=1, scale=scale, upsampler="pixel_shuffle", global_skip="trilinear")
+    x = torch.rand(2, 1, 5, 6, 7)
+    out = network(x)
+    sx, sy, sz = scale
+    assert out.shape == (2, 1, 5 * sz, 6 * sy, 7 * sx)
+    with torch.no_grad():
+        network.conv_up[-1].weight.zero_()
+        network.conv_up[-1].bias.zero_()
+    assert torch.allclose(network(x), InterpolationUpsampler3D("trilinear", scale)(x), atol=1e-6)
+
+
+def test_rrdb_options_are_checked():
+    with pytest.raises(ValueError, match="upsampler"):
+        RRDBNet3D(num_feat=4, num_grow_ch=4, num_block=1, upsampler="deconv")
+    with pytest.raises(ValueError, match="global_skip"):
+        RRDBNet3D(num_feat=4, num_grow_ch=4, num_block=1, global_skip="bspline")
