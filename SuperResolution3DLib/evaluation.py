@@ -33,7 +33,6 @@ import numpy as np
 
 from .config import InferenceSettings
 from .degradation import as_scale, kspace_degrade
-from .metrics import foreground_mask
 
 PathLike = Union[str, Path]
 METRICS = ("psnr", "ssim", "lpips", "stlpips", "fid")
@@ -335,6 +334,8 @@ def prepare_hr_volume(hr, settings: EvaluationSettings):
 
 def scoring_mask(hr_array: np.ndarray, settings: EvaluationSettings) -> Optional[np.ndarray]:
     """Voxels PSNR / SSIM are computed on: the foreground (optional) inside the interior (optional)."""
+    from .metrics import foreground_mask
+
     mask = foreground_mask(hr_array) if settings.foreground_only else None
     border = int(settings.interior)
     if border > 0:
