@@ -93,8 +93,8 @@ def ensureLibraryImportable():
 
 
 def modelCards():
-    """The library's model card module (``SuperResolution3DLib.model_card``): standard library only, no torch."""
-    from SuperResolution3DLib import model_card
+    """The library's model card module (``SuperResolution3DLib.models.card``): standard library only, no torch."""
+    from SuperResolution3DLib.models import card as model_card
 
     return model_card
 
@@ -173,7 +173,7 @@ def roiVoxelBox(roiNode, volumeNode):
     the inverse of the volume's parent transform) and to IJK; the box is the bounding box of the corners
     in IJK, clipped to the volume. Raises ``InputVolumeError`` when it holds fewer than 2 voxels along an axis.
     """
-    from SuperResolution3DLib.errors import InputVolumeError
+    from SuperResolution3DLib.core.errors import InputVolumeError
 
     corners = roiCornersRAS(roiNode)
     parent = volumeNode.GetParentTransformNode()
@@ -269,7 +269,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def checkInputVolume(volumeNode):
         """Raise ``InputVolumeError`` (a ``ValueError``) with a clear message if the node cannot be super-resolved."""
-        from SuperResolution3DLib.errors import InputVolumeError
+        from SuperResolution3DLib.core.errors import InputVolumeError
 
         if volumeNode is None:
             raise InputVolumeError("no input volume: select a 3D scalar volume (CT or MRI) as input")
@@ -302,7 +302,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def checkOutputVolume(inputVolumeNode, outputVolumeNode):
-        from SuperResolution3DLib.errors import InputVolumeError
+        from SuperResolution3DLib.core.errors import InputVolumeError
 
         if outputVolumeNode is None:
             return
@@ -327,7 +327,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         """
         cards = modelCards()
         model = str(model or "default")
-        if model in cards.INTERPOLATION_BASELINES:
+        if model in cards.INTERPOLATION_MODES:
             return model, cards.interpolation_card(model)
         cardPath, card, _weightsPath = cards.find_model_files(model)
         return os.path.abspath(str(cardPath)), card
@@ -436,7 +436,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         if not missing:
             return True
         if not askConfirmation or not hasattr(slicer, "app"):
-            from SuperResolution3DLib.errors import MissingDependencyError
+            from SuperResolution3DLib.core.errors import MissingDependencyError
 
             raise MissingDependencyError(
                 f"SuperResolution3D needs {', '.join(missing)}: install them first "
@@ -493,7 +493,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def volumeFromNode(volumeNode):
         """A library ``Volume`` (array copy ``[z, y, x]``, LPS geometry) of a scalar volume node."""
-        from SuperResolution3DLib.volume import Volume
+        from SuperResolution3DLib.core.volume import Volume
 
         array = np.array(slicer.util.arrayFromVolume(volumeNode), dtype=np.float32, copy=True)
         spacing, origin, direction = lpsGeometryFromNode(volumeNode)
@@ -576,7 +576,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         Else a library error decides by its class, and anything else (e.g. PyTorch's own ``OutOfMemoryError``)
         by its text.
         """
-        from SuperResolution3DLib.errors import GPUOutOfMemoryError, SR3DError
+        from SuperResolution3DLib.core.errors import GPUOutOfMemoryError, SR3DError
 
         if kind is not None:
             return kind == GPU_OUT_OF_MEMORY_ERROR
@@ -601,10 +601,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         """
         reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode)
         self.ensureDependencies()
-        from SuperResolution3DLib.config import InferenceSettings
-        from SuperResolution3DLib.errors import GPUOutOfMemoryError, InsufficientMemoryError
-        from SuperResolution3DLib.inference import super_resolve
-        from SuperResolution3DLib.model_file import load_model
+        from SuperResolution3DLib.core.config import InferenceSettings
+        from SuperResolution3DLib.core.errors import GPUOutOfMemoryError, InsufficientMemoryError
+        from SuperResolution3DLib.inference.api import super_resolve
+        from SuperResolution3DLib.models.files import load_model
 
         started = time.time()
         loaded = load_model(reference)

@@ -7,19 +7,19 @@ The public API is importable from here; heavy modules (torch, monai) load on fir
 __version__ = "0.1.0"
 
 _API = {
-    "Volume": "volume",
-    "kspace_degrade": "degradation",
-    "kspace_lowpass": "degradation",
-    "super_resolve": "inference",
-    "sliding_window_super_resolve": "inference",
-    "read_volume": "io",
-    "write_volume": "io",
-    "load_model": "model_file",
-    "save_model": "model_file",
-    "SRModel": "model_file",
-    "InferenceSettings": "config",
-    "psnr": "metrics",
-    "ssim": "metrics",
+    "Volume": "core.volume",
+    "kspace_degrade": "data.degradation",
+    "kspace_lowpass": "data.degradation",
+    "super_resolve": "inference.api",
+    "sliding_window_super_resolve": "inference.api",
+    "read_volume": "data.io",
+    "write_volume": "data.io",
+    "load_model": "models.files",
+    "save_model": "models.files",
+    "SRModel": "models.files",
+    "InferenceSettings": "core.config",
+    "psnr": "evaluation.metrics",
+    "ssim": "evaluation.metrics",
 }
 
 __all__ = sorted(_API) + ["__version__"]

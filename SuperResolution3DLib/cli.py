@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from .errors import SR3DError
+from SuperResolution3DLib.core.errors import SR3DError
 
 
 def _int_triple(text: str, what: str) -> tuple:
@@ -71,10 +71,10 @@ def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from .config import InferenceSettings
-    from .inference import super_resolve
-    from .io import check_output_path, read_volume, write_volume
-    from .model_file import load_model
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.data.io import check_output_path, read_volume, write_volume
+    from SuperResolution3DLib.models.files import load_model
 
     check_output_path(args.input, args.output)
     model = load_model(args.model)
@@ -97,9 +97,9 @@ def command_predict(args: argparse.Namespace) -> int:
 
 def write_comparison_png(path, lr, sr, settings, scale) -> None:
     """Axial, coronal and sagittal views of the LR input, trilinear interpolation and the SR output."""
-    from .inference import super_resolve
-    from .model_file import interpolation_model
-    from .visualize import three_view_png
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.models.files import interpolation_model
+    from SuperResolution3DLib.evaluation.visualize import three_view_png
 
     if settings.roi_start is not None:
         lr = lr.sub_volume(settings.roi_start, settings.roi_size)
@@ -109,8 +109,8 @@ def write_comparison_png(path, lr, sr, settings, scale) -> None:
 
 
 def command_degrade(args: argparse.Namespace) -> int:
-    from .degradation import kspace_degrade
-    from .io import check_output_path, read_volume, validate_volume, write_volume
+    from SuperResolution3DLib.data.degradation import kspace_degrade
+    from SuperResolution3DLib.data.io import check_output_path, read_volume, validate_volume, write_volume
 
     check_output_path(args.hr, args.lr)
     hr = validate_volume(read_volume(args.hr))
@@ -121,14 +121,15 @@ def command_degrade(args: argparse.Namespace) -> int:
 
 
 def command_info(args: argparse.Namespace) -> int:
-    from .model_file import format_model_card, load_model
+    from SuperResolution3DLib.models.card import format_model_card
+    from SuperResolution3DLib.models.files import load_model
 
     print(format_model_card(load_model(args.model).card))
     return 0
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from .model_file import DEFAULT_MODEL_NAME, list_bundled_models, models_dir
+    from SuperResolution3DLib.models.card import DEFAULT_MODEL_NAME, list_bundled_models, models_dir
 
     names = list_bundled_models()
     print(f"bundled models in {models_dir()}:")
@@ -139,7 +140,7 @@ def command_models(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from .training import run_training
+    from SuperResolution3DLib.training import run_training
 
     path = run_training(args.config, resume=not args.no_resume, progress=True)
     if path is None:
@@ -160,8 +161,8 @@ def _box(text: str) -> tuple:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
-    from .config import InferenceSettings
-    from .evaluation import EvaluationSettings, run_evaluation
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, run_evaluation
 
     metrics = tuple(m.strip().lower() for m in args.metrics.split(",") if m.strip())
     settings = EvaluationSettings(
@@ -183,7 +184,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_data(args: argparse.Namespace) -> int:
-    from .training.sources import SOURCES, prepare_sources
+    from SuperResolution3DLib.data.sources import SOURCES, prepare_sources
 
     if args.action == "list":
         for source in SOURCES:
@@ -197,7 +198,7 @@ def command_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import InferenceSettings
+    from SuperResolution3DLib.core.config import InferenceSettings
 
     defaults = InferenceSettings()
     parser = argparse.ArgumentParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")

@@ -39,10 +39,10 @@ SAMPLE_HR = REPO / "Resources" / "SampleData" / "MNI152_2009c_T1_brain_HR1mm.nrr
 
 
 def run_ours(model_name: str, window: int = 0):
-    from SuperResolution3DLib.config import InferenceSettings
-    from SuperResolution3DLib.inference import super_resolve
-    from SuperResolution3DLib.io import read_volume
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.data.io import read_volume
+    from SuperResolution3DLib.models.files import load_model
 
     model, lr = load_model(model_name), read_volume(SAMPLE_LR)
     started = time.perf_counter()
@@ -55,9 +55,9 @@ def run_public_recipe(model_name: str):
     import torch
     from monai.inferers import sliding_window_inference
 
-    from SuperResolution3DLib.io import read_volume
-    from SuperResolution3DLib.model_file import load_model
-    from SuperResolution3DLib.normalization import fit_intensity_mapping
+    from SuperResolution3DLib.data.io import read_volume
+    from SuperResolution3DLib.models.files import load_model
+    from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 
     model, lr = load_model(model_name), read_volume(SAMPLE_LR)
     scale = model.scale[::-1]
@@ -80,7 +80,7 @@ def child(method: str, model_name: str, threads: int, out_path: str) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    import SuperResolution3DLib.inference, monai.inferers  # noqa: F401  (imports count as baseline)
+    import SuperResolution3DLib.inference.api, monai.inferers  # noqa: F401  (imports count as baseline)
 
     baseline = current_rss_bytes()
     if method == "recipe":
@@ -123,8 +123,8 @@ def main() -> None:
 
     import numpy as np
 
-    from SuperResolution3DLib.io import read_volume
-    from SuperResolution3DLib.metrics import compare_volumes
+    from SuperResolution3DLib.data.io import read_volume
+    from SuperResolution3DLib.evaluation.metrics import compare_volumes
 
     hr = read_volume(SAMPLE_HR).array
     with tempfile.TemporaryDirectory() as folder:

@@ -62,8 +62,8 @@ def _reset_peak_rss() -> bool:
 def _synthetic_data(config, folder: Path) -> None:
     import numpy as np
 
-    from SuperResolution3DLib.io import write_volume
-    from SuperResolution3DLib.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.core.volume import Volume
 
     rng = np.random.default_rng(0)
     size = max(3 * config.data.patch_size // 2, 48)
@@ -94,7 +94,7 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
                 precision: str = "fp32") -> dict:
     import torch
 
-    from SuperResolution3DLib.config import GANConfig, load_training_config
+    from SuperResolution3DLib.core.config import GANConfig, load_training_config
     from SuperResolution3DLib.training import L1Trainer
     from SuperResolution3DLib.training.gan import GANTrainer
 

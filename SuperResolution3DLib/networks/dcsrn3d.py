@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .interpolation import InterpolationUpsampler3D
+from SuperResolution3DLib.networks.interpolation import InterpolationUpsampler3D
 
 
 class DenseUnit3D(nn.Sequential):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-INTERPOLATION_MODES = ("nearest", "trilinear", "bspline")
+from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
 
 
 class InterpolationUpsampler3D(nn.Module):

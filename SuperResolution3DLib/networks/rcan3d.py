@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .blocks import PixelShuffleUpsampler3D
+from SuperResolution3DLib.networks.blocks import PixelShuffleUpsampler3D
 
 
 class ChannelAttention3D(nn.Module):

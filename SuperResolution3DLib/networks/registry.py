@@ -6,6 +6,8 @@ from typing import Any, Callable, Dict
 
 from torch import nn
 
+from SuperResolution3DLib.core.scale import config_scale
+
 NETWORKS: Dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -26,7 +28,5 @@ def build_network(config: Dict[str, Any]) -> nn.Module:
 
 
 def network_scale(config: Dict[str, Any]) -> tuple:
-    """The ``(x, y, z)`` integer upscaling factor a network config describes."""
-    from ..model_card import config_scale
-
+    """The ``(x, y, z)`` integer upscaling factor a network config describes (``core.scale.config_scale``)."""
     return config_scale(config)

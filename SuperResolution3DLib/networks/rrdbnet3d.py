@@ -8,8 +8,8 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .blocks import RRDB3D, PixelShuffle3D, nearest_upsample, upsampling_stages
-from .interpolation import InterpolationUpsampler3D
+from SuperResolution3DLib.networks.blocks import RRDB3D, PixelShuffle3D, nearest_upsample, upsampling_stages
+from SuperResolution3DLib.networks.interpolation import InterpolationUpsampler3D
 
 UPSAMPLERS = ("nearest_conv", "pixel_shuffle")
 

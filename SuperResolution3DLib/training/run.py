@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from ..config import TrainingConfig, load_training_config
-from .trainer import L1Trainer
+from SuperResolution3DLib.core.config import TrainingConfig, load_training_config
+from SuperResolution3DLib.training.trainer import L1Trainer
 
 
 def run_training(
@@ -26,13 +26,13 @@ def run_training(
     if not isinstance(config, TrainingConfig):
         config = load_training_config(config)
     if config.stage == "gan":
-        from .gan import run_gan_training
+        from SuperResolution3DLib.training.gan import run_gan_training
 
         return run_gan_training(config, resume=resume, progress=progress, cancel=cancel, log=log)
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from ..errors import TrainingConfigError
+        from SuperResolution3DLib.core.errors import TrainingConfigError
 
         raise TrainingConfigError(
             "several processes (torchrun) train only with stage: gan; for data-parallel L1 training use "
@@ -49,9 +49,9 @@ def run_training(
 
 
 def export_trained_model(trainer: L1Trainer, log: Callable[[str], None] = print) -> Path:
-    from ..evaluation import evaluate_against_interpolation
-    from ..model_file import SRModel, save_model
-    from .dataset import split_volume_entries
+    from SuperResolution3DLib.evaluation.evaluate import evaluate_against_interpolation
+    from SuperResolution3DLib.models.files import SRModel, save_model
+    from SuperResolution3DLib.data.patches import split_volume_entries
 
     config = trainer.config
     network = trainer.best_generator()

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..networks import build_network, network_scale
-from ..config import TrainingConfig
-from ..precision import autocast, resolve_precision
-from .dataset import PatchSampler, expand_volume_entries, load_training_volumes, split_volume_entries
+from SuperResolution3DLib.networks import build_network, network_scale
+from SuperResolution3DLib.core.config import TrainingConfig
+from SuperResolution3DLib.core.precision import autocast, resolve_precision
+from SuperResolution3DLib.data.patches import PatchSampler, load_training_volumes, split_volume_entries
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
 
@@ -42,7 +42,7 @@ def score_validation_patches(sr: np.ndarray, hr: np.ndarray) -> Dict[str, float]
 
     Each patch uses its own HR range as data_range; a constant HR patch (background) uses the batch's.
     """
-    from ..metrics import psnr, ssim
+    from SuperResolution3DLib.evaluation.metrics import psnr, ssim
 
     sr = np.clip(sr, hr.min(), hr.max())
     batch_range = float(hr.max() - hr.min()) or 1.0

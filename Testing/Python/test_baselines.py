@@ -105,10 +105,10 @@ def test_rcan_channel_attention_reduction():
 
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_baseline_model_file_round_trip_and_super_resolve(name, tmp_path):
-    from SuperResolution3DLib.config import InferenceSettings
-    from SuperResolution3DLib.inference import super_resolve
-    from SuperResolution3DLib.model_file import load_model, save_model
-    from SuperResolution3DLib.volume import Volume
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.models.files import load_model, save_model
+    from SuperResolution3DLib.core.volume import Volume
 
     torch.manual_seed(0)
     config = {"name": name, **TINY[name], "scale": [2, 2, 2]}
@@ -127,10 +127,10 @@ def test_baseline_model_file_round_trip_and_super_resolve(name, tmp_path):
 def test_baseline_trains_with_sr3d_train_and_exports(name, tmp_path):
     import yaml
 
-    from SuperResolution3DLib.io import write_volume
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.models.files import load_model
     from SuperResolution3DLib.training import run_training
-    from SuperResolution3DLib.volume import Volume
+    from SuperResolution3DLib.core.volume import Volume
 
     rng = np.random.default_rng(0)
     for i in range(2):

@@ -7,9 +7,9 @@ import pytest
 import SimpleITK as sitk
 
 from SuperResolution3DLib.cli import main
-from SuperResolution3DLib.io import read_volume, write_volume
-from SuperResolution3DLib.metrics import compare_volumes
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.data.io import read_volume, write_volume
+from SuperResolution3DLib.evaluation.metrics import compare_volumes
+from SuperResolution3DLib.core.volume import Volume
 
 SAMPLES = Path(__file__).resolve().parents[2] / "Resources" / "SampleData"
 SAMPLE_LR = SAMPLES / "MNI152_2009c_T1_brain_LR4mm.nrrd"

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from SuperResolution3DLib.degradation import (
-    as_scale,
+from SuperResolution3DLib.core.scale import as_scale
+from SuperResolution3DLib.data.degradation import (
     kspace_band_mask,
     kspace_degrade,
     kspace_lowpass,
     kspace_truncate,
 )
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 
 def oblique_direction():

@@ -21,7 +21,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     import torch
-    from SuperResolution3DLib.config import load_training_config
+    from SuperResolution3DLib.core.config import load_training_config
     from SuperResolution3DLib.training.distributed import cleanup_distributed, init_distributed
     from SuperResolution3DLib.training.gan import GANTrainer
 

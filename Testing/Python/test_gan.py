@@ -7,12 +7,12 @@ import pytest
 import torch
 import yaml
 
-from SuperResolution3DLib.config import load_training_config
-from SuperResolution3DLib.errors import TrainingConfigError
-from SuperResolution3DLib.io import write_volume
-from SuperResolution3DLib.training.dataset import kfold_split
+from SuperResolution3DLib.core.config import load_training_config
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.data.io import write_volume
+from SuperResolution3DLib.core.folds import kfold_split
 from SuperResolution3DLib.training.gan import GANTrainer
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -159,7 +159,7 @@ def test_gan_checkpoint_refuses_a_stage1_checkpoint(tmp_path):
 
 
 def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.models.files import load_model
     from SuperResolution3DLib.training import L1Trainer
     from SuperResolution3DLib.training.run import export_trained_model
 
@@ -209,14 +209,17 @@ def test_weights_zero_skip_the_networks_they_need(tmp_path):
     assert "l_perc" not in losses and "l_adv" in losses
 
 
-def test_kfold_split_is_scan_index_mod_k():
-    paths = [Path(f"s{i}") for i in range(7)]
+def test_kfold_split_is_sorted_scan_index_mod_k_as_in_evaluation():
+    from SuperResolution3DLib.core.folds import select_fold
+
+    paths = [Path(f"s{i}") for i in (3, 0, 6, 1, 4, 2, 5)]
     train, test = kfold_split(paths, 5, 1)
     assert [p.name for p in test] == ["s1", "s6"]
-    assert [p.name for p in train] == ["s0", "s2", "s3", "s4", "s5"]
+    assert [p.name for p in train] == ["s3", "s0", "s4", "s2", "s5"]  # in the order given
+    assert [p.name for p, _ in select_fold(paths, 5, 1)] == ["s1", "s6"]  # the same rule as sr3d evaluate
     folds = [kfold_split(paths, 5, f)[1] for f in range(5)]
     assert sorted(p.name for fold in folds for p in fold) == sorted(p.name for p in paths)
-    with pytest.raises(TrainingConfigError):
+    with pytest.raises(ValueError, match="at least 5 scans"):
         kfold_split(paths[:3], 5, 0)
 
 
@@ -234,7 +237,7 @@ def test_kfold_in_the_config_selects_training_and_test_scans(tmp_path):
 
 def test_sr3d_train_runs_the_gan_stage(tmp_path, monkeypatch):
     from SuperResolution3DLib.cli import main
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.models.files import load_model
 
     monkeypatch.setenv("SR3D_TEST_RANDOM_VGG", "1")
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):

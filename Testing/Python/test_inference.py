@@ -1,4 +1,4 @@
-"""Tests of SuperResolution3DLib.inference: geometry, sliding windows, ROI, progress, memory, units, NaN, devices."""
+"""Tests of SuperResolution3DLib.inference.api: geometry, sliding windows, ROI, progress, memory, units, NaN, devices."""
 
 from __future__ import annotations
 
@@ -10,26 +10,26 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from SuperResolution3DLib.config import InferenceSettings
-from SuperResolution3DLib.degradation import kspace_degrade
-from SuperResolution3DLib.errors import (
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.data.degradation import kspace_degrade
+from SuperResolution3DLib.core.errors import (
     CancelledError,
     DeviceError,
     GPUOutOfMemoryError,
     InputVolumeError,
     InsufficientMemoryError,
 )
-from SuperResolution3DLib.inference import (
+from SuperResolution3DLib.inference.api import (
     check_memory,
     estimate_peak_memory_bytes,
-    select_device,
     sliding_window_super_resolve,
     super_resolve,
     window_overlap,
 )
-from SuperResolution3DLib.model_file import SRModel, save_model
+from SuperResolution3DLib.core.devices import select_device
+from SuperResolution3DLib.models.files import SRModel, save_model
 from SuperResolution3DLib.networks import InterpolationUpsampler3D, RRDBNet3D
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 SPACING = (0.9, 1.1, 1.3)
 ORIGIN = (-12.5, 30.25, 7.0)
@@ -303,7 +303,7 @@ def test_memory_estimate_is_about_three_outputs():
 
 
 def test_activation_width_counts_channels_on_the_grid_they_live_on():
-    from SuperResolution3DLib.inference import activation_width
+    from SuperResolution3DLib.inference.api import activation_width
     from SuperResolution3DLib.networks import build_network
 
     # SRResNet3D: 8 features, pixel-shuffle convolutions of 64 channels at half the output resolution

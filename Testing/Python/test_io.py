@@ -1,4 +1,4 @@
-"""Tests of SuperResolution3DLib.io: reading, checking and atomic writing of 3D volumes."""
+"""Tests of SuperResolution3DLib.data.io: reading, checking and atomic writing of 3D volumes."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from SuperResolution3DLib.errors import InputVolumeError
-from SuperResolution3DLib.io import (
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.data.io import (
     check_output_path,
     read_volume,
     replace_nonfinite,
     validate_volume,
     write_volume,
 )
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 
 def oblique_direction() -> tuple:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from SuperResolution3DLib.errors import MissingDependencyError, TrainingConfigError
-from SuperResolution3DLib.losses import PerceptualLoss25D, discriminator_loss, generator_adversarial_loss, volume_slices
+from SuperResolution3DLib.core.errors import MissingDependencyError, TrainingConfigError
+from SuperResolution3DLib.training.losses import PerceptualLoss25D, discriminator_loss, generator_adversarial_loss, volume_slices
 from SuperResolution3DLib.networks import UNetDiscriminator3D, build_network
-from SuperResolution3DLib import vgg_weights
-from SuperResolution3DLib.vgg_weights import (
+from SuperResolution3DLib.training import vgg_weights
+from SuperResolution3DLib.training.vgg_weights import (
     CONVENTIONS,
     VGGWeights,
     conv_indices,

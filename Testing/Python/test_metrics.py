@@ -1,4 +1,4 @@
-"""Tests of SuperResolution3DLib.metrics: PSNR, 3D Gaussian SSIM, masks and cropping."""
+"""Tests of SuperResolution3DLib.evaluation.metrics: PSNR, 3D Gaussian SSIM, masks and cropping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from SuperResolution3DLib.metrics import (
+from SuperResolution3DLib.evaluation.metrics import (
     compare_volumes,
     crop_to_common,
     foreground_mask,
@@ -15,7 +15,7 @@ from SuperResolution3DLib.metrics import (
     psnr,
     ssim,
 )
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 
 def _smooth_random(shape, seed: int = 0) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_ssim_matches_naive_loop() -> None:
 
 
 def test_ssim_is_independent_of_slab_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    from SuperResolution3DLib import metrics
+    from SuperResolution3DLib.evaluation import metrics
 
     hr = _smooth_random((17, 12, 13), seed=4)
     sr = hr + 0.05 * np.random.default_rng(5).standard_normal(hr.shape)

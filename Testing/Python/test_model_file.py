@@ -1,4 +1,4 @@
-"""Tests of SuperResolution3DLib.model_file: safetensors + JSON model files, checksums, bundled names."""
+"""Tests of SuperResolution3DLib.models.files: safetensors + JSON model files, checksums, bundled names."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from SuperResolution3DLib.errors import ModelFileError
-from SuperResolution3DLib.model_file import (
+from SuperResolution3DLib.core.errors import ModelFileError
+from SuperResolution3DLib.models.card import (
     DEFAULT_MODEL_NAME,
-    SRModel,
     format_model_card,
-    interpolation_model,
     list_bundled_models,
-    load_model,
     model_file_paths,
     models_dir,
     resolve_model_path,
-    save_model,
     sha256_of_file,
 )
+from SuperResolution3DLib.models.files import SRModel, interpolation_model, load_model, save_model
 from SuperResolution3DLib.networks import InterpolationUpsampler3D, RRDBNet3D, build_network
 
 TINY_RRDB = {"name": "RRDBNet3D", "num_feat": 8, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}
@@ -131,7 +128,7 @@ def test_tampered_weights_are_refused_before_loading(
     data = bytearray(weights_path.read_bytes())
     data[-5] ^= 0x01
     weights_path.write_bytes(bytes(data))
-    monkeypatch.setattr("SuperResolution3DLib.model_file.load_file", lambda *a, **k: pytest.fail("weights were read"))
+    monkeypatch.setattr("SuperResolution3DLib.models.files.load_file", lambda *a, **k: pytest.fail("weights were read"))
     with pytest.raises(ModelFileError, match="model weights checksum mismatch: .*re-download or re-export"):
         load_model(card_path)
 
@@ -288,7 +285,7 @@ def test_model_cards_are_read_without_importing_torch() -> None:
 
     root = Path(__file__).resolve().parents[2]
     code = (
-        "import sys, SuperResolution3DLib, SuperResolution3DLib.model_card as cards; "
+        "import sys, SuperResolution3DLib, SuperResolution3DLib.models.card as cards; "
         "assert 'torch' not in sys.modules, 'torch was imported'; "
         "cards.list_bundled_models(); cards.format_model_card(cards.interpolation_card('trilinear')); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
@@ -297,23 +294,25 @@ def test_model_cards_are_read_without_importing_torch() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_model_file_re_exports_the_model_card_names() -> None:
-    from SuperResolution3DLib import model_card, model_file
+def test_model_cards_read_without_torch_and_share_the_core_vocabulary() -> None:
+    import subprocess
+    import sys
+
+    from SuperResolution3DLib.core import scale, vocabulary
+    from SuperResolution3DLib.models import card as model_card
     from SuperResolution3DLib.networks import INTERPOLATION_MODES, network_scale
 
-    for name in ("MODEL_FORMAT", "MODEL_FORMAT_VERSION", "DEFAULT_MODEL_NAME", "MODELS_DIR_ENVIRONMENT_VARIABLE",
-                 "WEIGHTS_EXTENSION", "CARD_EXTENSION", "PICKLE_EXTENSIONS", "package_version", "sha256_of_file",
-                 "model_file_paths", "read_model_card", "verify_weights_checksum", "models_dir",
-                 "list_bundled_models", "resolve_model_path", "format_model_card"):
-        assert getattr(model_file, name) is getattr(model_card, name), name
-    assert set(model_card.INTERPOLATION_BASELINES) == set(INTERPOLATION_MODES)
+    code = "import sys, SuperResolution3DLib.models.card as c; c.list_bundled_models(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert model_card.INTERPOLATION_MODES is vocabulary.INTERPOLATION_MODES is INTERPOLATION_MODES
+    assert model_card.config_scale is scale.config_scale
     expected = {0: (1, 1, 4), 1: (2, 2, 2), 2: (4, 4, 4)}
     for i, config in enumerate(({"scale": [1, 1, 4]}, {"scale": 2}, {"name": "RRDBNet3D"})):
         assert model_card.config_scale(config) == network_scale(config) == expected[i]
 
 
 def test_card_scale_from_the_card_or_its_network() -> None:
-    from SuperResolution3DLib.model_card import card_scale
+    from SuperResolution3DLib.models.card import card_scale
 
     assert card_scale({"scale": [1, 1, 4], "network": {"scale": [2, 2, 2]}}) == (1, 1, 4)
     assert card_scale({"scale": 2}) == (2, 2, 2)
@@ -323,6 +322,6 @@ def test_card_scale_from_the_card_or_its_network() -> None:
 
 
 def test_interpolation_model_card_is_the_torch_free_card() -> None:
-    from SuperResolution3DLib.model_card import interpolation_card
+    from SuperResolution3DLib.models.card import interpolation_card
 
     assert interpolation_model("nearest", (1, 1, 4)).card == interpolation_card("nearest", (1, 1, 4))

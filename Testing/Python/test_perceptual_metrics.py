@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from SuperResolution3DLib import perceptual_metrics as pm
-from SuperResolution3DLib.errors import MissingDependencyError
+from SuperResolution3DLib.evaluation import perceptual as pm
+from SuperResolution3DLib.core.errors import MissingDependencyError
 
 HAS_LPIPS = importlib.util.find_spec("lpips") is not None
 HAS_STLPIPS = importlib.util.find_spec("stlpips_pytorch") is not None

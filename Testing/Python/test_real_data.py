@@ -9,13 +9,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from SuperResolution3DLib.config import DataConfig
-from SuperResolution3DLib.degradation import kspace_truncate, nearest_downsample
-from SuperResolution3DLib.errors import TrainingConfigError
-from SuperResolution3DLib.precision import resolve_precision
-from SuperResolution3DLib.training.dataset import PatchSampler, TrainingVolume, expand_path_variables
-from SuperResolution3DLib.training import sources
-from SuperResolution3DLib.training.sources import VolumeSource, prepare_sources, read_deb_member, read_member
+from SuperResolution3DLib.core.config import DataConfig
+from SuperResolution3DLib.data.degradation import kspace_truncate, nearest_downsample
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.core.precision import resolve_precision
+from SuperResolution3DLib.core.paths import expand_path_variables
+from SuperResolution3DLib.data.patches import PatchSampler, TrainingVolume
+from SuperResolution3DLib.data import sources
+from SuperResolution3DLib.data.sources import VolumeSource, prepare_sources, read_deb_member, read_member
 
 
 def tar_bytes(files, mode="w:gz"):
@@ -105,7 +106,7 @@ def test_path_variables_expand_and_unset_ones_are_named(monkeypatch):
 
 
 def test_auto_precision_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
-    from SuperResolution3DLib import precision
+    from SuperResolution3DLib.core import precision
 
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
     assert resolve_precision("auto", "cpu") == "bf16"

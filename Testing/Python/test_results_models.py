@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from SuperResolution3DLib.evaluation import parameter_count
-from SuperResolution3DLib.model_file import load_model
+from SuperResolution3DLib.evaluation.evaluate import parameter_count
+from SuperResolution3DLib.models.files import load_model
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 MODEL_CARDS = sorted((RESULTS / "models").glob("*.json"))

@@ -91,7 +91,7 @@ def test_cancel_kills_the_process_and_leaves_the_scene_as_it_was(scene, logic):
 
 
 def test_a_failing_process_reports_the_cli_error_and_leaves_the_scene_alone(scene, logic, tmp_path):
-    from SuperResolution3DLib.model_file import save_model
+    from SuperResolution3DLib.models.files import save_model
     from SuperResolution3DLib.networks import build_network
 
     config = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}

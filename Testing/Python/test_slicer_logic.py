@@ -28,7 +28,7 @@ import slicer_shim  # noqa: E402
 slicer_shim.install()
 import SuperResolution3D as module  # noqa: E402
 
-from SuperResolution3DLib.errors import InputVolumeError, MissingDependencyError, ModelFileError  # noqa: E402
+from SuperResolution3DLib.core.errors import InputVolumeError, MissingDependencyError, ModelFileError  # noqa: E402
 
 TINY_RRDB = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}
 LANDMARK_IJK = (6, 4, 3)
@@ -83,7 +83,7 @@ def directions(node):
 
 # Geometry -------------------------------------------------------------------------------------------
 def test_lps_geometry_matches_the_file_written_by_a_mrml_storage_node(scene, tmp_path):
-    from SuperResolution3DLib.io import read_volume
+    from SuperResolution3DLib.data.io import read_volume
 
     node = add_oblique_volume()
     spacing, origin, direction = module.lpsGeometryFromNode(node)
@@ -140,7 +140,7 @@ def test_output_follows_the_input_parent_transform_and_reuses_a_given_node(scene
 
 
 def test_a_model_file_chosen_by_the_user_is_used(scene, logic, tmp_path):
-    from SuperResolution3DLib.model_file import save_model
+    from SuperResolution3DLib.models.files import save_model
     from SuperResolution3DLib.networks import build_network
 
     card = save_model(tmp_path / "tiny", build_network(dict(TINY_RRDB)),
@@ -312,7 +312,7 @@ def test_gpu_out_of_memory_retry_plan():
 
 
 def test_gpu_out_of_memory_is_told_by_the_error_kind():
-    from SuperResolution3DLib.errors import GPUOutOfMemoryError, InsufficientMemoryError
+    from SuperResolution3DLib.core.errors import GPUOutOfMemoryError, InsufficientMemoryError
 
     is_oom = module.SuperResolution3DLogic.isGpuOutOfMemory
     assert is_oom("no memory words here", "GPUOutOfMemoryError")

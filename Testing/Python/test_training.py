@@ -5,8 +5,8 @@ import pytest
 import torch
 import yaml
 
-from SuperResolution3DLib.degradation import kspace_lowpass
-from SuperResolution3DLib.io import write_volume
+from SuperResolution3DLib.data.degradation import kspace_lowpass
+from SuperResolution3DLib.data.io import write_volume
 from SuperResolution3DLib.training import (
     L1Trainer,
     PatchSampler,
@@ -15,8 +15,8 @@ from SuperResolution3DLib.training import (
     prepare_training_volume,
     run_training,
 )
-from SuperResolution3DLib.config import DataConfig
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.core.config import DataConfig
+from SuperResolution3DLib.core.volume import Volume
 
 
 def smooth_phantom(shape, seed):
@@ -80,7 +80,7 @@ def test_patch_pairs_keep_the_lr_voxel_on_hr_voxel_relation():
 
 
 def test_a_few_steps_lower_the_loss_and_export_a_model(tiny_config):
-    from SuperResolution3DLib.model_file import load_model
+    from SuperResolution3DLib.models.files import load_model
 
     torch.manual_seed(0)
     config = load_training_config(tiny_config)

@@ -1,4 +1,4 @@
-"""Tests of SuperResolution3DLib.visualize: three-view PNG grids of volumes on different grids."""
+"""Tests of SuperResolution3DLib.evaluation.visualize: three-view PNG grids of volumes on different grids."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from SuperResolution3DLib.visualize import render_three_view, slice_views, three_view_png
-from SuperResolution3DLib.volume import Volume
+from SuperResolution3DLib.evaluation.visualize import render_three_view, slice_views, three_view_png
+from SuperResolution3DLib.core.volume import Volume
 
 PLANE_Z = 16  # world z (mm) of the bright plane; HR index 16, LR index 4
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from SuperResolution3DLib.io import read_volume
-from SuperResolution3DLib.metrics import crop_to_common, psnr, ssim
-from SuperResolution3DLib.model_file import interpolation_model, load_model
-from SuperResolution3DLib.inference import super_resolve
-from SuperResolution3DLib.visualize import save_png_atomically, render_three_view
+from SuperResolution3DLib.data.io import read_volume
+from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr, ssim
+from SuperResolution3DLib.models.files import interpolation_model, load_model
+from SuperResolution3DLib.inference.api import super_resolve
+from SuperResolution3DLib.evaluation.visualize import save_png_atomically, render_three_view
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "Resources" / "SampleData"

@@ -16,8 +16,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .volume import Volume
-from .visualize import VIEWS, VIEW_NAMES, save_png_atomically, grey_window, slice_views
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.evaluation.visualize import VIEWS, VIEW_NAMES, save_png_atomically, grey_window, slice_views
 
 Box = Tuple[Tuple[int, int, int], Tuple[int, int, int]]  # (start xyz, size xyz) in HR voxel indices
 PathLike = Union[str, "os.PathLike[str]"]

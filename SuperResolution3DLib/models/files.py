@@ -36,37 +36,23 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import ModelFileError
-from .io import atomic_output_path
-# The torch-free half (names, paths, card reading, checksums, bundled models, card text) lives in
-# model_card; it is re-exported here so that ``from .model_file import ...`` keeps working.
-from .model_card import (  # noqa: F401
-    CARD_EXTENSION,
-    DEFAULT_MODEL_NAME,
-    INTERPOLATION_BASELINES,
+from SuperResolution3DLib.core.errors import ModelFileError
+from SuperResolution3DLib.data.io import atomic_output_path
+from SuperResolution3DLib.models.card import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
-    MODELS_DIR_ENVIRONMENT_VARIABLE,
-    PICKLE_EXTENSIONS,
-    WEIGHTS_EXTENSION,
     PathLike,
-    card_scale,
-    config_scale,
     find_model_files,
-    format_model_card,
     interpolation_card,
-    list_bundled_models,
-    model_card_summary,
     model_file_paths,
-    models_dir,
     package_version,
-    read_model_card,
-    resolve_model_path,
     sha256_of_file,
     verify_weights_checksum,
 )
-from .networks import INTERPOLATION_MODES, build_network, network_scale
-from .normalization import validate_normalization
+from SuperResolution3DLib.core.scale import config_scale
+from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+from SuperResolution3DLib.networks import build_network
+from SuperResolution3DLib.data.normalization import validate_normalization
 
 
 @dataclass
@@ -177,7 +163,7 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any]) -> Path
         format=MODEL_FORMAT,
         format_version=MODEL_FORMAT_VERSION,
         name=card.get("name") or card_path.stem,
-        scale=list(network_scale(card["network"])),
+        scale=list(config_scale(card["network"])),
         normalization=normalization,
         parameter_count=int(sum(p.numel() for p in network.parameters())),
         weights_file=weights_path.name,
@@ -233,7 +219,7 @@ def load_model(path_or_name: PathLike) -> SRModel:
     card_path, card, weights_path = find_model_files(path_or_name)
     verify_weights_checksum(weights_path, card["weights_sha256"])
     normalization = _normalization_of(card)
-    scale = network_scale(card["network"])
+    scale = config_scale(card["network"])
     if "scale" in card and tuple(int(s) for s in card["scale"]) != scale:
         raise ModelFileError(
             f"the model card {card_path} says scale {card['scale']} but its network has scale {list(scale)}"

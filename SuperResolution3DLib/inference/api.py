@@ -27,12 +27,13 @@ from monai.inferers import sliding_window_inference
 from monai.inferers.utils import _get_scan_interval
 from torch import nn
 
-from .config import InferenceSettings
-from .degradation import ScaleLike, as_scale
-from .errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
-from .networks import InterpolationUpsampler3D
-from .normalization import fit_intensity_mapping
-from .volume import Volume
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.devices import select_device
+from SuperResolution3DLib.core.scale import ScaleLike, as_scale
+from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
+from SuperResolution3DLib.networks import InterpolationUpsampler3D
+from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+from SuperResolution3DLib.core.volume import Volume
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Union[Callable[[], bool], threading.Event]
@@ -48,33 +49,6 @@ INPUT_COPIES = 4
 # Feature maps alive at once in the last (high-resolution) layers of a network, per window.
 WINDOW_FEATURE_MAPS = 3
 GB = 1e9
-
-
-# Devices -------------------------------------------------------------------------------------------
-def select_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` as asked.
-
-    Raises ``DeviceError`` when CUDA is asked for but is not available.
-    """
-    name = str(name).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    if not torch.cuda.is_available():
-        raise DeviceError(f"device {name!r} asked for, but CUDA is not available on this machine; use --device cpu")
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise DeviceError(
-            f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s); "
-            "use --device cuda:0 or --device cpu"
-        )
-    return device
 
 
 def autocast_context(device: torch.device, precision: str):
@@ -503,11 +477,11 @@ def to_volume(image: ImageLike) -> Volume:
 
 def resolve_model(model):
     """An ``SRModel`` as is; a name or a path is loaded with ``model_file.load_model``."""
-    from .model_file import SRModel
+    from SuperResolution3DLib.models.files import SRModel
 
     if isinstance(model, SRModel):
         return model
-    from .model_file import load_model
+    from SuperResolution3DLib.models.files import load_model
 
     return load_model(model)
 
@@ -528,7 +502,7 @@ def super_resolve(
     ``progress(fraction, message)`` is called as windows finish; ``cancel`` (callable or ``threading.Event``)
     stops the run with ``CancelledError``.
     """
-    from .io import replace_nonfinite, validate_volume
+    from SuperResolution3DLib.data.io import replace_nonfinite, validate_volume
 
     settings = settings or InferenceSettings()
     model = resolve_model(model)

@@ -26,8 +26,8 @@ from typing import Iterator, List, Optional, Tuple, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputVolumeError
-from .volume import Volume
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.volume import Volume
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -33,8 +33,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .errors import MissingDependencyError, TrainingConfigError
-from .model_card import sha256_of_file
+from SuperResolution3DLib.core.errors import MissingDependencyError, TrainingConfigError
+from SuperResolution3DLib.models.card import sha256_of_file
 
 # torchvision's VGG19 "features": (out channels or "M" for max-pooling), each conv followed by a ReLU.
 VGG19_LAYOUT: Tuple[Union[int, str], ...] = (

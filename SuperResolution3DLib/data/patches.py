@@ -12,65 +12,18 @@ holds for every pair.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..degradation import kspace_lowpass, kspace_truncate, nearest_downsample
-from ..normalization import fit_intensity_mapping
-from ..config import DataConfig
-from ..errors import TrainingConfigError
-
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
-
-
-def resolve_package_path(entry: str) -> Path:
-    """``pkg:nilearn/datasets/data/x.nii.gz`` -> the file inside the installed package."""
-    package, _, inner = entry[len("pkg:") :].partition("/")
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise TrainingConfigError(f"{entry}: the Python package '{package}' is not installed; pip install {package}")
-    path = Path(list(spec.submodule_search_locations)[0]) / inner
-    if not path.exists():
-        raise TrainingConfigError(f"{entry}: {path} is not in the installed '{package}' package")
-    return path
-
-
-def expand_path_variables(entry: str) -> str:
-    """``~`` and ``$VARIABLE`` / ``${VARIABLE}`` expanded; an unset variable is an error that names it."""
-    expanded = os.path.expandvars(os.path.expanduser(entry))
-    if "$" in expanded:
-        raise TrainingConfigError(
-            f"{entry}: environment variable {expanded[expanded.index('$'):].split('/')[0]} is not set; "
-            "set it (e.g. export SR3D_DATA=/path/to/data) or write the path out"
-        )
-    return expanded
-
-
-def expand_volume_entries(entries: Sequence[str], base_dir: str = ".") -> List[Path]:
-    """Turn config entries (files, folders, .txt lists, ``pkg:`` paths) into volume paths."""
-    paths: List[Path] = []
-    for entry in entries:
-        entry = expand_path_variables(str(entry))
-        if entry.startswith("pkg:"):
-            paths.append(resolve_package_path(entry))
-            continue
-        path = Path(entry) if Path(entry).is_absolute() else Path(base_dir) / entry
-        if path.suffix == ".txt" and path.is_file():
-            lines = [line.strip() for line in path.read_text().splitlines()]
-            paths.extend(expand_volume_entries([line for line in lines if line and not line.startswith("#")], path.parent))
-        elif path.is_dir() and any(str(p).endswith(VOLUME_SUFFIXES) for p in path.iterdir()):
-            paths.extend(sorted(p for p in path.iterdir() if str(p).endswith(VOLUME_SUFFIXES)))
-        elif path.exists():
-            paths.append(path)  # a volume file or a DICOM folder
-        else:
-            raise TrainingConfigError(f"training volume {path} does not exist")
-    return paths
-
+from SuperResolution3DLib.data.degradation import kspace_lowpass, kspace_truncate, nearest_downsample
+from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+from SuperResolution3DLib.core.config import DataConfig
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.core.folds import kfold_split
+from SuperResolution3DLib.core.paths import expand_volume_entries
 
 @dataclass
 class TrainingVolume:
@@ -94,7 +47,7 @@ def prepare_training_volume(
 
 
 def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float) -> List[TrainingVolume]:
-    from ..io import read_volume
+    from SuperResolution3DLib.data.io import read_volume
 
     volumes = []
     for path in paths:
@@ -184,30 +137,15 @@ class PatchSampler:
         return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None]
 
 
-# k-fold cross-validation ------------------------------------------------------------------------
-def kfold_split(paths: Sequence[Path], folds: int, fold: int) -> Tuple[List[Path], List[Path]]:
-    """The paper's k-fold split: scan ``i`` (in the order given) is a test scan when ``i % folds == fold``.
-
-    Returns ``(train, test)``. ``folds`` < 2 keeps every scan for training.
-    """
-    paths = list(paths)
-    if folds < 2:
-        return paths, []
-    if not 0 <= fold < folds:
-        raise TrainingConfigError(f"fold {fold} is not in 0..{folds - 1}")
-    if len(paths) < folds:
-        raise TrainingConfigError(f"{folds}-fold cross-validation needs at least {folds} scans, data.train lists {len(paths)}")
-    test = [p for i, p in enumerate(paths) if i % folds == fold]
-    train = [p for i, p in enumerate(paths) if i % folds != fold]
-    return train, test
-
-
 def split_volume_entries(data: DataConfig, base_dir: str = ".") -> Tuple[List[Path], List[Path], List[Path]]:
     """``(train, validation, test)`` volume paths of a data config, with its k-fold selection applied."""
     train = expand_volume_entries(data.train, base_dir)
     validation = expand_volume_entries(data.validation, base_dir)
     test = expand_volume_entries(data.test, base_dir)
     if data.folds:
-        train, held_out = kfold_split(train, data.folds, data.fold)
+        try:
+            train, held_out = kfold_split(train, data.folds, data.fold)
+        except ValueError as error:
+            raise TrainingConfigError(f"data.folds: {error}") from None
         test = held_out + [p for p in test if p not in held_out]
     return train, validation, test

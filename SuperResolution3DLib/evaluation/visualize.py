@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 Panel = Tuple[str, Volume]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -246,7 +246,7 @@ def _compose_grid(
 
 def save_png_atomically(image: Image.Image, path: PathLike) -> str:
     """Write a temporary PNG next to ``path`` and rename it over ``path`` (folders are created)."""
-    from .io import atomic_output_path
+    from SuperResolution3DLib.data.io import atomic_output_path
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_output_path(path) as temporary:

@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .errors import MissingDependencyError
-from .volume import Volume
+from SuperResolution3DLib.core.errors import MissingDependencyError
+from SuperResolution3DLib.core.volume import Volume
 
 ArrayOrVolume = Union[np.ndarray, Volume]
 VIEW_AXES: Dict[str, int] = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axis held fixed, [z, y, x]

@@ -16,28 +16,12 @@ end of each axis, which comparisons crop away).
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from typing import Sequence, Union
 
 import numpy as np
 
-from .volume import Volume
-
-ScaleLike = Union[int, Sequence[int]]
-
-
-def as_scale(scale: ScaleLike) -> Tuple[int, int, int]:
-    """Normalise ``4``, ``"1,1,4"`` or ``(1, 1, 4)`` into an ``(x, y, z)`` tuple of positive integers."""
-    if isinstance(scale, str):
-        scale = [int(s) for s in scale.replace("x", ",").split(",") if s.strip()]
-    if isinstance(scale, (int, np.integer)):
-        scale = (int(scale),) * 3
-    scale = tuple(int(s) for s in scale)
-    if len(scale) == 1:
-        scale = scale * 3
-    if len(scale) != 3 or min(scale) < 1:
-        raise ValueError(f"scale must be a positive integer or three of them (x, y, z), got {scale}")
-    return scale
-
+from SuperResolution3DLib.core.scale import ScaleLike, as_scale
+from SuperResolution3DLib.core.volume import Volume
 
 def kspace_band_mask(shape_zyx: Sequence[int], scale: ScaleLike) -> np.ndarray:
     """Boolean mask of the kept central ``1/scale`` band of an fftshift-ed spectrum (``[z, y, x]``)."""

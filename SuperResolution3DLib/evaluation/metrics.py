@@ -25,7 +25,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .volume import Volume
+from SuperResolution3DLib.core.volume import Volume
 
 ArrayOrVolume = Union[np.ndarray, Volume]
 

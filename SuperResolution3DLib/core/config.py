@@ -6,7 +6,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import TrainingConfigError
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.core.paths import expand_path_variables
+from SuperResolution3DLib.core.precision import PRECISION_CHOICES
+from SuperResolution3DLib.core.scale import config_scale
 
 
 @dataclass
@@ -183,8 +186,6 @@ def training_config_from_dict(values: Dict[str, Any], base_dir: Union[str, Path]
     values.setdefault("base_dir", str(base_dir))
     for key in ("output_dir", "export_model"):
         if values.get(key):
-            from .training.dataset import expand_path_variables
-
             values[key] = expand_path_variables(str(values[key]))
     config = _build(TrainingConfig, values, "the top level")
     check_training_config(config)
@@ -208,11 +209,9 @@ def load_training_config(path: Union[str, Path]) -> TrainingConfig:
 
 
 def check_training_config(config: TrainingConfig) -> None:
-    from .networks import network_scale
-
     if not config.data.train:
         raise TrainingConfigError("data.train lists no volumes; give files, folders or a .txt list")
-    scale = network_scale(config.network)
+    scale = config_scale(config.network)
     if any(config.data.patch_size % s for s in scale):
         raise TrainingConfigError(f"data.patch_size {config.data.patch_size} must be a multiple of the scale {scale}")
     if config.optim.steps < 1 or config.optim.batch_size < 1:
@@ -223,8 +222,8 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(
             f"data.folds {config.data.folds} / data.fold {config.data.fold}: need folds >= 2 and 0 <= fold < folds (folds 0: off)"
         )
-    if config.optim.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise TrainingConfigError(f"optim.precision must be auto, fp32, bf16 or fp16, got {config.optim.precision!r}")
+    if config.optim.precision not in PRECISION_CHOICES:
+        raise TrainingConfigError(f"optim.precision must be one of {', '.join(PRECISION_CHOICES)}, got {config.optim.precision!r}")
     if config.gan is not None:
         check_gan_config(config.gan)
 
@@ -232,8 +231,8 @@ def check_training_config(config: TrainingConfig) -> None:
 def check_gan_config(gan: "GANConfig") -> None:
     if gan.view_reduction not in ("sum", "mean"):
         raise TrainingConfigError(f"gan.view_reduction must be 'sum' (paper) or 'mean', got {gan.view_reduction!r}")
-    if gan.precision not in ("fp32", "bf16", "fp16"):
-        raise TrainingConfigError(f"gan.precision must be fp32, bf16 or fp16, got {gan.precision!r}")
+    if gan.precision not in PRECISION_CHOICES:
+        raise TrainingConfigError(f"gan.precision must be one of {', '.join(PRECISION_CHOICES)}, got {gan.precision!r}")
     if gan.vgg_convention not in ("auto", "torchvision", "caffe"):
         raise TrainingConfigError(f"gan.vgg_convention must be auto, torchvision or caffe, got {gan.vgg_convention!r}")
     if not 0.0 <= gan.ema_decay < 1.0:

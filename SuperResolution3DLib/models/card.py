@@ -15,7 +15,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import ModelFileError
+from SuperResolution3DLib.core.errors import ModelFileError
+from SuperResolution3DLib.core.scale import DEFAULT_SCALE, as_scale, config_scale  # noqa: F401  (config_scale: part of a card's vocabulary)
+from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -26,10 +28,6 @@ MODELS_DIR_ENVIRONMENT_VARIABLE = "SR3D_MODELS_DIR"
 WEIGHTS_EXTENSION = ".safetensors"
 CARD_EXTENSION = ".json"
 PICKLE_EXTENSIONS = (".pt", ".pth", ".ckpt", ".pkl", ".bin")
-# The weightless interpolation baselines, usable by name wherever a model is. The same names as
-# ``networks.INTERPOLATION_MODES`` (kept here so that this module does not import torch).
-INTERPOLATION_BASELINES = ("nearest", "trilinear", "bspline")
-DEFAULT_SCALE = (4, 4, 4)
 
 
 # Small helpers ---------------------------------------------------------------------------------
@@ -70,23 +68,9 @@ def model_file_paths(path: PathLike) -> Tuple[Path, Path]:
     return path.with_name(path.name + CARD_EXTENSION), path.with_name(path.name + WEIGHTS_EXTENSION)
 
 
-def _scale_triple(scale: Any) -> Tuple[int, int, int]:
-    """An int, a one-element or a three-element sequence -> ``(x, y, z)`` integers."""
-    if isinstance(scale, (int, float, str)):
-        scale = (scale,) * 3
-    scale = tuple(int(s) for s in scale)
-    return scale * 3 if len(scale) == 1 else scale
-
-
-def config_scale(config: Optional[Dict[str, Any]]) -> Tuple[int, int, int]:
-    """The ``(x, y, z)`` upscaling a network config describes (``networks.network_scale`` without torch)."""
-    scale = config.get("scale") if isinstance(config, dict) else None
-    return _scale_triple(DEFAULT_SCALE if scale is None else scale)
-
-
 def card_scale(card: Dict[str, Any]) -> Tuple[int, int, int]:
     """The ``(x, y, z)`` upscaling of a model card: its ``scale``, else its network's, else 4 x 4 x 4."""
-    return _scale_triple(card.get("scale")) if card.get("scale") else config_scale(card.get("network"))
+    return as_scale(card.get("scale")) if card.get("scale") else config_scale(card.get("network"))
 
 
 def interpolation_card(mode: str = "trilinear", scale: Sequence[int] = DEFAULT_SCALE) -> Dict[str, Any]:
@@ -169,7 +153,7 @@ def models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENVIRONMENT_VARIABLE)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parent.parent / "Resources" / "Models"
+    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
 
 
 def list_bundled_models() -> List[str]:
@@ -212,7 +196,7 @@ def resolve_model_path(path_or_name: PathLike) -> Path:
     bundled = ", ".join(list_bundled_models()) or "none installed"
     raise ModelFileError(
         f"model {str(path_or_name)!r} not found: it is neither a model file nor a bundled model "
-        f"(bundled: {bundled}; baselines: {', '.join(INTERPOLATION_BASELINES)}); pass the path of a model .json"
+        f"(bundled: {bundled}; baselines: {', '.join(INTERPOLATION_MODES)}); pass the path of a model .json"
     )
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .vgg_weights import CONVENTIONS, PERCEPTUAL_LAYER, VGGWeights, build_vgg19_features
+from SuperResolution3DLib.training.vgg_weights import CONVENTIONS, PERCEPTUAL_LAYER, VGGWeights, build_vgg19_features
 
 VIEW_REDUCTIONS = ("sum", "mean")
 # (name, dimension of the (N, 1, D, H, W) tensor that is fixed per slice); D = z (axial), H = y (coronal), W = x (sagittal)

@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import TrainingConfigError
+from SuperResolution3DLib.core.errors import TrainingConfigError
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def prepare_sources(
     """Write the chosen sources (default: all) as ``<out_dir>/<role>/<name>.nii.gz`` plus ``sources.json``."""
     import SimpleITK as sitk
 
-    from ..io import atomic_output_path
+    from SuperResolution3DLib.data.io import atomic_output_path
 
     chosen = [source_by_name(n) for n in names] if names else list(SOURCES)
     out_dir = Path(out_dir)

@@ -16,7 +16,7 @@ mean and sample standard deviation per method across volumes (and folds); ``writ
 ``results.md``, ``results.csv`` and ``per_volume.csv``; ``run_evaluation`` (``sr3d evaluate``) does all
 of it and draws Figure 2 (``figures.comparison_figure``) for one subject.
 
-k-fold selection: volumes are sorted by path, and volume ``i`` belongs to fold ``i % folds``.
+k-fold selection: ``core.folds`` (volumes sorted by path; volume ``i`` belongs to fold ``i % folds``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .config import InferenceSettings
-from .degradation import as_scale, kspace_degrade
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.folds import select_fold
+from SuperResolution3DLib.core.scale import as_scale
+from SuperResolution3DLib.data.degradation import kspace_degrade
 
 PathLike = Union[str, Path]
 METRICS = ("psnr", "ssim", "lpips", "stlpips", "fid")
@@ -106,33 +108,14 @@ class EvaluationResult:
 
 
 # Volumes, folds and methods ---------------------------------------------------------------------------
-def fold_of(index: int, folds: int) -> int:
-    """The fold of the ``index``-th volume of the sorted list: ``index % folds``."""
-    return int(index) % max(1, int(folds))
-
-
-def select_fold(paths: Sequence[PathLike], folds: int = 1, fold: Optional[int] = None) -> List[Tuple[Path, int]]:
-    """Sort ``paths`` and return ``(path, fold)`` for the volumes to evaluate (all, or only fold ``fold``)."""
-    folds = int(folds)
-    if folds < 1:
-        raise ValueError(f"folds must be a positive integer, got {folds}")
-    if fold is not None and not 0 <= int(fold) < folds:
-        raise ValueError(f"fold must be between 0 and {folds - 1}, got {fold}")
-    ordered = sorted((Path(p) for p in paths), key=str)
-    chosen = [(path, fold_of(i, folds)) for i, path in enumerate(ordered)]
-    if fold is not None:
-        chosen = [(path, f) for path, f in chosen if f == int(fold)]
-    return chosen
-
-
 def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Any], Tuple[int, int, int]]:
     """Load ``names`` (model files, bundled names, ``default``, or ``nearest``/``trilinear``/``bspline``).
 
     Interpolation baselines get the common scale: ``scale``, else the first learned model's, else 4.
     Returns ``({display name: SRModel}, scale)``; raises ``ValueError`` when models' scales differ.
     """
-    from .model_file import load_model
-    from .networks import INTERPOLATION_MODES
+    from SuperResolution3DLib.models.files import load_model
+    from SuperResolution3DLib.networks import INTERPOLATION_MODES
 
     learned = {}
     for name in names:
@@ -141,7 +124,7 @@ def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None)
     if scale is None:
         scale = next((model.scale for model in learned.values()), (4, 4, 4))
     scale = as_scale(scale)
-    from .model_file import interpolation_model
+    from SuperResolution3DLib.models.files import interpolation_model
 
     methods: Dict[str, Any] = {}
     for name in names:
@@ -171,8 +154,8 @@ def parameter_count(model) -> int:
 # Metric availability ----------------------------------------------------------------------------------
 def resolve_metrics(settings: EvaluationSettings, log: Optional[Callable[[str], None]] = None) -> Tuple[List[str], List[str]]:
     """The metric columns that can run here, and notes on what was replaced or skipped and why."""
-    from . import perceptual_metrics as pm
-    from .errors import MissingDependencyError
+    from SuperResolution3DLib.evaluation import perceptual as pm
+    from SuperResolution3DLib.core.errors import MissingDependencyError
 
     unknown = sorted(set(settings.metrics) - set(METRICS))
     if unknown:
@@ -229,11 +212,11 @@ def evaluate_methods(
     """
     import torch
 
-    from . import perceptual_metrics as pm
-    from .inference import super_resolve
-    from .io import read_volume, validate_volume
-    from .metrics import crop_to_common, psnr, ssim
-    from .volume import Volume
+    from SuperResolution3DLib.evaluation import perceptual as pm
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.data.io import read_volume, validate_volume
+    from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr, ssim
+    from SuperResolution3DLib.core.volume import Volume
 
     settings = settings or EvaluationSettings()
     inference_settings = inference_settings or InferenceSettings()
@@ -334,7 +317,7 @@ def prepare_hr_volume(hr, settings: EvaluationSettings):
 
 def scoring_mask(hr_array: np.ndarray, settings: EvaluationSettings) -> Optional[np.ndarray]:
     """Voxels PSNR / SSIM are computed on: the foreground (optional) inside the interior (optional)."""
-    from .metrics import foreground_mask
+    from SuperResolution3DLib.evaluation.metrics import foreground_mask
 
     mask = foreground_mask(hr_array) if settings.foreground_only else None
     border = int(settings.interior)
@@ -413,8 +396,8 @@ def markdown_table(result: EvaluationResult) -> str:
 
 
 def results_markdown(result: EvaluationResult, figure_name: Optional[str] = None) -> str:
-    from . import perceptual_metrics as pm
-    from .model_file import package_version
+    from SuperResolution3DLib.evaluation import perceptual as pm
+    from SuperResolution3DLib.models.card import package_version
 
     settings = result.settings or EvaluationSettings()
     volumes = sorted({(row["volume"], row["fold"]) for row in result.rows})
@@ -479,7 +462,7 @@ def _csv_value(value: Any) -> Any:
 
 def write_results(result: EvaluationResult, out_dir: PathLike, figure_name: Optional[str] = None) -> Dict[str, Path]:
     """Write ``results.md``, ``results.csv`` (per method: mean, std) and ``per_volume.csv`` into ``out_dir``."""
-    from .io import atomic_output_path
+    from SuperResolution3DLib.data.io import atomic_output_path
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -523,8 +506,8 @@ def run_evaluation(
 ) -> Dict[str, Path]:
     """``sr3d evaluate``: expand ``hr_entries`` (files, folders, ``.txt`` lists, ``pkg:`` paths), select the
     fold, evaluate every model of ``model_names`` and write the tables and ``figure2.png`` into ``out_dir``."""
-    from .figures import comparison_figure
-    from .training.dataset import expand_volume_entries
+    from SuperResolution3DLib.evaluation.figures import comparison_figure
+    from SuperResolution3DLib.core.paths import expand_volume_entries
 
     settings = settings or EvaluationSettings()
     paths = expand_volume_entries([str(e) for e in hr_entries], ".")
@@ -570,7 +553,7 @@ def evaluate_against_interpolation(
     Returns ``{volume name: {method: {"psnr", "ssim", "seconds"}}}``; PSNR uses
     data_range = HR max - HR min over the whole volume, as in the paper's code.
     """
-    from .model_file import interpolation_model
+    from SuperResolution3DLib.models.files import interpolation_model
 
     methods = {"model": model}
     methods.update({name: interpolation_model(name, model.scale) for name in baselines})

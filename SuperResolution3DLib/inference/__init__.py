@@ -1,0 +1,1 @@
+"""Inference: super-resolve whole volumes with sliding windows on the LR grid (``inference.api.super_resolve``)."""
