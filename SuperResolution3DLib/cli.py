@@ -37,15 +37,19 @@ def _int_triple(text: str, what: str) -> tuple:
     return numbers
 
 
-def _roi(text: str) -> tuple:
-    values = [v for v in text.split(",") if v.strip()]
-    if len(values) != 6:
-        raise argparse.ArgumentTypeError(f"--roi needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z (voxel indices of the input), got {text!r}")
-    try:
-        numbers = tuple(int(v) for v in values)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--roi values must be integers, got {text!r}") from None
-    return numbers[:3], numbers[3:]
+def _box_option(option: str, what: str) -> Callable[[str], tuple]:
+    """An argparse type for ``X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z`` boxes: ``((x, y, z), (sx, sy, sz))``."""
+
+    def parse(text: str) -> tuple:
+        values = [v for v in text.split(",") if v.strip()]
+        try:
+            numbers = tuple(int(v) for v in values)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} values must be integers, got {text!r}") from None
+        if len(numbers) != 6:
+            raise argparse.ArgumentTypeError(f"{option} needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z ({what}), got {text!r}")
+        return numbers[:3], numbers[3:]
+    return parse
 
 
 def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
@@ -53,8 +57,10 @@ def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
     if mode == "none":
         return None
     if mode == "lines":
+        from SuperResolution3DLib.core.protocol import progress_line
+
         def report(fraction: float, message: str = "") -> None:
-            print(f"PROGRESS {fraction:.4f} {message}".rstrip(), flush=True)
+            print(progress_line(fraction, message), flush=True)
         return report
     from tqdm import tqdm
 
@@ -140,24 +146,13 @@ def command_models(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.training import run_training
+    from SuperResolution3DLib.training.run import run_training
 
     path = run_training(args.config, resume=not args.no_resume, progress=True)
     if path is None:
         print("training stopped before the last step; rerun the same command to resume")
         return 1
     return 0
-
-
-def _box(text: str) -> tuple:
-    values = [v for v in text.split(",") if v.strip()]
-    try:
-        numbers = tuple(int(v) for v in values)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--figure-box values must be integers, got {text!r}") from None
-    if len(numbers) != 6:
-        raise argparse.ArgumentTypeError(f"--figure-box needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z (HR voxel indices), got {text!r}")
-    return numbers[:3], numbers[3:]
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
@@ -214,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--context", type=int, default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
     predict.add_argument("--batch", type=int, default=defaults.batch, help="windows per network call (default: %(default)s)")
     predict.add_argument("--precision", default=defaults.precision, choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
-    predict.add_argument("--roi", type=_roi, default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
+    predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
     predict.set_defaults(run=command_predict)
@@ -253,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--lpips-backbone", default="alex", choices=["alex", "vgg"], help="LPIPS / ST-LPIPS trunk (default: %(default)s)")
     evaluate.add_argument("--lpips-weights", default=None, help="local file of torchvision's ImageNet backbone weights for LPIPS")
     evaluate.add_argument("--foreground", action="store_true", help="PSNR/SSIM only inside the HR foreground mask")
-    evaluate.add_argument("--figure-box", type=_box, default=None, metavar="X,Y,Z,SX,SY,SZ", help="zoomed box of Figure 2 in HR voxel indices (default: centred)")
+    evaluate.add_argument("--figure-box", type=_box_option("--figure-box", "HR voxel indices"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="zoomed box of Figure 2 in HR voxel indices (default: centred)")
     evaluate.add_argument("--figure-subject", type=int, default=0, help="index of the evaluated volume drawn in Figure 2; -1: no figure (default: %(default)s)")
     evaluate.add_argument("--crop", type=lambda t: _int_triple(t, "--crop"), default=None, metavar="X,Y,Z", help="score a centre crop of each HR volume of this many voxels (default: whole volumes)")
     evaluate.add_argument("--shift-to-zero", action="store_true", help="shift volumes with negative values (CT in HU) by their minimum before degrading (the real-scan protocol)")
@@ -284,8 +279,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except SR3DError as error:
-        if args.command == "predict" and args.progress == "lines":  # for a parent process: the error's kind
-            print(f"ERROR {type(error).__name__} {error}", flush=True)
+        if args.command == "predict" and args.progress == "lines":  # for a parent process (core.protocol)
+            from SuperResolution3DLib.core.protocol import error_line
+
+            print(error_line(error), flush=True)
         print(f"sr3d {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

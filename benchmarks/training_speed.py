@@ -95,7 +95,7 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
     import torch
 
     from SuperResolution3DLib.core.config import GANConfig, load_training_config
-    from SuperResolution3DLib.training import L1Trainer
+    from SuperResolution3DLib.training.trainer import L1Trainer
     from SuperResolution3DLib.training.gan import GANTrainer
 
     torch.set_num_threads(threads)
@@ -108,7 +108,7 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
     if config.gan is None:
         config.gan = GANConfig()
     config.gan.start_from = None
-    config.gan.precision = precision
+    config.optim.precision = precision
     if variant == "gan-no-perceptual":
         config.gan.perceptual_weight = 0.0
     if variant == "l1":

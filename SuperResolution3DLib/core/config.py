@@ -30,6 +30,8 @@ class InferenceSettings:
     roi_margin: LR voxels around the region of interest that are super-resolved and then cropped away,
         so that the region's result matches the same region of a full-volume result.
     memory_limit_bytes: refuse when the estimated peak host memory exceeds this (``None``: available RAM).
+    tail_slab: networks that can (``forward_in_slabs``) run their full-resolution tail in slabs of this many
+        input slices, bounding its memory at the same output (0: one pass).
     """
 
     window: Union[int, Sequence[int]] = (64, 64, 64)
@@ -42,6 +44,7 @@ class InferenceSettings:
     roi_size: Optional[Tuple[int, int, int]] = None
     roi_margin: int = 8
     memory_limit_bytes: Optional[int] = None
+    tail_slab: int = 12
 
 
 # Training -----------------------------------------------------------------------------------------
@@ -81,7 +84,10 @@ class DataConfig:
 class OptimConfig:
     """Stage-1 (PSNR-oriented) optimisation: L1 loss, Adam.
 
-    precision: ``fp32``, ``bf16`` (autocast), or ``auto`` (bf16 where the CPU or GPU computes it natively).
+    precision: ``fp32``, ``bf16`` / ``fp16`` (autocast; fp16 on CUDA only), or ``auto`` (bf16 where the CPU or
+        GPU computes it natively, else fp32). Both stages use it.
+    device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun each process
+        takes ``cuda:LOCAL_RANK`` when CUDA is available.
     """
 
     steps: int = 1000
@@ -93,6 +99,7 @@ class OptimConfig:
     seed: int = 0
     num_threads: int = 0
     precision: str = "fp32"
+    device: str = "auto"
 
 
 @dataclass
@@ -120,7 +127,6 @@ class GANConfig:
     ema_decay: exponential moving average of G's weights (0: off); the EMA weights are exported.
     start_from: stage-1 checkpoint (``.pt``) or model (``.json``) that initialises G (fresh runs only).
     clip: SR and HR are clipped to this range before D and the losses (``null``: no clipping).
-    precision: ``fp32``, or ``bf16`` / ``fp16`` autocast on CUDA.
     """
 
     pixel_weight: float = 1.0
@@ -139,7 +145,6 @@ class GANConfig:
     ema_decay: float = 0.999
     start_from: Optional[str] = None
     clip: Optional[List[float]] = field(default_factory=lambda: [0.0, 1.0])
-    precision: str = "fp32"
 
 
 @dataclass
@@ -182,7 +187,10 @@ def training_config_from_dict(values: Dict[str, Any], base_dir: Union[str, Path]
     for key, cls in sections.items():
         values[key] = _build(cls, dict(values.get(key) or {}), f"section '{key}'")
     if values.get("gan") is not None or values.get("stage") == "gan":
-        values["gan"] = _build(GANConfig, dict(values.get("gan") or {}), "section 'gan'")
+        gan = dict(values.get("gan") or {})
+        if "precision" in gan:  # version 0.1 kept the GAN's precision here; both stages now use optim.precision
+            values["optim"].precision = gan.pop("precision")
+        values["gan"] = _build(GANConfig, gan, "section 'gan'")
     values.setdefault("base_dir", str(base_dir))
     for key in ("output_dir", "export_model"):
         if values.get(key):
@@ -231,8 +239,6 @@ def check_training_config(config: TrainingConfig) -> None:
 def check_gan_config(gan: "GANConfig") -> None:
     if gan.view_reduction not in ("sum", "mean"):
         raise TrainingConfigError(f"gan.view_reduction must be 'sum' (paper) or 'mean', got {gan.view_reduction!r}")
-    if gan.precision not in PRECISION_CHOICES:
-        raise TrainingConfigError(f"gan.precision must be one of {', '.join(PRECISION_CHOICES)}, got {gan.precision!r}")
     if gan.vgg_convention not in ("auto", "torchvision", "caffe"):
         raise TrainingConfigError(f"gan.vgg_convention must be auto, torchvision or caffe, got {gan.vgg_convention!r}")
     if not 0.0 <= gan.ema_decay < 1.0:

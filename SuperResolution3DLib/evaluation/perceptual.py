@@ -45,6 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from SuperResolution3DLib.core.errors import MissingDependencyError
+from SuperResolution3DLib.models.card import sha256_of_file
 from SuperResolution3DLib.core.volume import Volume
 
 ArrayOrVolume = Union[np.ndarray, Volume]
@@ -218,21 +219,13 @@ def fid_available() -> bool:
     return True
 
 
-def _sha256_prefix(path: Path, length: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:length]
-
-
 @lru_cache(maxsize=4)
 def _lpips_network(backbone: str, weights_path: str, check_hash: bool):
     """LPIPS with its shipped linear layers and the backbone loaded from ``weights_path`` (no download)."""
     lpips = _import_optional("lpips", "lpips", "LPIPS")
     path = Path(weights_path)
     expected = LPIPS_BACKBONE_FILES[backbone][1]
-    if check_hash and _sha256_prefix(path, len(expected)) != expected:
+    if check_hash and not sha256_of_file(path).startswith(expected):
         raise MissingDependencyError(
             f"{path} is not torchvision's {LPIPS_BACKBONE_FILES[backbone][0]} (its SHA-256 does not start with {expected})"
         )

@@ -153,8 +153,10 @@ class WindowPredictor:
         device: torch.device,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelCheck] = None,
+        tail_slab: int = 0,
     ) -> None:
         self.network = network
+        self.tail_slab = int(tail_slab)
         self.inputs = inputs
         self.scale_zyx = tuple(scale_zyx)
         self.context = int(context)
@@ -164,12 +166,18 @@ class WindowPredictor:
         self.cancel = cancel
         self.done = 0
 
+    def run_network(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network on a batch; its full-resolution tail in slabs when it can (bounded memory, same output)."""
+        if self.tail_slab > 0 and hasattr(self.network, "forward_in_slabs"):
+            return self.network.forward_in_slabs(batch, self.tail_slab)
+        return self.network(batch)
+
     def __call__(self, window_data: torch.Tensor, window_coords: List[list]) -> torch.Tensor:
         raise_if_cancelled(self.cancel)
         if self.context > 0:
             output = self._predict_with_context(window_coords)
         else:
-            output = self.network(to_network_layout(window_data, self.device))
+            output = self.run_network(to_network_layout(window_data, self.device))
         self.done += window_data.shape[0]
         if self.progress is not None:
             self.progress(min(1.0, self.done / self.total), f"super-resolving: window {self.done}/{self.total}")
@@ -186,7 +194,7 @@ class WindowPredictor:
                     for (_, offset), s, f in zip(boxes, coords[2:], self.scale_zyx)
                 )
             )
-        output = self.network(to_network_layout(torch.cat(grown), self.device))
+        output = self.run_network(to_network_layout(torch.cat(grown), self.device))
         return torch.stack([out[(slice(None), *crop)] for out, crop in zip(output, crops)])
 
 
@@ -239,7 +247,8 @@ def sliding_window_super_resolve(
     total = len(window_slices(array.shape, window, overlap))
     output_window = tuple(w * s for w, s in zip(window, scale_zyx))
     weights = compute_importance_map(output_window, mode="gaussian", sigma_scale=0.125, device=device)
-    predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, total, device, progress, cancel)
+    predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, total, device, progress, cancel,
+                                settings.tail_slab)
     if progress is not None:
         progress(0.0, f"super-resolving: {total} windows")
     try:

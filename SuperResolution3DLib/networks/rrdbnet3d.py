@@ -43,12 +43,10 @@ class RRDBNet3D(nn.Module):
     Input ``(N, in_channels, D, H, W)``; output ``(N, out_channels, D*sz, H*sy, W*sx)``.
     The paper's 64/32/23 configuration at scale 4 has about 50 M parameters.
 
-    Without gradients (inference), the high-resolution tail runs in slabs of ``inference_slab`` input
-    slices along D, each with a halo of input slices that covers the tail's receptive field, so the
-    result is identical while the tail's feature maps stay bounded (``0`` turns slabs off).
+    ``forward_in_slabs(x, slab)`` gives the same output with the ``nearest_conv`` tail run in slabs of
+    ``slab`` input slices along D, each with a halo of input slices that covers the tail's receptive field,
+    so the tail's full-resolution feature maps stay bounded (the inference layer decides when to use it).
     """
-
-    inference_slab: int = 12
 
     def __init__(
         self,
@@ -87,14 +85,18 @@ class RRDBNet3D(nn.Module):
         self.base = InterpolationUpsampler3D("trilinear", self.scale) if global_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_in_slabs(x, 0)
+
+    def forward_in_slabs(self, x: torch.Tensor, slab: int) -> torch.Tensor:
+        """``forward(x)``, with the ``nearest_conv`` tail in slabs of ``slab`` input slices (0: one pass)."""
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         if self.upsampler == "pixel_shuffle":
             out = self.pixel_shuffle_tail(feat)
-        elif torch.is_grad_enabled() or self.inference_slab <= 0 or feat.shape[2] <= self.inference_slab:
+        elif slab <= 0 or feat.shape[2] <= slab:
             out = self.upsample_tail(feat)
         else:
-            out = self.upsample_tail_in_slabs(feat, self.inference_slab)
+            out = self.upsample_tail_in_slabs(feat, slab)
         return out if self.base is None else out + self.base(x)
 
     def pixel_shuffle_tail(self, feat: torch.Tensor) -> torch.Tensor:

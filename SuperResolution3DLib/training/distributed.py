@@ -71,11 +71,14 @@ class DistributedContext:
         dist.broadcast_object_list(box, src=source)
         return box[0]
 
-    def device(self) -> torch.device:
-        """This process's compute device: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
-        if torch.cuda.is_available():
-            return torch.device("cuda", self.local_rank if self.enabled else torch.cuda.current_device())
-        return torch.device("cpu")
+    def device(self, name: str = "auto") -> torch.device:
+        """This process's compute device: ``cuda:LOCAL_RANK`` under torchrun with CUDA, else ``name``
+        as ``core.devices.select_device`` resolves it."""
+        from SuperResolution3DLib.core.devices import select_device
+
+        if self.enabled and torch.cuda.is_available() and name != "cpu":
+            return torch.device("cuda", self.local_rank)
+        return select_device(name)
 
 
 def launched_by_torchrun() -> bool:
@@ -119,13 +122,6 @@ def wrap_ddp(module: nn.Module, context: DistributedContext) -> nn.Module:
 
     device_ids = [context.local_rank] if next(module.parameters()).is_cuda else None
     return DistributedDataParallel(module, device_ids=device_ids)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a ``DistributedDataParallel`` wrapper (or ``module`` itself)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def main_only(function: Callable[..., Any], context: DistributedContext) -> Callable[..., Any]:

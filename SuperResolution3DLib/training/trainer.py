@@ -1,14 +1,26 @@
-"""Stage-1 (PSNR-oriented) training: L1 loss, Adam, checkpoints, validation, model export.
+"""The one training loop, shared by every stage (BasicSR's model/hook shape).
 
-``L1Trainer`` owns the generator, its optimiser and the loop; the GAN stage subclasses it
-and overrides ``train_step`` / ``state_dict`` / ``load_state_dict`` to add a discriminator.
+``Trainer`` owns what all stages need: the config, the process's place in a data-parallel job
+(``DistributedContext``; one process without ``torchrun``), the device and the precision, the generator
+with its optimiser and gradient scaler, the patch sampler, the loop with its schedule, validation,
+logging (CSV, TensorBoard when installed), cancel, atomic checkpoints and exact resume, and the model card.
+
+A stage overrides a few hooks:
+
+* ``setup_stage()``: build what the stage adds (the GAN: discriminator, perceptual loss, EMA);
+* ``train_step(lr, hr)``: one optimisation step, returning the losses to log;
+* ``stage_state()`` / ``load_stage_state(state)``: the stage's part of a checkpoint;
+* ``export_network_live()``: the network the stage exports (stage 1: G; the GAN: the EMA of G);
+* ``stage_card(settings)``: the stage's part of the model card.
+
+``L1Trainer`` is stage 1 (L1 loss; keeps the weights with the best validation PSNR). The GAN stage is
+``training.gan.GANTrainer``.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,19 +30,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from SuperResolution3DLib.networks import build_network, network_scale
 from SuperResolution3DLib.core.config import TrainingConfig
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.core.paths import resolve_path
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
+from SuperResolution3DLib.core.scale import config_scale
+from SuperResolution3DLib.data.io import atomic_output_path
 from SuperResolution3DLib.data.patches import PatchSampler, load_training_volumes, split_volume_entries
+from SuperResolution3DLib.networks import build_network
+from SuperResolution3DLib.training.distributed import DistributedContext, main_only, rank_rng, wrap_ddp
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write a checkpoint to a temporary file and rename it, so a crash never leaves half a file."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def cosine_learning_rate(step: int, total: int, start: float, end: float) -> float:
@@ -53,33 +63,104 @@ def score_validation_patches(sr: np.ndarray, hr: np.ndarray) -> Dict[str, float]
     return {"val_psnr": float(np.mean([s[0] for s in scores])), "val_ssim": float(np.mean([s[1] for s in scores]))}
 
 
-class L1Trainer:
-    """PSNR-oriented training of a generator on k-space degraded patch pairs."""
+class Trainer:
+    """The shared loop and state of a training run (see the module docstring for the hooks).
 
-    def __init__(self, config: TrainingConfig, log: Callable[[str], None] = print) -> None:
+    context: this process's ``DistributedContext`` (default: a single process).
+    """
+
+    stage = "base"
+    progress_label = "training"
+    postfix_losses = ("l1",)
+    keeps_best_validation = True  # export the best validation weights (else: the last ones)
+
+    def __init__(self, config: TrainingConfig, log: Callable[[str], None] = print,
+                 context: Optional[DistributedContext] = None) -> None:
         self.config = config
-        self.log = log
-        self.scale = network_scale(config.network)
-        self.output_dir = Path(config.base_dir, config.output_dir) if not Path(config.output_dir).is_absolute() else Path(config.output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.context = context or DistributedContext()
+        self.log = main_only(log, self.context)
+        self.scale = config_scale(config.network)
+        self.output_dir = resolve_path(config.output_dir, config.base_dir)
+        if self.context.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         if config.optim.num_threads > 0:
             torch.set_num_threads(config.optim.num_threads)
         torch.manual_seed(config.optim.seed)
-        self.rng = np.random.default_rng(config.optim.seed)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.rng = rank_rng(config.optim.seed, self.context.rank)
+        self.device = self.context.device(config.optim.device)
+        self.precision = resolve_precision(config.optim.precision, self.device.type)
         # channels-last 3D tensors make CPU (oneDNN) convolutions and their gradients ~1.6x faster
         self.memory_format = torch.channels_last_3d
-        self.precision = resolve_precision(config.optim.precision, self.device.type)
         self.generator = build_network(config.network).to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.Adam(
             self.generator.parameters(), lr=config.optim.learning_rate, betas=tuple(config.optim.betas)
         )
+        self.g_scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self.step = 0
         self.best_psnr = -math.inf
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
         self.history: List[Dict[str, float]] = []
+        self.collect_timings = False
+        self.timings: Dict[str, float] = {}
+        self._board = None
+        self.setup_stage()
+        self.generator_ddp = wrap_ddp(self.generator, self.context)
 
-    # data -----------------------------------------------------------------------------------
+    # hooks --------------------------------------------------------------------------------------
+    def setup_stage(self) -> None:
+        """Build what the stage adds to the generator (nothing for stage 1)."""
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> Dict[str, float]:
+        raise NotImplementedError
+
+    def stage_state(self) -> Dict[str, Any]:
+        return {}
+
+    def load_stage_state(self, state: Dict[str, Any]) -> None:
+        """Restore the stage's part of a checkpoint (nothing for stage 1)."""
+
+    def export_network_live(self) -> nn.Module:
+        """The network being trained for export, as it is now."""
+        return self.generator
+
+    def stage_card(self, settings: Dict[str, Any]) -> None:
+        """Add the stage's training settings to the model card (in place)."""
+
+    def reference_models(self) -> Dict[str, Any]:
+        """Other models to score beside the exported one on the test volumes (none for stage 1)."""
+        return {}
+
+    # shared pieces of a step ----------------------------------------------------------------------
+    def autocast(self):
+        return autocast(self.device.type, self.precision)
+
+    def step_optimizer(self, loss: torch.Tensor, optimizer, scaler, parameters) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.config.optim.grad_clip_norm > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(parameters, self.config.optim.grad_clip_norm)
+        scaler.step(optimizer)
+        scaler.update()
+
+    def tick(self, name: str, started: float) -> float:
+        """Add the time since ``started`` to ``timings[name]`` when ``collect_timings`` is on (benchmarks)."""
+        if not self.collect_timings:
+            return started
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - started
+        return now
+
+    def set_learning_rate(self) -> float:
+        optim = self.config.optim
+        value = cosine_learning_rate(self.step, optim.steps, optim.learning_rate, optim.min_learning_rate)
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+        return value
+
+    # data -----------------------------------------------------------------------------------------
     def load_data(self) -> None:
         data = self.config.data
         self.train_paths, self.validation_paths, self.test_paths = split_volume_entries(data, self.config.base_dir)
@@ -98,104 +179,143 @@ class L1Trainer:
     def to_device(self, batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).contiguous(memory_format=self.memory_format)
 
-    # one optimisation step --------------------------------------------------------------------
-    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> Dict[str, float]:
-        self.generator.train()
-        with autocast(self.device.type, self.precision):
-            sr = self.generator(lr)
-        loss = nn.functional.l1_loss(sr.float(), hr)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.optim.grad_clip_norm > 0:
-            nn.utils.clip_grad_norm_(self.generator.parameters(), self.config.optim.grad_clip_norm)
-        self.optimizer.step()
-        return {"l1": float(loss.detach())}
-
-    def set_learning_rate(self) -> float:
-        optim = self.config.optim
-        value = cosine_learning_rate(self.step, optim.steps, optim.learning_rate, optim.min_learning_rate)
-        for group in self.optimizer.param_groups:
-            group["lr"] = value
-        return value
-
-    # validation -------------------------------------------------------------------------------
+    # validation -----------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
+        """PSNR/SSIM of the network being exported on the (fixed) validation patches."""
         if self.validation_batch is None:
             return {}
-        self.generator.eval()
+        network = self.export_network_live()
+        was_training = network.training
+        network.eval()
         lr, hr = self.validation_batch
-        with autocast(self.device.type, self.precision):
-            sr = self.generator(self.to_device(lr)).float().cpu().numpy()
+        with self.autocast():
+            sr = network(self.to_device(lr))
+        network.train(was_training)
+        sr = sr.float().cpu().numpy()
+        self.after_validation(lr, sr, hr)
         return score_validation_patches(sr, hr)
 
-    # checkpoints ------------------------------------------------------------------------------
+    def after_validation(self, lr: np.ndarray, sr: np.ndarray, hr: np.ndarray) -> None:
+        """Called with each validation batch's output (the GAN writes a PNG)."""
+
+    def record_validation(self, row: Dict[str, float]) -> None:
+        """Track the best validation PSNR; keep its weights when the stage exports the best."""
+        improved = row.get("val_psnr", -math.inf) > self.best_psnr
+        if improved:
+            self.best_psnr = row["val_psnr"]
+        if self.keeps_best_validation and (improved or self.validation_batch is None):
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
+
+    # checkpoints ----------------------------------------------------------------------------------
+    def _rng_state(self) -> Dict[str, Any]:
+        state = {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
     def state_dict(self) -> Dict[str, Any]:
+        """The whole training state; a collective under DDP (every rank's RNG state is gathered)."""
         return {
+            "stage": self.stage,
             "step": self.step,
             "generator": self.generator.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "g_scaler": self.g_scaler.state_dict(),
             "best_psnr": self.best_psnr,
             "best_generator": self.best_state,
-            "torch_rng": torch.get_rng_state(),
-            "numpy_rng": self.rng.bit_generator.state,
             "history": self.history,
+            "world_size": self.context.world_size,
+            "rank_rng": self.context.all_gather_object(self._rng_state()),
+            **self.stage_state(),
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
+        if state.get("stage", "l1") != self.stage:
+            names = {"l1": "a stage-1 (L1)", "gan": "a GAN (stage 2)"}
+            raise TrainingConfigError(
+                f"the checkpoint in {self.output_dir} is {names.get(state.get('stage', 'l1'), 'another stage')} checkpoint, "
+                f"this run is {names.get(self.stage, self.stage)} run; give the run its own output_dir "
+                "(a GAN names the L1 checkpoint or model in gan.start_from)"
+            )
         self.step = int(state["step"])
         self.generator.load_state_dict(state["generator"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("g_scaler"):
+            self.g_scaler.load_state_dict(state["g_scaler"])
         self.best_psnr = float(state["best_psnr"])
         self.best_state = state["best_generator"]
-        torch.set_rng_state(state["torch_rng"].cpu())  # a checkpoint loaded onto CUDA carries it there
-        self.rng.bit_generator.state = state["numpy_rng"]
         self.history = list(state["history"])
+        self.load_stage_state(state)
+        self._load_rng(state)
+
+    def _load_rng(self, state: Dict[str, Any]) -> None:
+        rngs = state.get("rank_rng") or []
+        if not rngs and "numpy_rng" in state:  # a single-process checkpoint of version 0.1
+            rngs = [{"numpy": state["numpy_rng"], "torch": state["torch_rng"]}]
+        if int(state.get("world_size", 1)) == self.context.world_size and len(rngs) == self.context.world_size:
+            mine = rngs[self.context.rank]
+            self.rng.bit_generator.state = mine["numpy"]
+            torch.set_rng_state(mine["torch"].cpu())
+            if "cuda" in mine and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
+            return
+        self.rng = np.random.default_rng([self.config.optim.seed, self.context.rank, self.step])
+        self.log(
+            f"checkpoint was written by {state.get('world_size', 1)} process(es), this run has "
+            f"{self.context.world_size}: patch streams are reseeded (training continues, not bit-identically)"
+        )
 
     def save_checkpoint(self) -> Path:
+        """Every rank calls this (the RNG states are gathered); rank 0 writes atomically."""
         path = self.output_dir / CHECKPOINT_NAME
-        atomic_torch_save(self.state_dict(), path)
+        state = self.state_dict()
+        if self.context.is_main:
+            with atomic_output_path(path) as temporary:
+                torch.save(state, temporary)
+        self.context.barrier()
         return path
 
     def try_resume(self) -> bool:
+        """Load ``output_dir/checkpoint_latest.pt`` if there is one (every rank reads it)."""
         path = self.output_dir / CHECKPOINT_NAME
         if not path.is_file():
             return False
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.log(f"resumed from {path} at step {self.step}")
         return True
 
-    # the loop (the GAN stage overrides the hooks, not the loop) ---------------------------------
-    progress_label = "training"
-    postfix_losses = ("l1",)
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process logs, validates and writes files (always, without torchrun)."""
-        return True
-
+    # logs and cancel ------------------------------------------------------------------------------
     def cancel_requested(self, cancel: Optional[Callable[[], bool]]) -> bool:
-        return cancel is not None and bool(cancel())
-
-    def record_validation(self, row: Dict[str, float]) -> None:
-        """Keep the weights with the best validation PSNR (the last ones when there is no validation)."""
-        if row.get("val_psnr", -math.inf) > self.best_psnr or self.validation_batch is None:
-            self.best_psnr = row.get("val_psnr", self.best_psnr)
-            self.best_state = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
+        """Rank 0 asks; every rank gets its answer, so all stop at the same step."""
+        if cancel is None:
+            return False
+        flag = bool(cancel()) if self.context.is_main else False
+        return bool(self.context.broadcast_object(flag))
 
     def write_log_row(self, row: Dict[str, float]) -> None:
         self.history.append(row)
         _append_csv(self.output_dir / "metrics.csv", row)
+        if self._board is None:
+            self._board = _tensorboard_writer(self.output_dir / "tensorboard") or False
+        if self._board:
+            for key, value in row.items():
+                if key != "step":
+                    self._board.add_scalar(key, value, self.step)
+            self._board.flush()
 
     def close_logs(self) -> None:
-        """Release log writers at the end of ``fit`` (the CSV needs none)."""
+        if self._board:
+            self._board.close()
+        self._board = None
 
+    # the loop -------------------------------------------------------------------------------------
     def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
         from tqdm import tqdm
 
         optim, schedule = self.config.optim, self.config.schedule
-        bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and self.is_main),
-                   desc=self.progress_label, unit="step")
+        main = self.context.is_main
+        bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and main), desc=self.progress_label, unit="step")
         started = time.time()
         try:
             while self.step < optim.steps:
@@ -209,11 +329,11 @@ class L1Trainer:
                 self.step += 1
                 bar.update(1)
                 row = {"step": self.step, "lr": lr_value, **losses}
-                if self.is_main and (self.step % schedule.validate_every == 0 or self.step == optim.steps):
+                if main and (self.step % schedule.validate_every == 0 or self.step == optim.steps):
                     row.update(self.validate())
                     self.record_validation(row)
                     self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
-                if self.is_main and (self.step % schedule.log_every == 0 or "val_psnr" in row):
+                if main and (self.step % schedule.log_every == 0 or "val_psnr" in row):
                     row["seconds"] = time.time() - started
                     self.write_log_row(row)
                     bar.set_postfix({k: f"{losses[k]:.4f}" for k in self.postfix_losses if k in losses})
@@ -223,17 +343,44 @@ class L1Trainer:
             bar.close()
             self.close_logs()
 
+    # export ---------------------------------------------------------------------------------------
     def best_generator(self) -> nn.Module:
+        """A CPU copy of the network to export: the best validation weights, or the live export network."""
         network = build_network(self.config.network)
-        network.load_state_dict(self.best_state if self.best_state is not None else self.generator.state_dict())
+        if self.keeps_best_validation and self.best_state is not None:
+            state = self.best_state
+        else:
+            state = {k: v.detach().cpu() for k, v in self.export_network_live().state_dict().items()}
+        network.load_state_dict(state)
         return network.eval()
 
-    def reference_models(self) -> Dict[str, Any]:
-        """Other models to score beside the exported one on the test volumes (none for stage 1)."""
-        return {}
-
     def model_card(self) -> Dict[str, Any]:
-        config = self.config
+        config, optim = self.config, self.config.optim
+        settings = {
+            "stage": "L1 (PSNR-oriented)",
+            "steps": self.step,
+            "batch_size": optim.batch_size,
+            "hr_patch_size": config.data.patch_size,
+            "optimizer": f"Adam lr {optim.learning_rate} -> {optim.min_learning_rate} cosine, betas {list(optim.betas)}"
+            if optim.min_learning_rate != optim.learning_rate
+            else f"Adam lr {optim.learning_rate} constant, betas {list(optim.betas)}",
+            "augmentation": {
+                "flips": config.data.augment_flips,
+                "axis_permutations": config.data.augment_axis_permutations,
+                "intensity": config.data.augment_intensity,
+                "noise": config.data.augment_noise,
+            },
+            "best_validation_patch_psnr": self.best_psnr,
+            "precision": self.precision,
+            "device": str(self.device),
+            "processes": self.context.world_size,
+            "effective_batch_size": optim.batch_size * self.context.world_size,
+            "validation_history": [
+                {"step": row["step"], "val_psnr": row["val_psnr"], "val_ssim": row.get("val_ssim")}
+                for row in self.history if "val_psnr" in row
+            ],
+        }
+        self.stage_card(settings)
         return {
             "name": config.name,
             "description": config.description,
@@ -243,26 +390,27 @@ class L1Trainer:
             "training_data": {
                 "train": [str(p.name) for p in self.train_paths],
                 "validation": [str(p.name) for p in self.validation_paths],
-                "degradation": f"k-space truncation to the central 1/scale, magnitude, nearest downsampling; scale {list(self.scale)}",
+                "degradation": "k-space truncation to the central 1/scale, magnitude (real part for signed volumes), "
+                               f"nearest downsampling; scale {list(self.scale)}",
                 **({"folds": config.data.folds, "fold": config.data.fold} if config.data.folds else {}),
             },
-            "training_settings": {
-                "stage": "L1 (PSNR-oriented)",
-                "steps": self.step,
-                "batch_size": config.optim.batch_size,
-                "hr_patch_size": config.data.patch_size,
-                "optimizer": f"Adam lr {config.optim.learning_rate} -> {config.optim.min_learning_rate} cosine, betas {list(config.optim.betas)}",
-                "augmentation": {
-                    "flips": config.data.augment_flips,
-                    "axis_permutations": config.data.augment_axis_permutations,
-                    "intensity": config.data.augment_intensity,
-                },
-                "best_validation_patch_psnr": self.best_psnr,
-                "precision": self.precision,
-                "device": str(self.device),
-            },
+            "training_settings": settings,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+class L1Trainer(Trainer):
+    """Stage 1 (PSNR-oriented): L1 loss, Adam; exports the weights with the best validation PSNR."""
+
+    stage = "l1"
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> Dict[str, float]:
+        self.generator.train()
+        with self.autocast():
+            sr = self.generator_ddp(lr)
+        loss = nn.functional.l1_loss(sr.float(), hr)
+        self.step_optimizer(loss, self.optimizer, self.g_scaler, self.generator.parameters())
+        return {"l1": float(loss.detach())}
 
 
 def _without_augmentation(data):
@@ -280,3 +428,12 @@ def _append_csv(path: Path, row: Dict[str, float]) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def _tensorboard_writer(folder: Path):
+    """A TensorBoard ``SummaryWriter`` when the ``tensorboard`` package is installed, else ``None`` (CSV only)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - tensorboard missing or broken: the CSV log is always written
+        return None
+    return SummaryWriter(str(folder))

@@ -129,7 +129,7 @@ def test_baseline_trains_with_sr3d_train_and_exports(name, tmp_path):
 
     from SuperResolution3DLib.data.io import write_volume
     from SuperResolution3DLib.models.files import load_model
-    from SuperResolution3DLib.training import run_training
+    from SuperResolution3DLib.training.run import run_training
     from SuperResolution3DLib.core.volume import Volume
 
     rng = np.random.default_rng(0)

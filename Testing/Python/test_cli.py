@@ -100,7 +100,9 @@ def test_predict_with_progress_lines_also_reports_the_error_kind_on_stdout(tmp_p
     code, out, err = run_cli(capsys, *args, "--progress", "lines")
     assert code == 2
     message = err.strip().split(": error: ", 1)[1]
-    assert out.strip().splitlines()[-1] == f"ERROR InputVolumeError {message}"
+    from SuperResolution3DLib.core.protocol import ErrorCode, ErrorEvent, parse_line
+
+    assert parse_line(out.strip().splitlines()[-1]) == ErrorEvent("InputVolumeError", ErrorCode.BAD_INPUT, message)
     code, out, err = run_cli(capsys, *args, "--progress", "none")
     assert code == 2 and "ERROR" not in out and "constant" in err
 

@@ -160,8 +160,8 @@ def test_gan_checkpoint_refuses_a_stage1_checkpoint(tmp_path):
 
 def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
     from SuperResolution3DLib.models.files import load_model
-    from SuperResolution3DLib.training import L1Trainer
-    from SuperResolution3DLib.training.run import export_trained_model
+    from SuperResolution3DLib.training.export import export_trained_model
+    from SuperResolution3DLib.training.trainer import L1Trainer
 
     path = tiny_gan_config(tmp_path, steps=2)
     config = load_training_config(path)

@@ -323,7 +323,7 @@ def raise_cuda_out_of_memory(*args, **kwargs):
 def test_gpu_out_of_memory_is_an_insufficient_memory_error(where):
     network = tiny_rrdb()
     if where == "windows":
-        network.forward = raise_cuda_out_of_memory
+        network.forward = network.forward_in_slabs = raise_cuda_out_of_memory
     else:
         network.to = raise_cuda_out_of_memory
     array = np.random.default_rng(0).random((6, 6, 6)).astype(np.float32)

@@ -28,6 +28,7 @@ import slicer_shim  # noqa: E402
 
 slicer_shim.install()
 import SuperResolution3D as module  # noqa: E402
+from SuperResolution3DHelpers import geometry, process  # noqa: E402
 # the scene and logic fixtures are shared with the in-process Logic tests
 from test_slicer_logic import add_oblique_volume, add_roi, landmark_distance, logic, scene  # noqa: E402, F401
 
@@ -113,7 +114,9 @@ def test_a_failing_process_reports_the_cli_error_and_leaves_the_scene_alone(scen
 def test_gpu_out_of_memory_is_retried_smaller_then_reported(scene, logic, monkeypatch):
     input_node = add_oblique_volume()
     launched = []
-    fake_cli = ("import sys; print('PROGRESS 0.1000 super-resolving'); "
+    error = ('ERROR {"kind": "GPUOutOfMemoryError", "code": "gpu_out_of_memory", '
+             '"message": "the GPU ran out of memory on windows of 64x64x64 input voxels"}')
+    fake_cli = (f"import sys; print('PROGRESS 0.1000 super-resolving'); print({error!r}); "
                 "print('sr3d predict: error: the GPU ran out of memory on windows of 64x64x64 input voxels', "
                 "file=sys.stderr); sys.exit(2)")
 
@@ -129,12 +132,16 @@ def test_gpu_out_of_memory_is_retried_smaller_then_reported(scene, logic, monkey
     assert not os.path.exists(job.tempDir)
 
 
-@pytest.mark.parametrize("kind, retried", [("GPUOutOfMemoryError", True), ("InsufficientMemoryError", False)])
-def test_the_cli_error_kind_decides_whether_to_retry(scene, logic, monkeypatch, kind, retried):
+@pytest.mark.parametrize("kind, code, retried", [("GPUOutOfMemoryError", "gpu_out_of_memory", True),
+                                                  ("InsufficientMemoryError", "out_of_memory", False)])
+def test_the_cli_error_code_decides_whether_to_retry(scene, logic, monkeypatch, kind, code, retried):
+    import json
+
     input_node = add_oblique_volume()
     launched = []
-    message = "out of memory (whatever the words)"
-    fake_cli = (f"import sys; print('ERROR {kind} {message}', flush=True); "
+    message = "the GPU ran out of memory (whatever the words)"
+    line = "ERROR " + json.dumps({"kind": kind, "code": code, "message": message})
+    fake_cli = (f"import sys; print({line!r}, flush=True); "
                 f"print('sr3d predict: error: {message}', file=sys.stderr); sys.exit(2)")
 
     def fake_command(self):
@@ -145,5 +152,6 @@ def test_the_cli_error_kind_decides_whether_to_retry(scene, logic, monkeypatch, 
     job = logic.startProcess(input_node, model="trilinear", device="cuda", window=32, batch=1, python=sys.executable)
     assert job.wait(timeout=TIMEOUT) == job.FAILED
     assert launched == ([(32, 1), (16, 1)] if retried else [(32, 1)])
-    assert job.errorKind == kind and job.errorMessage == message and job.gpuOutOfMemory == retried
+    assert job.errorKind == kind and job.errorCode == code and job.errorMessage == message
+    assert job.gpuOutOfMemory == retried
     assert not any(line.startswith("ERROR ") for line in job.log)

@@ -27,6 +27,7 @@ import slicer_shim  # noqa: E402
 
 slicer_shim.install()
 import SuperResolution3D as module  # noqa: E402
+from SuperResolution3DHelpers import geometry, process  # noqa: E402
 
 from SuperResolution3DLib.core.errors import InputVolumeError, MissingDependencyError, ModelFileError  # noqa: E402
 
@@ -86,7 +87,7 @@ def test_lps_geometry_matches_the_file_written_by_a_mrml_storage_node(scene, tmp
     from SuperResolution3DLib.data.io import read_volume
 
     node = add_oblique_volume()
-    spacing, origin, direction = module.lpsGeometryFromNode(node)
+    spacing, origin, direction = geometry.lpsGeometryFromNode(node)
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     storage.SetFileName(str(tmp_path / "node.nrrd"))
     assert storage.WriteData(node)
@@ -94,7 +95,7 @@ def test_lps_geometry_matches_the_file_written_by_a_mrml_storage_node(scene, tmp
     np.testing.assert_allclose(from_file.spacing, spacing, atol=1e-6)
     np.testing.assert_allclose(from_file.origin, origin, atol=1e-6)
     np.testing.assert_allclose(from_file.direction, direction, atol=1e-6)
-    np.testing.assert_allclose(module.ijkToRASFromLPSGeometry(spacing, origin, direction), module.ijkToRASOf(node),
+    np.testing.assert_allclose(geometry.ijkToRASFromLPSGeometry(spacing, origin, direction), module.ijkToRASOf(node),
                                atol=1e-9)
 
 
@@ -302,24 +303,28 @@ def test_missing_packages_are_never_installed_silently(monkeypatch):
 
 
 def test_gpu_out_of_memory_retry_plan():
-    smaller = module.SuperResolution3DLogic.smallerSettings
+    smaller = process.smallerSettings
     assert smaller(64, 4) == (64, 1)
     assert smaller(64, 1) == (32, 1)
     assert smaller(20, 1) == (16, 1)
     assert smaller(16, 1) is None
-    assert module.SuperResolution3DLogic.isGpuOutOfMemory("the GPU ran out of memory on windows of 64x64x64")
-    assert not module.SuperResolution3DLogic.isGpuOutOfMemory("the output would not fit in 8 GB of RAM")
 
 
-def test_gpu_out_of_memory_is_told_by_the_error_kind():
-    from SuperResolution3DLib.core.errors import GPUOutOfMemoryError, InsufficientMemoryError
+def test_a_failed_job_raises_the_library_error_it_reports():
+    from SuperResolution3DLib.core.errors import CancelledError, GPUOutOfMemoryError, ModelFileError, SR3DError
 
-    is_oom = module.SuperResolution3DLogic.isGpuOutOfMemory
-    assert is_oom("no memory words here", "GPUOutOfMemoryError")
-    assert not is_oom("the GPU ran out of memory", "InsufficientMemoryError")  # the kind decides when known
-    assert is_oom(GPUOutOfMemoryError("out of memory moving the network"))
-    assert not is_oom(InsufficientMemoryError("the output would not fit in 8 GB of RAM"))
-    assert is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))  # PyTorch's own error
+    class Job:
+        COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+
+        def __init__(self, state, kind=None, message=""):
+            self.state, self.errorKind, self.errorMessage = state, kind, message
+
+    error = module.SuperResolution3DLogic.jobError(Job("failed", "ModelFileError", "checksum mismatch"))
+    assert type(error) is ModelFileError and str(error) == "checksum mismatch"
+    assert type(module.SuperResolution3DLogic.jobError(Job("failed", "GPUOutOfMemoryError", "x"))) is GPUOutOfMemoryError
+    assert type(module.SuperResolution3DLogic.jobError(Job("failed", "os", "not a library error"))) is SR3DError
+    assert type(module.SuperResolution3DLogic.jobError(Job("failed", None, "crashed"))) is SR3DError
+    assert isinstance(module.SuperResolution3DLogic.jobError(Job("cancelled")), CancelledError)
 
 
 def test_module_self_test_passes_on_slicer_core(scene):

@@ -23,7 +23,9 @@ KNOWN_WIDGET_CLASSES = {
 
 
 def module_source():
-    return MODULE_FILE.read_text(encoding="utf-8")
+    """The module file and its helper package (the panel lives in SuperResolution3DHelpers/panel.py)."""
+    files = [MODULE_FILE] + sorted((MODULE_DIR / "SuperResolution3DHelpers").glob("*.py"))
+    return "\n".join(path.read_text(encoding="utf-8") for path in files)
 
 
 def ui_widgets():

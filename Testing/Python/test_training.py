@@ -7,15 +7,11 @@ import yaml
 
 from SuperResolution3DLib.data.degradation import kspace_lowpass
 from SuperResolution3DLib.data.io import write_volume
-from SuperResolution3DLib.training import (
-    L1Trainer,
-    PatchSampler,
-    TrainingConfigError,
-    load_training_config,
-    prepare_training_volume,
-    run_training,
-)
-from SuperResolution3DLib.core.config import DataConfig
+from SuperResolution3DLib.core.config import DataConfig, load_training_config
+from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.data.patches import PatchSampler, prepare_training_volume
+from SuperResolution3DLib.training.run import run_training
+from SuperResolution3DLib.training.trainer import L1Trainer
 from SuperResolution3DLib.core.volume import Volume
 
 

@@ -1,0 +1,344 @@
+"""The module's panel (Qt): parameter node <-> GUI, model list, device detection, Apply/Cancel with progress.
+
+It holds no processing: every action is a call on the Logic (``logicClass``). No library import.
+"""
+
+import os
+
+import qt
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
+
+try:
+    from slicer.i18n import tr as _
+except ImportError:  # Slicer < 5.4
+    def _(text):
+        return text
+
+
+class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: reads the GUI into the parameter node and hands the work to the logic.
+
+    The module file subclasses it as ``SuperResolution3DWidget`` and names its Logic class in ``logicClass``.
+    """
+
+    logicClass = None
+
+    POLL_INTERVAL_MS = 200
+    MODEL_FILE_ITEM = "__file__"
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._updatingGUI = False
+        self._job = None
+        self._detection = None
+        self._deviceInfo = None
+        self._pollTimer = None
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SuperResolution3D.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = self.logicClass()
+
+        self._pollTimer = qt.QTimer()
+        self._pollTimer.setInterval(self.POLL_INTERVAL_MS)
+        self._pollTimer.connect("timeout()", self.onPollTimer)
+
+        self.ui.deviceSelector.clear()
+        for label, value in ((_("auto (CUDA if available)"), "auto"), ("CUDA", "cuda"), ("CPU", "cpu")):
+            self.ui.deviceSelector.addItem(label, value)
+        self.ui.precisionSelector.clear()
+        for value in ("fp32", "bf16", "fp16"):
+            self.ui.precisionSelector.addItem(value, value)
+        self.populateModels()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        for selector in (self.ui.inputSelector, self.ui.outputSelector, self.ui.roiSelector):
+            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateParameterNodeFromGUI)
+        self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.modelFileButton.connect("clicked(bool)", self.onBrowseModelFile)
+        self.ui.roiCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.deviceSelector.connect("currentIndexChanged(int)", self.updateParameterNodeFromGUI)
+        self.ui.precisionSelector.connect("currentIndexChanged(int)", self.updateParameterNodeFromGUI)
+        self.ui.windowSpinBox.connect("valueChanged(int)", self.updateParameterNodeFromGUI)
+        self.ui.batchSpinBox.connect("valueChanged(int)", self.updateParameterNodeFromGUI)
+        self.ui.overlapSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
+        self.ui.showResultCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+
+        self.ui.progressBar.setVisible(False)
+        self.initializeParameterNode()
+        self.startDeviceDetection()
+
+    def cleanup(self):
+        if self._job is not None:
+            self._job.cancel()
+        if self._pollTimer is not None:
+            self._pollTimer.stop()
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        if self._job is not None:
+            self._job.cancel()
+            self.onJobFinished()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    # Parameter node ---------------------------------------------------------------------------------
+    def initializeParameterNode(self):
+        parameterNode = self.logic.getParameterNode()
+        self.logic.setDefaultParameters(parameterNode)
+        if not parameterNode.GetNodeReference("InputVolume"):
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first is not None and not first.IsA("vtkMRMLLabelMapVolumeNode"):
+                parameterNode.SetNodeReferenceID("InputVolume", first.GetID())
+        self.setParameterNode(parameterNode)
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode is not None:
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self._parameterNode = parameterNode
+        if self._parameterNode is not None:
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode)
+        self.updateGUIFromParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        node = self._parameterNode
+        if node is None or self._updatingGUI:
+            return
+        self._updatingGUI = True
+        try:
+            self.ui.inputSelector.setCurrentNode(node.GetNodeReference("InputVolume"))
+            self.ui.outputSelector.setCurrentNode(node.GetNodeReference("OutputVolume"))
+            self.ui.roiSelector.setCurrentNode(node.GetNodeReference("ROI"))
+            self.ui.roiCheckBox.checked = node.GetParameter("UseROI") == "true"
+            self.ui.roiSelector.enabled = self.ui.roiCheckBox.checked
+            self.selectModel(node.GetParameter("Model"))
+            self._selectData(self.ui.deviceSelector, node.GetParameter("Device"))
+            self._selectData(self.ui.precisionSelector, node.GetParameter("Precision"))
+            self.ui.windowSpinBox.value = int(node.GetParameter("Window") or 64)
+            self.ui.batchSpinBox.value = int(node.GetParameter("Batch") or 1)
+            self.ui.overlapSpinBox.value = float(node.GetParameter("Overlap") or 0.125)
+            self.ui.showResultCheckBox.checked = node.GetParameter("ShowResult") != "false"
+        finally:
+            self._updatingGUI = False
+        self.updateApplyButton()
+
+    def updateParameterNodeFromGUI(self, *unused):
+        node = self._parameterNode
+        if node is None or self._updatingGUI:
+            return
+        wasModifying = node.StartModify()
+        try:
+            node.SetNodeReferenceID("InputVolume", self.ui.inputSelector.currentNodeID)
+            node.SetNodeReferenceID("OutputVolume", self.ui.outputSelector.currentNodeID)
+            node.SetNodeReferenceID("ROI", self.ui.roiSelector.currentNodeID)
+            node.SetParameter("UseROI", "true" if self.ui.roiCheckBox.checked else "false")
+            model = self.ui.modelSelector.currentData
+            if model:
+                node.SetParameter("Model", model)
+            node.SetParameter("Device", self.ui.deviceSelector.currentData or "auto")
+            node.SetParameter("Precision", self.ui.precisionSelector.currentData or "fp32")
+            node.SetParameter("Window", str(self.ui.windowSpinBox.value))
+            node.SetParameter("Batch", str(self.ui.batchSpinBox.value))
+            node.SetParameter("Overlap", str(self.ui.overlapSpinBox.value))
+            node.SetParameter("ShowResult", "true" if self.ui.showResultCheckBox.checked else "false")
+        finally:
+            node.EndModify(wasModifying)
+
+    @staticmethod
+    def _selectData(comboBox, value):
+        index = comboBox.findData(value)
+        if index >= 0:
+            comboBox.setCurrentIndex(index)
+
+    def updateApplyButton(self):
+        if self._job is not None:
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.applyButton.toolTip = _("Stop the running super-resolution (the scene is left as it was)")
+            self.ui.applyButton.enabled = True
+            return
+        self.ui.applyButton.text = _("Apply")
+        inputNode = self.ui.inputSelector.currentNode()
+        needsROI = self.ui.roiCheckBox.checked and self.ui.roiSelector.currentNode() is None
+        self.ui.applyButton.enabled = inputNode is not None and not needsROI
+        self.ui.applyButton.toolTip = (
+            _("Select an input volume") if inputNode is None else
+            _("Select a region of interest, or untick it") if needsROI else
+            _("Super-resolve the input volume")
+        )
+
+    # Models -----------------------------------------------------------------------------------------
+    def populateModels(self):
+        self.ui.modelSelector.clear()
+        defaultName = self.logic.defaultModelName()
+        for name in self.logic.bundledModels():
+            label = name + (_(" (default)") if name == defaultName else "")
+            self.ui.modelSelector.addItem(label, name)
+        for name in self.logic.interpolationModels():
+            self.ui.modelSelector.addItem(f"{name} " + _("(interpolation baseline)"), name)
+
+    def selectModel(self, model):
+        if model == "default":
+            defaultName = self.logic.defaultModelName()
+            model = defaultName if defaultName in self.logic.bundledModels() else self.logic.interpolationModels()[0]
+        index = self.ui.modelSelector.findData(model)
+        if index < 0 and model:
+            self.ui.modelSelector.addItem(os.path.basename(model), model)
+            index = self.ui.modelSelector.findData(model)
+        if index >= 0:
+            self.ui.modelSelector.setCurrentIndex(index)
+        self.showModelCard()
+
+    def onModelChanged(self, index):
+        self.showModelCard()
+        self.updateParameterNodeFromGUI()
+
+    def showModelCard(self):
+        model = self.ui.modelSelector.currentData
+        if not model:
+            self.ui.modelCardText.plainText = _("No model selected")
+            return
+        try:
+            _reference, card = self.logic.resolveModel(model)
+            self.ui.modelCardText.plainText = self.logic.modelCardText(card)
+        except Exception as error:
+            self.ui.modelCardText.plainText = str(error)
+
+    def onBrowseModelFile(self):
+        path = qt.QFileDialog.getOpenFileName(
+            self.parent, _("Select a SuperResolution3D model"), "", _("Model card (*.json)")
+        )
+        if path:
+            self.selectModel(path)
+            self.updateParameterNodeFromGUI()
+
+    # Devices ----------------------------------------------------------------------------------------
+    def startDeviceDetection(self):
+        if self.logic.missingDependencies() and "torch" in " ".join(self.logic.missingDependencies()):
+            self.ui.deviceInfoLabel.text = self.logic.deviceText(None)
+            return
+        self.ui.deviceInfoLabel.text = _("Detecting devices...")
+        try:
+            self._detection = self.logic.startDeviceDetection()
+        except OSError as error:
+            self.ui.deviceInfoLabel.text = str(error)
+            return
+        qt.QTimer.singleShot(500, self.checkDeviceDetection)
+
+    def checkDeviceDetection(self):
+        if self._detection is None:
+            return
+        if self._detection.poll() is None:
+            qt.QTimer.singleShot(500, self.checkDeviceDetection)
+            return
+        output = self._detection.stdout.read()
+        self._detection = None
+        self._deviceInfo = self.logic.parseDeviceDetection(output)
+        self.ui.deviceInfoLabel.text = self.logic.deviceText(self._deviceInfo)
+
+    # Apply / Cancel ---------------------------------------------------------------------------------
+    def onApplyButton(self):
+        if self._job is not None:
+            self._job.cancel()
+            self.ui.statusLabel.text = _("Cancelled; the scene is unchanged.")
+            self.onJobFinished()
+            return
+        self.updateParameterNodeFromGUI()
+        try:
+            missing = self.logic.missingDependencies()
+            if missing:
+                if not slicer.util.confirmOkCancelDisplay(self.logic.dependencyConfirmationText(missing)):
+                    self.ui.statusLabel.text = _("Python packages not installed: nothing was done.")
+                    return
+                with slicer.util.tryWithErrorDisplay(_("Installing the Python packages failed."), waitCursor=True):
+                    self.logic.installDependencies(missing)
+                if self.logic.missingDependencies():
+                    return
+                self.startDeviceDetection()
+        except Exception as error:
+            slicer.util.errorDisplay(_("Checking the Python packages failed: ") + str(error))
+            return
+        self.startJob(self.ui.deviceSelector.currentData or "auto")
+
+    def startJob(self, device):
+        node = self._parameterNode
+        roiNode = self.ui.roiSelector.currentNode() if self.ui.roiCheckBox.checked else None
+        self.ui.progressBar.value = 0
+        self.ui.statusLabel.text = _("Writing the input...")
+        try:
+            self._job = self.logic.startProcess(
+                self.ui.inputSelector.currentNode(), self.ui.outputSelector.currentNode(),
+                model=self.ui.modelSelector.currentData or node.GetParameter("Model"), device=device,
+                roiNode=roiNode, progress=self.onProgress,
+                window=self.ui.windowSpinBox.value, overlap=self.ui.overlapSpinBox.value,
+                batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData or "fp32",
+            )
+        except Exception as error:  # bad input, missing model...: nothing was started or added
+            self.ui.statusLabel.text = str(error)
+            slicer.util.errorDisplay(_("Super-resolution could not start: ") + str(error))
+            return
+        self.ui.progressBar.setVisible(True)
+        self.setInputsEnabled(False)
+        self.updateApplyButton()
+        self._pollTimer.start()
+
+    def onProgress(self, fraction, message):
+        self.ui.progressBar.value = int(round(100 * fraction))
+        if message:
+            self.ui.statusLabel.text = message
+
+    def onPollTimer(self):
+        job = self._job
+        if job is None:
+            self._pollTimer.stop()
+            return
+        state = job.poll()
+        if state == job.RUNNING:
+            return
+        self.onJobFinished()
+        if state == job.COMPLETED:
+            self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
+                seconds=job.elapsed, name=job.outputVolumeNode.GetName())
+            if self.ui.showResultCheckBox.checked:
+                self.logic.showResult(job.inputVolumeNode, job.outputVolumeNode)
+        elif state == job.FAILED:
+            self.ui.statusLabel.text = _("Failed: ") + job.errorMessage
+            if job.gpuOutOfMemory and slicer.util.confirmYesNoDisplay(
+                _("The GPU ran out of memory even with batch 1 and the smallest window.\n\n"
+                  "Run on the CPU instead? (slower, uses main memory)")
+            ):
+                self.startJob("cpu")
+                return
+            slicer.util.errorDisplay(_("Super-resolution failed: ") + job.errorMessage,
+                                     detailedText="\n".join(job.log[-50:]))
+
+    def onJobFinished(self):
+        self._pollTimer.stop()
+        self._job = None
+        self.ui.progressBar.setVisible(False)
+        self.setInputsEnabled(True)
+        self.updateApplyButton()
+
+    def setInputsEnabled(self, enabled):
+        for name in ("inputsCollapsibleButton", "modelCollapsibleButton", "advancedCollapsibleButton"):
+            getattr(self.ui, name).enabled = enabled

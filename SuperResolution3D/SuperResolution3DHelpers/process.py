@@ -1,0 +1,282 @@
+"""One super-resolution run in a separate Python process, driven by polling (no Qt needed), with the one
+retry policy of the module.
+
+``start()`` writes the input node to a temporary .nrrd through a MRML storage node and launches
+``python -m SuperResolution3DLib.cli predict IN OUT --progress lines ...``; a reader thread feeds the process
+output to a queue; ``poll()`` (a QTimer in the panel, a loop in ``wait()``) turns the lines into events with
+the library's line protocol (``SuperResolution3DLib.core.protocol``, standard library only) and, when the
+process ends, reads the result back through a storage node into the output node. ``cancel()`` kills the process
+tree. The temporary folder is deleted in every case and the scene is only touched when a result is read back.
+
+Retry policy: a failure whose error code is ``gpu_out_of_memory`` is retried with batch 1, then with half the
+window down to ``SMALLEST_RETRY_WINDOW``; after that the run fails with ``gpuOutOfMemory`` set (the panel then
+offers the CPU).
+"""
+
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+from .locations import LIBRARY_PACKAGE, libraryRootDir, processEnvironment, pythonExecutable
+
+SMALLEST_RETRY_WINDOW = 16
+
+
+def smallerSettings(window, batch):
+    """The next, smaller try after a GPU out-of-memory error: batch 1 first, then half the window; or None."""
+    if batch > 1:
+        return window, 1
+    if window > SMALLEST_RETRY_WINDOW:
+        return max(SMALLEST_RETRY_WINDOW, window // 2), batch
+    return None
+
+
+class SuperResolutionProcess:
+    """A background run; see the module docstring. ``state`` is one of RUNNING, COMPLETED, FAILED, CANCELLED.
+
+    ``writeResult(imageData, ijkToRAS)`` puts the read-back result into the scene and returns the output node.
+    A failed run's message is ``errorMessage``, the library error's class name ``errorKind`` and its code
+    (``core.protocol.ErrorCode``) ``errorCode``.
+    """
+
+    RUNNING, COMPLETED, FAILED, CANCELLED = "running", "completed", "failed", "cancelled"
+    LOG_LINES = 200
+
+    def __init__(self, inputVolumeNode, modelReference, roiBox, settings, writeResult, python=None, progress=None):
+        self.inputVolumeNode = inputVolumeNode
+        self.outputVolumeNode = None
+        self.modelReference = modelReference
+        self.roiBox = roiBox
+        self.settings = dict(settings)
+        self.writeResult = writeResult
+        self.python = python or pythonExecutable()
+        self.progress = progress
+        self.state = None
+        self.errorMessage = ""
+        self.errorKind = None
+        self.errorCode = None
+        self._errorEvent = None
+        self.gpuOutOfMemory = False
+        self.log = []
+        self.tempDir = None
+        self.process = None
+        self._queue = None
+        self._reader = None
+        self.startTime = None
+        self.elapsed = None
+
+    # Files and command ------------------------------------------------------------------------------
+    @property
+    def inputPath(self):
+        return os.path.join(self.tempDir, "input.nrrd")
+
+    @property
+    def outputPath(self):
+        return os.path.join(self.tempDir, "output.nrrd")
+
+    def command(self):
+        s = self.settings
+        command = [
+            self.python, "-m", f"{LIBRARY_PACKAGE}.cli", "predict", self.inputPath, self.outputPath,
+            "--model", str(self.modelReference), "--device", s["device"], "--window", str(s["window"]),
+            "--overlap", str(s["overlap"]), "--batch", str(s["batch"]), "--precision", s["precision"],
+            "--progress", "lines",
+        ]
+        if self.roiBox is not None:
+            command += ["--roi", ",".join(str(v) for v in tuple(self.roiBox[0]) + tuple(self.roiBox[1]))]
+        return command
+
+    def _report(self, fraction, message):
+        if self.progress is not None:
+            self.progress(fraction, message)
+
+    def start(self):
+        import slicer
+
+        self.startTime = time.time()
+        parent = None
+        if hasattr(slicer, "app") and getattr(slicer.app, "temporaryPath", None):
+            parent = slicer.app.temporaryPath
+        self.tempDir = tempfile.mkdtemp(prefix="SuperResolution3D-", dir=parent)
+        try:
+            self._report(0.0, "writing the input volume")
+            storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+            storage.SetFileName(self.inputPath)
+            storage.SetUseCompression(False)
+            if not storage.WriteData(self.inputVolumeNode):
+                raise RuntimeError(f"cannot write the input volume to {self.inputPath}")
+            self._launch()
+        except BaseException:
+            self._cleanup()
+            raise
+        self.state = self.RUNNING
+
+    def _launch(self):
+        self.errorKind, self.errorCode, self._errorEvent = None, None, None
+        options = {}
+        if os.name == "nt":
+            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            options["start_new_session"] = True  # its own process group: cancel kills launcher and Python
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, errors="replace", bufsize=1, cwd=libraryRootDir(), env=processEnvironment(), **options,
+        )
+        self._queue = queue.Queue()
+        self._reader = threading.Thread(target=self._readOutput, args=(self.process, self._queue), daemon=True)
+        self._reader.start()
+
+    @staticmethod
+    def _readOutput(process, lines):
+        for line in iter(process.stdout.readline, ""):
+            lines.put(line.rstrip("\n"))
+        process.stdout.close()
+        lines.put(None)
+
+    # Polling ----------------------------------------------------------------------------------------
+    @property
+    def finished(self):
+        return self.state in (self.COMPLETED, self.FAILED, self.CANCELLED)
+
+    def poll(self):
+        """Handle the output so far; when the process has ended, finish the job. Returns ``self.state``."""
+        if self.state != self.RUNNING:
+            return self.state
+        ended = False
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                ended = True
+                break
+            self._handleLine(line)
+        if ended:
+            self.process.wait()
+            self._reader.join()
+            self._finish(self.process.returncode)
+        return self.state
+
+    def _handleLine(self, line):
+        from SuperResolution3DLib.core.protocol import ErrorEvent, ProgressEvent, parse_line
+
+        event = parse_line(line)
+        if isinstance(event, ProgressEvent):
+            self._report(0.02 + 0.93 * event.fraction, event.message)
+        elif isinstance(event, ErrorEvent):  # the same message follows on stderr as "...: error: <message>"
+            self._errorEvent = event
+        else:
+            self.log.append(line)
+            del self.log[: -self.LOG_LINES]
+            logging.info(f"SuperResolution3D process: {line}")
+
+    def wait(self, timeout=None, interval=0.05, cancel=None):
+        """Poll until the job ends; ``cancel`` (a callable or ``threading.Event``) stops it. On timeout the job
+        is cancelled and ``TimeoutError`` raised."""
+        deadline = None if timeout is None else time.time() + timeout
+        while self.poll() == self.RUNNING:
+            if cancel is not None and (cancel.is_set() if hasattr(cancel, "is_set") else cancel()):
+                self.cancel()
+                break
+            if deadline is not None and time.time() > deadline:
+                self.cancel()
+                raise TimeoutError(f"super-resolution did not finish within {timeout} s; cancelled")
+            time.sleep(interval)
+        return self.state
+
+    def _finish(self, returnCode):
+        from SuperResolution3DLib.core.protocol import ErrorCode
+
+        try:
+            if returnCode == 0:
+                self._report(0.96, "reading the result")
+                self.outputVolumeNode = self._readResult()
+                self.state = self.COMPLETED
+                self._report(1.0, "done")
+                return
+            event = self._errorEvent
+            self.errorKind = event.kind if event else None
+            self.errorCode = event.code if event else ErrorCode.FAILED
+            message = event.message if event else self._errorFromLog(returnCode)
+            if self.errorCode == ErrorCode.GPU_OUT_OF_MEMORY and self.settings["device"] != "cpu":
+                smaller = smallerSettings(self.settings["window"], self.settings["batch"])
+                if smaller is not None:
+                    self.settings["window"], self.settings["batch"] = smaller
+                    self.log.append(f"GPU out of memory: retrying with window {smaller[0]}, batch {smaller[1]}")
+                    self._launch()
+                    return
+                self.gpuOutOfMemory = True
+            self.errorMessage = message
+            self.state = self.FAILED
+        except Exception as error:  # reading the result failed: report it, the scene is unchanged
+            self.errorMessage = str(error)
+            self.state = self.FAILED
+        finally:
+            if self.state != self.RUNNING:
+                self.elapsed = time.time() - self.startTime
+                self._cleanup()
+
+    def _errorFromLog(self, returnCode):
+        for line in reversed(self.log):
+            if "error:" in line:
+                return line.split("error:", 1)[1].strip()
+        for line in reversed(self.log):
+            if line.strip() and not line.startswith(" "):
+                return f"the super-resolution process failed (exit code {returnCode}): {line.strip()}"
+        return f"the super-resolution process failed (exit code {returnCode}) without a message"
+
+    def _readResult(self):
+        import slicer
+
+        from .geometry import ijkToRASOf
+
+        if not os.path.isfile(self.outputPath):
+            raise RuntimeError(f"the super-resolution process wrote no output ({self.outputPath})")
+        result = slicer.vtkMRMLScalarVolumeNode()
+        storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+        storage.SetFileName(self.outputPath)
+        storage.SetSingleFile(True)
+        if not storage.ReadData(result) or result.GetImageData() is None:
+            raise RuntimeError(f"cannot read the super-resolved volume {self.outputPath}")
+        return self.writeResult(result.GetImageData(), ijkToRASOf(result))
+
+    # Cancel and clean up ----------------------------------------------------------------------------
+    def cancel(self):
+        """Kill the process (and its children); the scene is left as it was."""
+        if self.state != self.RUNNING:
+            return
+        self._kill()
+        self.state = self.CANCELLED
+        self.elapsed = time.time() - self.startTime
+        self._cleanup()
+
+    def _kill(self):
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            if os.name == "nt":
+                subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
+            else:
+                import signal
+
+                os.killpg(process.pid, signal.SIGKILL)
+        except (OSError, subprocess.SubprocessError):
+            process.kill()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _cleanup(self):
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self.tempDir:
+            shutil.rmtree(self.tempDir, ignore_errors=True)

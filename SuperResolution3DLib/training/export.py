@@ -1,0 +1,36 @@
+"""Export a trained generator as a model file whose card scores it on the test volumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from SuperResolution3DLib.core.paths import resolve_path
+from SuperResolution3DLib.training.trainer import Trainer
+
+
+def export_path(trainer: Trainer) -> Path:
+    """Where the model goes: ``export_model``, or ``<output_dir>/<name>.json``."""
+    config = trainer.config
+    return resolve_path(config.export_model, config.base_dir) if config.export_model else trainer.output_dir / f"{config.name}.json"
+
+
+def export_trained_model(trainer: Trainer, log: Callable[[str], None] = print) -> Path:
+    """Save the trainer's export network with its card; test volumes (``data.test``) are degraded,
+    super-resolved whole and scored against trilinear and B-spline interpolation (and the stage's
+    reference models, e.g. the GAN's stage-1 start), and the scores go into the card."""
+    from SuperResolution3DLib.data.patches import split_volume_entries
+    from SuperResolution3DLib.evaluation.evaluate import evaluate_against_interpolation
+    from SuperResolution3DLib.models.files import SRModel, save_model
+
+    config = trainer.config
+    network = trainer.best_generator()
+    card = trainer.model_card()
+    test_paths = split_volume_entries(config.data, config.base_dir)[2]
+    if test_paths:
+        model = SRModel(network, trainer.scale, dict(config.normalization), card)
+        card["metrics"] = evaluate_against_interpolation(model, test_paths, references=trainer.reference_models(), log=log)
+        card["training_data"]["test"] = [p.name for p in test_paths]
+    path = save_model(export_path(trainer), network, card)
+    log(f"model written to {path}")
+    return path
