@@ -24,6 +24,31 @@ from typing import Callable, List, Optional
 from SuperResolution3DLib.core.errors import SR3DError
 
 
+def _number(kind: type, what: str, low: float, high: Optional[float] = None, high_open: bool = False):
+    """An argparse type: a ``kind`` number in ``[low, high]`` (``[low, high)`` with ``high_open``)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a{'n integer' if kind is int else ' number'}, got {text!r}") from None
+        above = high is not None and (value >= high if high_open else value > high)
+        if value < low or above:
+            upper = "" if high is None else (f" and < {high}" if high_open else f" and <= {high}")
+            raise argparse.ArgumentTypeError(f"{what} must be >= {low}{upper}, got {text}")
+        return value
+    return parse
+
+
+def _positive_triple(what: str) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        numbers = _int_triple(text, what)
+        if min(numbers) < 1:
+            raise argparse.ArgumentTypeError(f"{what} must be positive integers, got {text!r}")
+        return numbers
+    return parse
+
+
 def _int_triple(text: str, what: str) -> tuple:
     values = [v for v in text.replace("x", ",").split(",") if v.strip()]
     try:
@@ -83,6 +108,8 @@ def command_predict(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.models.files import load_model
 
     check_output_path(args.input, args.output)
+    if args.png:
+        check_png_path(args.png, args.input, args.output)
     model = load_model(args.model)
     volume = read_volume(args.input)
     settings = InferenceSettings(
@@ -99,6 +126,23 @@ def command_predict(args: argparse.Namespace) -> int:
         write_comparison_png(args.png, volume, result, settings, model.scale)
         print(f"wrote {args.png}")
     return 0
+
+
+def check_png_path(png, input_path, output_path) -> None:
+    """Refuse a ``--png`` path that would replace the input or the output, is a folder, or cannot be written."""
+    from SuperResolution3DLib.core.errors import InputVolumeError
+    from SuperResolution3DLib.data.io import folder_writable
+
+    png = Path(png).expanduser()
+    for other, what in ((input_path, "input"), (output_path, "output")):
+        if png.resolve() == Path(other).expanduser().resolve():
+            raise InputVolumeError(f"--png {png} is the {what} volume; give the PNG its own file name")
+    if png.is_dir():
+        raise InputVolumeError(f"--png {png} is a folder; give a file name ending in .png")
+    if png.suffix.lower() != ".png":
+        raise InputVolumeError(f"--png {png} must end in .png")
+    if not png.parent.is_dir() or not folder_writable(png.parent):
+        raise InputVolumeError(f"--png: the folder {png.parent} does not exist or is not writable")
 
 
 def write_comparison_png(path, lr, sr, settings, scale) -> None:
@@ -192,11 +236,19 @@ def command_data(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options end with exit code 2 and one line that names the problem (no usage block)."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog.split()[0]} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import InferenceSettings
 
     defaults = InferenceSettings()
-    parser = argparse.ArgumentParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
+    parser = OneLineErrorParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
@@ -204,10 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input)")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
-    predict.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=defaults.window, metavar="N|X,Y,Z", help="largest window on the input grid, in voxels (default: %(default)s)")
-    predict.add_argument("--overlap", type=float, default=defaults.overlap, help="fraction of a window shared with its neighbours (default: %(default)s)")
-    predict.add_argument("--context", type=int, default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
-    predict.add_argument("--batch", type=int, default=defaults.batch, help="windows per network call (default: %(default)s)")
+    predict.add_argument("--window", type=_positive_triple("--window"), default=defaults.window, metavar="N|X,Y,Z", help="largest window on the input grid, in voxels (default: %(default)s)")
+    predict.add_argument("--overlap", type=_number(float, "--overlap", 0.0, 1.0, high_open=True), default=defaults.overlap, help="fraction of a window shared with its neighbours (default: %(default)s)")
+    predict.add_argument("--context", type=_number(int, "--context", 0), default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
+    predict.add_argument("--batch", type=_number(int, "--batch", 1), default=defaults.batch, help="windows per network call (default: %(default)s)")
     predict.add_argument("--precision", default=defaults.precision, choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
@@ -217,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     degrade = commands.add_parser("degrade", help="make an LR volume with the k-space degradation", description="k-space degradation of HR into LR (same origin, spacing x scale).")
     degrade.add_argument("hr", help="high-resolution input volume")
     degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd or .mha)")
-    degrade.add_argument("--scale", type=lambda t: _int_triple(t, "--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
+    degrade.add_argument("--scale", type=_positive_triple("--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
     degrade.set_defaults(run=command_degrade)
 
     info = commands.add_parser("info", help="print a model card", description="Print the card of a model: network, scale, training data, metrics.")
@@ -243,20 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", default="psnr,ssim,lpips,fid", help="comma-separated: psnr, ssim, lpips (ST-LPIPS when LPIPS cannot run offline), stlpips, fid (default: %(default)s)")
     evaluate.add_argument("--folds", type=int, default=1, help="k of k-fold: sorted volume i is in fold i %% k (default: %(default)s)")
     evaluate.add_argument("--fold", type=int, default=None, help="evaluate only this fold (its test volumes); default: all volumes")
-    evaluate.add_argument("--scale", type=lambda t: _int_triple(t, "--scale"), default=None, help="degradation scale (default: the first learned model's, else 4)")
+    evaluate.add_argument("--scale", type=_positive_triple("--scale"), default=None, help="degradation scale (default: the first learned model's, else 4)")
     evaluate.add_argument("--slice-step", type=int, default=1, help="LPIPS/FID use every k-th slice of each view (default: %(default)s, all)")
     evaluate.add_argument("--lpips-backbone", default="alex", choices=["alex", "vgg"], help="LPIPS / ST-LPIPS trunk (default: %(default)s)")
     evaluate.add_argument("--lpips-weights", default=None, help="local file of torchvision's ImageNet backbone weights for LPIPS")
     evaluate.add_argument("--foreground", action="store_true", help="PSNR/SSIM only inside the HR foreground mask")
     evaluate.add_argument("--figure-box", type=_box_option("--figure-box", "HR voxel indices"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="zoomed box of Figure 2 in HR voxel indices (default: centred)")
     evaluate.add_argument("--figure-subject", type=int, default=0, help="index of the evaluated volume drawn in Figure 2; -1: no figure (default: %(default)s)")
-    evaluate.add_argument("--crop", type=lambda t: _int_triple(t, "--crop"), default=None, metavar="X,Y,Z", help="score a centre crop of each HR volume of this many voxels (default: whole volumes)")
+    evaluate.add_argument("--crop", type=_positive_triple("--crop"), default=None, metavar="X,Y,Z", help="score a centre crop of each HR volume of this many voxels (default: whole volumes)")
     evaluate.add_argument("--shift-to-zero", action="store_true", help="shift volumes with negative values (CT in HU) by their minimum before degrading (the real-scan protocol)")
     evaluate.add_argument("--interior", type=int, default=0, help="HR voxels at each face left out of PSNR/SSIM (default: %(default)s)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default="cpu", help="device for super-resolution and the metric networks (default: %(default)s)")
-    evaluate.add_argument("--window", type=lambda t: _int_triple(t, "--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
-    evaluate.add_argument("--context", type=int, default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
+    evaluate.add_argument("--window", type=_positive_triple("--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
+    evaluate.add_argument("--context", type=_number(int, "--context", 0), default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
     evaluate.set_defaults(run=command_evaluate)
 
@@ -274,8 +326,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM ends the run like Ctrl+C: temporary files are removed on the way out, nothing half-written stays."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread (an embedding application): leave signals alone
+            pass
     try:
         return args.run(args)
     except SR3DError as error:

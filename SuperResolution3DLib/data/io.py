@@ -90,6 +90,10 @@ def _read_image_file(path: Path) -> sitk.Image:
         ) from error
     # Refuse wrong-shaped images before their voxels are loaded.
     _check_image_is_3d_scalar(reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
+    if extension in (".nii", ".nii.gz"):
+        problem = nifti_length_problem(path)
+        if problem:
+            raise InputVolumeError(f"cannot read {path}: {problem}; the file is cut off or damaged (copy it again)")
     try:
         return reader.Execute()
     except RuntimeError as error:
@@ -242,7 +246,7 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path`` (same extension) and move it onto ``path`` on success.
 
     On any failure the temporary file is deleted, so ``path`` is either the complete new file
-    or untouched.
+    or untouched. A failure to delete it never hides the error that caused it.
     """
     path = Path(path)
     temporary = path.with_name(f".tmp-{secrets.token_hex(4)}-{path.name}")
@@ -250,8 +254,59 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
+
+
+# NIfTI-1 header fields: dim (8 int16) at byte 40, bitpix (int16) at 72, vox_offset (float32) at 108.
+NIFTI_HEADER_BYTES = 348
+
+
+def nifti_expected_length(header: bytes) -> Optional[int]:
+    """Bytes a NIfTI-1 file must hold (``vox_offset`` + voxels x bytes per voxel), or ``None`` if not NIfTI-1."""
+    import struct
+
+    if len(header) < NIFTI_HEADER_BYTES:
+        return None
+    for endian in "<>":
+        if struct.unpack(endian + "i", header[:4])[0] == NIFTI_HEADER_BYTES:
+            dims = struct.unpack(endian + "8h", header[40:56])
+            bitpix = struct.unpack(endian + "h", header[72:74])[0]
+            offset = struct.unpack(endian + "f", header[108:112])[0]
+            count = int(np.prod([max(1, d) for d in dims[1:1 + max(0, min(dims[0], 7))]], dtype=np.int64))
+            return int(offset) + count * max(1, bitpix) // 8
+    return None
+
+
+def nifti_length_problem(path: PathLike) -> Optional[str]:
+    """What is wrong with the length of a .nii / .nii.gz file (cut off, gzip stream not ended), or ``None``.
+
+    A .nii.gz is decompressed as a stream (constant memory), so its end is checked too.
+    """
+    import gzip
+    import zlib
+
+    path = Path(path)
+    try:
+        if file_extension(path) == ".nii.gz":
+            with gzip.open(path, "rb") as stream:
+                header = stream.read(NIFTI_HEADER_BYTES)
+                length = len(header)
+                for block in iter(lambda: stream.read(1 << 22), b""):
+                    length += len(block)
+        else:
+            with open(path, "rb") as stream:
+                header = stream.read(NIFTI_HEADER_BYTES)
+            length = path.stat().st_size
+    except (EOFError, OSError, zlib.error) as error:
+        return f"its data ends early ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unexpected end'})"
+    expected = nifti_expected_length(header)
+    if expected is not None and length < expected:
+        return f"it holds {length:,} bytes of its {expected:,} (header and voxels)"
+    return None
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
@@ -269,11 +324,31 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
     try:
         with atomic_output_path(path) as temporary:
             sitk.WriteImage(image, str(temporary), compress)
-    except RuntimeError as error:
+            _verify_written(temporary)
+    except (RuntimeError, OSError) as error:
         raise InputVolumeError(
             f"cannot write {path}: check that the folder is writable and has free space"
+            + (f" ({error})" if isinstance(error, _IncompleteWrite) else "")
         ) from error
     return path
+
+
+class _IncompleteWrite(OSError):
+    """A writer reported success but the file on disk is cut off (e.g. a full disk)."""
+
+
+def _verify_written(path: Path) -> None:
+    """Check a freshly written file before it replaces anything: readable header, complete NIfTI data."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise _IncompleteWrite("the written file's header cannot be read back") from None
+    if file_extension(path) in (".nii", ".nii.gz"):
+        problem = nifti_length_problem(path)
+        if problem:
+            raise _IncompleteWrite(f"the written file is incomplete: {problem}")
 
 
 def _check_output_extension(path: Path) -> None:
@@ -299,6 +374,19 @@ def _check_output_folder(path: Path) -> None:
         raise InputVolumeError(
             f"the output folder {folder} does not exist; create it first or choose another output path"
         )
+    if not folder_writable(folder):
+        raise InputVolumeError(f"the output folder {folder} is not writable (read-only?); choose another output path")
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried for real: permissions and read-only mounts)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> None:
