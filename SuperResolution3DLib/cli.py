@@ -333,6 +333,7 @@ def _terminate(signum, frame):
 
 def main(argv: Optional[List[str]] = None) -> int:
     import signal
+    import warnings
 
     args = build_parser().parse_args(argv)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -340,6 +341,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             signal.signal(signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             pass
+    shown = warnings.showwarning
+    warnings.showwarning = lambda message, *rest, **kw: print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
     try:
         return args.run(args)
     except SR3DError as error:
@@ -352,6 +355,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"sr3d {args.command}: cancelled", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

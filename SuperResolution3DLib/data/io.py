@@ -252,6 +252,8 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
     temporary = path.with_name(f".tmp-{secrets.token_hex(4)}-{path.name}")
     try:
         yield temporary
+        if temporary.exists():  # some writers create 0600 files: give it the mode any new file gets here
+            os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -259,6 +261,12 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # NIfTI-1 header fields: dim (8 int16) at byte 40, bitpix (int16) at 72, vox_offset (float32) at 108.

@@ -81,17 +81,21 @@ class Trainer:
         self.log = main_only(log, self.context)
         self.scale = config_scale(config.network)
         self.output_dir = resolve_path(config.output_dir, config.base_dir)
-        if self.context.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
         if config.optim.num_threads > 0:
             torch.set_num_threads(config.optim.num_threads)
         torch.manual_seed(config.optim.seed)
         self.rng = rank_rng(config.optim.seed, self.context.rank)
         self.device = self.context.device(config.optim.device)
-        self.precision = resolve_precision(config.optim.precision, self.device.type)
+        try:
+            self.precision = resolve_precision(config.optim.precision, self.device.type)
+            network = build_network(config.network)  # a bad network config stops before any folder is made
+        except ValueError as error:
+            raise TrainingConfigError(f"{error}") from None
+        if self.context.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         # channels-last 3D tensors make CPU (oneDNN) convolutions and their gradients ~1.6x faster
         self.memory_format = torch.channels_last_3d
-        self.generator = build_network(config.network).to(self.device, memory_format=self.memory_format)
+        self.generator = network.to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.Adam(
             self.generator.parameters(), lr=config.optim.learning_rate, betas=tuple(config.optim.betas)
         )
@@ -281,9 +285,30 @@ class Trainer:
         path = self.output_dir / CHECKPOINT_NAME
         if not path.is_file():
             return False
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - cut off, not a checkpoint, or pickled objects: all unusable
+            raise TrainingConfigError(
+                f"the checkpoint {path} cannot be loaded ({type(error).__name__}: {str(error).splitlines()[0][:120]}); "
+                "delete it, or start again with --no-resume"
+            ) from None
+        self.load_state_dict(state)
+        self.drop_log_rows_after(self.step)
         self.log(f"resumed from {path} at step {self.step}")
         return True
+
+    def drop_log_rows_after(self, step: int) -> None:
+        """Remove ``metrics.csv`` rows logged after ``step`` (the checkpoint), so a resumed run does not repeat them."""
+        path = self.output_dir / "metrics.csv"
+        if not (self.context.is_main and path.is_file()):
+            return
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
+        if len(kept) < len(rows):
+            with atomic_output_path(path) as temporary:
+                with open(temporary, "w", newline="") as handle:
+                    csv.writer(handle).writerows(kept)
 
     # logs and cancel ------------------------------------------------------------------------------
     def cancel_requested(self, cancel: Optional[Callable[[], bool]]) -> bool:

@@ -131,3 +131,74 @@ def test_a_failing_cleanup_does_not_hide_the_write_error(tmp_path, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         with volume_io.atomic_output_path(tmp_path / "x.nrrd"):
             1 / 0
+
+
+def test_nan_input_gives_one_warning_line(tmp_path, capsys):
+    array = np.random.default_rng(2).uniform(0, 100, (6, 7, 8)).astype(np.float32)
+    array[2, 3, 4] = np.nan
+    path = tmp_path / "nan.nrrd"
+    write_volume(Volume(array), path)
+    assert main(["predict", str(path), str(tmp_path / "out.nrrd"), "--model", "trilinear", "--progress", "none"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("sr3d predict: warning: the input has 1 non-finite voxels")
+
+
+def test_model_files_get_the_usual_file_mode(tmp_path):
+    import os
+
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    config = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]}
+    card = save_model(tmp_path / "m.json", build_network(config), {"name": "m", "network": config, "normalization": {"kind": "minmax"}})
+    assert os.stat(card).st_mode & 0o777 == os.stat(card.with_suffix(".safetensors")).st_mode & 0o777
+
+
+def tiny_training_config(tmp_path, **changes):
+    import yaml
+
+    write_volume(Volume(np.random.default_rng(3).uniform(0, 100, (20, 20, 20)).astype(np.float32)), tmp_path / "a.nii.gz")
+    values = {"name": "t", "network": {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]},
+              "data": {"train": ["a.nii.gz"], "patch_size": 16},
+              "optim": {"steps": 4, "batch_size": 1}, "schedule": {"validate_every": 2, "checkpoint_every": 2, "log_every": 1},
+              "output_dir": "run"}
+    values.update(changes)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@pytest.mark.parametrize("network, match", [({"name": "NoSuchNet3D"}, "unknown network"),
+                                            ({"name": "RRDBNet3D", "num_features": 8}, "bad settings")])
+def test_bad_network_configs_are_refused_before_any_folder_is_made(tmp_path, capsys, network, match):
+    path = tiny_training_config(tmp_path, network=network)
+    refused(capsys, "train", path, match=match)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_checkpoint_names_the_way_out(tmp_path, capsys):
+    path = tiny_training_config(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint_latest.pt").write_bytes(b"PK\x03\x04 cut off")
+    refused(capsys, "train", path, match="--no-resume")
+
+
+def test_a_resumed_run_does_not_repeat_log_rows(tmp_path):
+    import csv
+
+    import torch
+
+    from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.training.run import run_training
+
+    path = tiny_training_config(tmp_path)
+    run_training(path, progress=False, log=lambda m: None)
+    metrics = tmp_path / "run" / "metrics.csv"
+    steps = [int(row["step"]) for row in csv.DictReader(open(metrics))]
+    assert steps == [1, 2, 3, 4]
+    state = torch.load(tmp_path / "run" / "checkpoint_latest.pt", weights_only=True)
+    state["step"] = 2  # as if the run had died after logging steps 3 and 4 but before their checkpoint
+    torch.save(state, tmp_path / "run" / "checkpoint_latest.pt")
+    config = load_training_config(path)
+    run_training(config, progress=False, log=lambda m: None)
+    assert [int(row["step"]) for row in csv.DictReader(open(metrics))] == [1, 2, 3, 4]
