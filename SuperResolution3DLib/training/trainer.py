@@ -37,10 +37,16 @@ from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import config_scale
 from SuperResolution3DLib.data.io import atomic_output_path
 from SuperResolution3DLib.data.patches import PatchSampler, load_training_volumes, split_volume_entries
+from SuperResolution3DLib.models.card import sha256_of_file
 from SuperResolution3DLib.networks import build_network
 from SuperResolution3DLib.training.distributed import DistributedContext, main_only, rank_rng, wrap_ddp
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
+
+
+def checksum_path(checkpoint: Path) -> Path:
+    """The file beside a checkpoint that records its SHA-256 (checked before the checkpoint is loaded)."""
+    return checkpoint.with_name(checkpoint.name + ".sha256")
 
 
 def cosine_learning_rate(step: int, total: int, start: float, end: float) -> float:
@@ -277,6 +283,9 @@ class Trainer:
         if self.context.is_main:
             with atomic_output_path(path) as temporary:
                 torch.save(state, temporary)
+                digest = sha256_of_file(temporary)
+            with atomic_output_path(checksum_path(path)) as temporary:
+                temporary.write_text(digest + "\n")
         self.context.barrier()
         return path
 
@@ -285,6 +294,12 @@ class Trainer:
         path = self.output_dir / CHECKPOINT_NAME
         if not path.is_file():
             return False
+        recorded = checksum_path(path)
+        if recorded.is_file() and recorded.read_text().strip() != sha256_of_file(path):
+            raise TrainingConfigError(
+                f"the checkpoint {path} does not match its SHA-256 ({recorded.name}): it was changed or damaged; "
+                "delete it, or start again with --no-resume"
+            )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - cut off, not a checkpoint, or pickled objects: all unusable

@@ -199,6 +199,21 @@ def test_a_resumed_run_does_not_repeat_log_rows(tmp_path):
     state = torch.load(tmp_path / "run" / "checkpoint_latest.pt", weights_only=True)
     state["step"] = 2  # as if the run had died after logging steps 3 and 4 but before their checkpoint
     torch.save(state, tmp_path / "run" / "checkpoint_latest.pt")
+    from SuperResolution3DLib.models.card import sha256_of_file
+
+    (tmp_path / "run" / "checkpoint_latest.pt.sha256").write_text(sha256_of_file(tmp_path / "run" / "checkpoint_latest.pt"))
     config = load_training_config(path)
     run_training(config, progress=False, log=lambda m: None)
     assert [int(row["step"]) for row in csv.DictReader(open(metrics))] == [1, 2, 3, 4]
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum(tmp_path, capsys):
+    path = tiny_training_config(tmp_path)
+    assert main(["train", str(path)]) == 0
+    capsys.readouterr()
+    checkpoint = tmp_path / "run" / "checkpoint_latest.pt"
+    assert (tmp_path / "run" / "checkpoint_latest.pt.sha256").is_file()
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    checkpoint.write_bytes(bytes(data))
+    refused(capsys, "train", path, match="SHA-256")
