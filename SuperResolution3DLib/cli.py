@@ -111,13 +111,14 @@ def command_predict(args: argparse.Namespace) -> int:
     if args.png:
         check_png_path(args.png, args.input, args.output)
     model = load_model(args.model)
-    volume = read_volume(args.input)
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
         device=args.device, precision=args.precision,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
+    check_memory_from_header(args.input, model, settings)
+    volume = read_volume(args.input)
     result = super_resolve(volume, model, settings, progress=_progress_printer(args.progress))
     write_volume(result, args.output)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
@@ -126,6 +127,20 @@ def command_predict(args: argparse.Namespace) -> int:
         write_comparison_png(args.png, volume, result, settings, model.scale)
         print(f"wrote {args.png}")
     return 0
+
+
+def check_memory_from_header(path, model, settings) -> None:
+    """Run the memory estimate on the input's header before its voxels are read (a huge input is refused
+    without allocating it); the region of interest, when given, is what is estimated."""
+    from SuperResolution3DLib.data.io import read_volume_size
+    from SuperResolution3DLib.inference.api import activation_width, check_memory, select_device
+
+    size = read_volume_size(path)
+    if size is None:
+        return
+    box = settings.roi_size if settings.roi_size is not None else size
+    on_cpu = select_device(settings.device).type == "cpu"
+    check_memory(tuple(box)[::-1], model.scale, settings, activation_width(model.network) if on_cpu else 0)
 
 
 def check_png_path(png, input_path, output_path) -> None:

@@ -70,6 +70,22 @@ def read_volume(path: PathLike) -> Volume:
     return _volume_from_image(image)
 
 
+def read_volume_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
+    """The ``(x, y, z)`` voxel count of an image file from its header alone (no voxel is read);
+    ``None`` for a DICOM folder or a file whose header cannot be read (``read_volume`` says why)."""
+    path = Path(path).expanduser()
+    if not path.is_file() or file_extension(path) not in INPUT_EXTENSIONS:
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    size = tuple(int(n) for n in reader.GetSize())
+    return size if len(size) == 3 else None
+
+
 def _read_image_file(path: Path) -> sitk.Image:
     extension = file_extension(path)
     if extension == ".dcm":

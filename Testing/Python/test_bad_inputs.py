@@ -217,3 +217,11 @@ def test_a_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum(tmp_path, caps
     data[len(data) // 2] ^= 0xFF
     checkpoint.write_bytes(bytes(data))
     refused(capsys, "train", path, match="SHA-256")
+
+
+def test_a_huge_input_is_refused_from_its_header_before_its_voxels_are_read(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "huge.nrrd"
+    path.write_bytes(b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4000 4000 4000\nspacings: 1 1 1\n"
+                     b"endian: little\nencoding: raw\n\n" + bytes(64))
+    monkeypatch.setattr(volume_io, "_read_image_file", lambda p: pytest.fail("voxels were read"))
+    refused(capsys, "predict", path, tmp_path / "out.nrrd", "--model", "trilinear", match="region of interest")
