@@ -23,7 +23,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 MODEL_FORMAT = "sr3d-model"
 MODEL_FORMAT_VERSION = 1
-DEFAULT_MODEL_NAME = "sr3d_rrdb_gan_x4"
+DEFAULT_MODEL_NAME = "sr3d_rrdb_gan_x4_real"
 MODELS_DIR_ENVIRONMENT_VARIABLE = "SR3D_MODELS_DIR"
 WEIGHTS_EXTENSION = ".safetensors"
 CARD_EXTENSION = ".json"

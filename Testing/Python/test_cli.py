@@ -41,7 +41,8 @@ def test_predict_on_the_sample_beats_interpolation_and_keeps_geometry(tmp_path, 
     np.testing.assert_allclose(sr.direction, lr.direction, atol=1e-6)
     assert png.stat().st_size > 10_000
 
-    # the bundled model never saw this template; it must beat what a user can do without AI
+    # no bundled model trained on this template (the default's stage 1 used it to pick its checkpoint);
+    # it must beat what a user can do without AI
     code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "bspline.nii.gz", "--model", "bspline", "--progress", "none")
     assert code == 0, err
     code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "tri.nii.gz", "--model", "trilinear", "--progress", "none")

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Re-makes docs/results/real_scans/{results.md,results.csv,per_volume.csv,figure2.png}: the real-scan protocol
-# (centre crop 96x112x96, 4x k-space degradation, CT as HU - min, metrics on the interior) on the project's
+# (centre crop 96x112x96, 4x k-space degradation, CT as HU - min, metrics on the interior; Figure 2 of the MRI) on the project's
 # real test scans, which no model trained on or was selected with (about 10 minutes on 2 CPU cores).
 # Needs: pip install -e ".[eval]"; the test scans: scripts/download_training_data.sh and
 # sr3d data prepare --downloads DOWNLOADS --out $SR3D_DATA/real (README, Training your own model).
