@@ -118,7 +118,7 @@ from disk. Its card (scale, training data, metrics) is shown below it.</li>
 <li>Optionally enable <b>region of interest</b> and pick a Markups ROI: only that box is super-resolved,
 which is much faster and needs far less memory (the whole 4x output has 64x the voxels of the input).</li>
 <li><b>Device</b>: auto uses CUDA when available, else the CPU. Advanced: window (input voxels per
-network call), overlap, batch and precision (bf16/fp16 on CUDA only).</li>
+network call), overlap, batch and precision (fp16 on CUDA only; bf16 on CUDA or a CPU with native bf16).</li>
 <li>Press <b>Apply</b>. The work runs in a separate process: Slicer stays responsive and Apply turns into
 Cancel. The result is shown with the input as foreground for comparison.</li>
 </ol>

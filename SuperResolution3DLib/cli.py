@@ -41,25 +41,15 @@ def _number(kind: type, what: str, low: float, high: Optional[float] = None, hig
 
 
 def _positive_triple(what: str) -> Callable[[str], tuple]:
+    """An argparse type: ``4`` or ``x,y,z`` positive integers, parsed by the one scale parser (``core.scale``)."""
+    from SuperResolution3DLib.core.scale import parse_int_triple
+
     def parse(text: str) -> tuple:
-        numbers = _int_triple(text, what)
-        if min(numbers) < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be positive integers, got {text!r}")
-        return numbers
+        try:
+            return parse_int_triple(text, what, minimum=1)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     return parse
-
-
-def _int_triple(text: str, what: str) -> tuple:
-    values = [v for v in text.replace("x", ",").split(",") if v.strip()]
-    try:
-        numbers = tuple(int(v) for v in values)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be integers, got {text!r}") from None
-    if len(numbers) == 1:
-        numbers = numbers * 3
-    if len(numbers) != 3:
-        raise argparse.ArgumentTypeError(f"{what} needs one or three integers (x,y,z), got {text!r}")
-    return numbers
 
 
 def _box_option(option: str, what: str) -> Callable[[str], tuple]:
@@ -261,6 +251,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 
     defaults = InferenceSettings()
     parser = OneLineErrorParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
@@ -275,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overlap", type=_number(float, "--overlap", 0.0, 1.0, high_open=True), default=defaults.overlap, help="fraction of a window shared with its neighbours (default: %(default)s)")
     predict.add_argument("--context", type=_number(int, "--context", 0), default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
     predict.add_argument("--batch", type=_number(int, "--batch", 1), default=defaults.batch, help="windows per network call (default: %(default)s)")
-    predict.add_argument("--precision", default=defaults.precision, choices=["fp32", "bf16", "fp16"], help="bf16/fp16 only on CUDA (default: %(default)s)")
+    predict.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES), help="auto: bf16 where the CPU/GPU computes it natively; fp16 on CUDA only (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")

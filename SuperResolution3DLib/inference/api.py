@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import nullcontext
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -29,6 +28,7 @@ from torch import nn
 
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.devices import select_device
+from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
 from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
 from SuperResolution3DLib.networks import InterpolationUpsampler3D
@@ -39,7 +39,6 @@ ProgressCallback = Callable[[float, str], None]
 CancelCheck = Union[Callable[[], bool], threading.Event]
 Shape3 = Tuple[int, int, int]
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 FLOAT32_BYTES = 4
 # Host arrays of the full output size alive at the peak: MONAI's stitched output, its count map, and
 # one more copy (the SimpleITK image, or the crop of a region of interest).
@@ -52,17 +51,12 @@ GB = 1e9
 
 
 def autocast_context(device: torch.device, precision: str):
-    """The autocast context for ``precision`` on ``device``; ``bf16``/``fp16`` are refused on the CPU."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return nullcontext()
-    if device.type != "cuda":
-        raise DeviceError(
-            f"precision {precision} is only supported on CUDA; on the CPU use --precision fp32"
-        )
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    """The autocast context for ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) on ``device``
+    (``core.precision``: ``auto`` is bf16 where the device computes it natively; fp16 needs CUDA)."""
+    try:
+        return autocast(device.type, resolve_precision(precision, device.type))
+    except ValueError as error:
+        raise DeviceError(f"{error}") from None
 
 
 # Window geometry -----------------------------------------------------------------------------------

@@ -358,9 +358,13 @@ def test_nan_voxel_gives_nan_around_its_output_position():
 
 
 # Devices and precision -----------------------------------------------------------------------------
-def test_reduced_precision_on_the_cpu_is_refused():
-    with pytest.raises(DeviceError, match="only supported on CUDA.*fp32"):
-        super_resolve(random_volume((6, 6, 6)), rrdb_model(), InferenceSettings(precision="bf16", **CPU))
+def test_fp16_on_the_cpu_is_refused_and_bf16_stays_close_to_fp32():
+    with pytest.raises(DeviceError, match="fp16 needs a CUDA GPU"):
+        super_resolve(random_volume((6, 6, 6)), rrdb_model(), InferenceSettings(precision="fp16", **CPU))
+    volume, model = random_volume((6, 6, 6)), rrdb_model()
+    full = super_resolve(volume, model, InferenceSettings(precision="fp32", **CPU)).array
+    half = super_resolve(volume, model, InferenceSettings(precision="bf16", **CPU)).array
+    assert np.abs(half - full).max() <= 0.02 * (full.max() - full.min())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
