@@ -229,6 +229,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return os.path.abspath(str(cardPath)), card
 
     @staticmethod
+    def precisionChoices():
+        from SuperResolution3DLib.core.precision import PRECISION_CHOICES
+
+        return PRECISION_CHOICES
+
+    @staticmethod
     def defaultModelName():
         return modelCards().DEFAULT_MODEL_NAME
 

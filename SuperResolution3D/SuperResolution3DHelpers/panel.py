@@ -56,7 +56,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for label, value in ((_("auto (CUDA if available)"), "auto"), ("CUDA", "cuda"), ("CPU", "cpu")):
             self.ui.deviceSelector.addItem(label, value)
         self.ui.precisionSelector.clear()
-        for value in ("fp32", "bf16", "fp16"):
+        for value in self.logic.precisionChoices():
             self.ui.precisionSelector.addItem(value, value)
         self.populateModels()
 
@@ -135,9 +135,10 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.selectModel(node.GetParameter("Model"))
             self._selectData(self.ui.deviceSelector, node.GetParameter("Device"))
             self._selectData(self.ui.precisionSelector, node.GetParameter("Precision"))
-            self.ui.windowSpinBox.value = int(node.GetParameter("Window") or 64)
-            self.ui.batchSpinBox.value = int(node.GetParameter("Batch") or 1)
-            self.ui.overlapSpinBox.value = float(node.GetParameter("Overlap") or 0.125)
+            defaults = self.logic.defaultParameters()
+            self.ui.windowSpinBox.value = int(node.GetParameter("Window") or defaults["Window"])
+            self.ui.batchSpinBox.value = int(node.GetParameter("Batch") or defaults["Batch"])
+            self.ui.overlapSpinBox.value = float(node.GetParameter("Overlap") or defaults["Overlap"])
             self.ui.showResultCheckBox.checked = node.GetParameter("ShowResult") != "false"
         finally:
             self._updatingGUI = False
@@ -157,7 +158,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if model:
                 node.SetParameter("Model", model)
             node.SetParameter("Device", self.ui.deviceSelector.currentData or "auto")
-            node.SetParameter("Precision", self.ui.precisionSelector.currentData or "fp32")
+            node.SetParameter("Precision", self.ui.precisionSelector.currentData or self.logic.defaultParameters()["Precision"])
             node.SetParameter("Window", str(self.ui.windowSpinBox.value))
             node.SetParameter("Batch", str(self.ui.batchSpinBox.value))
             node.SetParameter("Overlap", str(self.ui.overlapSpinBox.value))
@@ -291,7 +292,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 model=self.ui.modelSelector.currentData or node.GetParameter("Model"), device=device,
                 roiNode=roiNode, progress=self.onProgress,
                 window=self.ui.windowSpinBox.value, overlap=self.ui.overlapSpinBox.value,
-                batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData or "fp32",
+                batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData,
             )
         except Exception as error:  # bad input, missing model...: nothing was started or added
             self.ui.statusLabel.text = str(error)
