@@ -82,7 +82,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Stage-1 (PSNR-oriented) optimisation: L1 loss, Adam.
+    """Optimisation of G, shared by both stages (stage 1: L1 loss; the GAN adds its own losses): Adam, schedule.
 
     precision: ``fp32``, ``bf16`` / ``fp16`` (autocast; fp16 on CUDA only), or ``auto`` (bf16 where the CPU or
         GPU computes it natively, else fp32). Both stages use it.
