@@ -15,7 +15,7 @@ The perceptual loss's share of a GAN step is ``1 - time(step without it) / time(
 and backward); the per-section wall times of the full step are printed too. Peak memory: CUDA
 ``max_memory_allocated`` on GPU; on CPU the process's peak RSS during the training steps (the kernel's
 peak mark is reset after the volumes are loaded), and that minus the RSS before the first step
-(Python, torch, the loaded volumes). ``gan.start_from`` is ignored (speed
+(Python, torch, the loaded volumes). ``start_from`` is ignored (speed
 does not depend on it). ``--synthetic`` trains on random phantoms instead of the config's volumes.
 ``--precisions fp32,bf16`` runs the GAN variants once per precision, side by side (bf16/fp16 autocast
 runs on CUDA only: on a CPU the trainer falls back to fp32 and the row says so); the L1 reference runs in fp32.
@@ -107,7 +107,7 @@ def run_variant(variant: str, config_path: str, steps: int, warmup: int, threads
         _synthetic_data(config, workdir)
     if config.gan is None:
         config.gan = GANConfig()
-    config.gan.start_from = None
+    config.start_from = None
     config.optim.precision = precision
     if variant == "gan-no-perceptual":
         config.gan.perceptual_weight = 0.0

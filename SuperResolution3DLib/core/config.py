@@ -125,7 +125,6 @@ class GANConfig:
     discriminator: network config of D (``UNetDiscriminator3D``).
     d_learning_rate / d_betas: Adam of D (follows G's schedule shape).
     ema_decay: exponential moving average of G's weights (0: off); the EMA weights are exported.
-    start_from: stage-1 checkpoint (``.pt``) or model (``.json``) that initialises G (fresh runs only).
     clip: SR and HR are clipped to this range before D and the losses (``null``: no clipping).
     """
 
@@ -143,7 +142,6 @@ class GANConfig:
     d_learning_rate: float = 1e-4
     d_betas: List[float] = field(default_factory=lambda: [0.9, 0.99])
     ema_decay: float = 0.999
-    start_from: Optional[str] = None
     clip: Optional[List[float]] = field(default_factory=lambda: [0.0, 1.0])
 
 
@@ -152,6 +150,9 @@ class TrainingConfig:
     """A whole training run. ``network`` and ``normalization`` go verbatim into the model card.
 
     stage: ``l1`` (PSNR-oriented, ``L1Trainer``) or ``gan`` (3D RRDB-GAN, ``GANTrainer``, settings in ``gan``).
+    start_from: a checkpoint (``.pt``: its best validation weights) or model file (``.json``) whose weights
+        initialise the generator of a fresh run: the L1 parent of a GAN, or the committed model that a
+        warm-started L1 run continues (its card's campaign totals carry over).
     """
 
     name: str = "sr3d_model"
@@ -167,6 +168,7 @@ class TrainingConfig:
     export_model: Optional[str] = None
     base_dir: str = "."
     stage: str = "l1"
+    start_from: Optional[str] = None
     gan: Optional[GANConfig] = None
 
     def to_dict(self) -> Dict[str, Any]:
@@ -190,9 +192,13 @@ def training_config_from_dict(values: Dict[str, Any], base_dir: Union[str, Path]
         gan = dict(values.get("gan") or {})
         if "precision" in gan:  # version 0.1 kept the GAN's precision here; both stages now use optim.precision
             values["optim"].precision = gan.pop("precision")
+        if "start_from" in gan:  # version 0.2 kept it here; both stages now use the top-level start_from
+            start = gan.pop("start_from")
+            if values.get("start_from") is None:
+                values["start_from"] = start
         values["gan"] = _build(GANConfig, gan, "section 'gan'")
     values.setdefault("base_dir", str(base_dir))
-    for key in ("output_dir", "export_model"):
+    for key in ("output_dir", "export_model", "start_from"):
         if values.get(key):
             values[key] = expand_path_variables(str(values[key]))
     config = _build(TrainingConfig, values, "the top level")

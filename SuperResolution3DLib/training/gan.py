@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -72,9 +72,6 @@ class GANTrainer(Trainer):
             self.perceptual = PerceptualLoss25D(weights, gan.perceptual_layer, gan.view_reduction, gan.slice_chunk).to(self.device)
             self.vgg_info = {**weights.info, "input_convention": weights.convention}
             self.log(f"perceptual loss: VGG19 features.{gan.perceptual_layer} from {weights.info.get('source')}")
-        self.start_info: Optional[str] = None
-        if gan.start_from:
-            self.load_start_weights(gan.start_from)
         self.ema: Optional[nn.Module] = None
         if gan.ema_decay > 0:
             self.ema = copy.deepcopy(self.generator).eval()
@@ -86,45 +83,13 @@ class GANTrainer(Trainer):
         source = self.gan.vgg_weights
         return source if source in VGG_SOURCES else str(resolve_path(source, self.config.base_dir))
 
-    def _start_state(self, source: str) -> Tuple[Dict[str, torch.Tensor], str]:
-        """The stage-1 weights named by ``source``: a checkpoint (``.pt``: its best validation weights,
-        else its latest) or a model file (``.json``); returns ``(state dict, description)``."""
-        path = resolve_path(source, self.config.base_dir)
-        if not path.exists():
-            raise TrainingConfigError(f"gan.start_from {path} does not exist")
-        if path.suffix == ".json":
-            from SuperResolution3DLib.models.files import load_model
-
-            model = load_model(path)
-            if model.card.get("network", {}).get("name") != self.config.network.get("name"):
-                raise TrainingConfigError(
-                    f"gan.start_from {path.name} has network {model.card.get('network')}, the config has {self.config.network}"
-                )
-            return model.network.state_dict(), f"model {path.name}"
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        if checkpoint.get("best_generator") is not None:
-            return checkpoint["best_generator"], f"checkpoint {path.name} (best validation weights)"
-        return checkpoint["generator"], f"checkpoint {path.name} (step {checkpoint.get('step')})"
-
-    def load_start_weights(self, source: str) -> None:
-        """Initialise G from the stage-1 checkpoint or model file ``source``."""
-        state, what = self._start_state(source)
-        try:
-            self.generator.load_state_dict(state)
-        except RuntimeError as error:
-            raise TrainingConfigError(
-                f"gan.start_from {Path(source).name} does not fit the network {self.config.network}: {str(error).splitlines()[0]}"
-            ) from None
-        self.start_info = what
-        self.log(f"generator initialised from {what}")
-
     def reference_models(self) -> Dict[str, Any]:
         """The stage-1 model the GAN started from, scored beside it on the test volumes."""
-        if not self.gan.start_from:
+        if not self.config.start_from:
             return {}
         from SuperResolution3DLib.models.files import SRModel
 
-        state, what = self._start_state(self.gan.start_from)
+        state, what, _ = self._start_state(self.config.start_from)
         network = build_network(self.config.network)
         network.load_state_dict(state)
         card = {"name": f"stage-1 ({what})", "network": dict(self.config.network)}
@@ -273,7 +238,6 @@ class GANTrainer(Trainer):
                 "clip": gan.clip,
                 "ema_decay": gan.ema_decay,
                 "exported_weights": f"EMA of G (decay {gan.ema_decay})" if self.ema is not None else "G at the last step",
-                "started_from": self.start_info or "random initialisation",
                 "validation_patch_psnr_max": settings.pop("best_validation_patch_psnr"),
             }
         )

@@ -24,7 +24,7 @@ import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -113,6 +113,11 @@ class Trainer:
         self.collect_timings = False
         self.timings: Dict[str, float] = {}
         self._board = None
+        self.train_seconds = 0.0  # wall clock of this run, kept across resumes
+        self.start_info: Optional[str] = None
+        self.parent_campaign: Dict[str, Any] = {}
+        if config.start_from:
+            self.load_start_weights(config.start_from)
         self.setup_stage()
         self.generator_ddp = wrap_ddp(self.generator, self.context)
 
@@ -139,6 +144,52 @@ class Trainer:
     def reference_models(self) -> Dict[str, Any]:
         """Other models to score beside the exported one on the test volumes (none for stage 1)."""
         return {}
+
+    # warm start -----------------------------------------------------------------------------------
+    def _start_state(self, source: str) -> Tuple[Dict[str, torch.Tensor], str, Dict[str, Any]]:
+        """The weights named by ``source``: a checkpoint (``.pt``: its best validation weights, else its
+        latest) or a model file (``.json``); returns ``(state dict, description, parent campaign)``."""
+        path = resolve_path(source, self.config.base_dir)
+        if not path.exists():
+            raise TrainingConfigError(f"start_from {path} does not exist")
+        if path.suffix == ".json":
+            from SuperResolution3DLib.models.files import load_model
+
+            model = load_model(path)
+            if model.card.get("network", {}).get("name") != self.config.network.get("name"):
+                raise TrainingConfigError(
+                    f"start_from {path.name} has network {model.card.get('network')}, the config has {self.config.network}"
+                )
+            return model.network.state_dict(), f"model {path.name}", campaign_of_card(model.card)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        campaign = {"total_steps": int(checkpoint.get("step", 0)), "total_hours": float(checkpoint.get("train_seconds", 0.0)) / 3600}
+        if checkpoint.get("best_generator") is not None:
+            return checkpoint["best_generator"], f"checkpoint {path.name} (best validation weights)", campaign
+        return checkpoint["generator"], f"checkpoint {path.name} (step {checkpoint.get('step')})", campaign
+
+    def load_start_weights(self, source: str) -> None:
+        """Initialise the generator from the checkpoint or model file ``source`` (a fresh run's start)."""
+        state, what, campaign = self._start_state(source)
+        try:
+            self.generator.load_state_dict(state)
+        except RuntimeError as error:
+            raise TrainingConfigError(
+                f"start_from {Path(source).name} does not fit the network {self.config.network}: {str(error).splitlines()[0]}"
+            ) from None
+        self.start_info, self.parent_campaign = what, campaign
+        self.log(f"generator initialised from {what}")
+
+    def campaign(self) -> Dict[str, Any]:
+        """Steps and hours of this run added to those of the weights it started from (warm starts)."""
+        parent = self.parent_campaign
+        return {
+            "total_steps": int(parent.get("total_steps", 0)) + self.step,
+            "total_hours": round(float(parent.get("total_hours", 0.0)) + self.train_seconds / 3600, 2),
+            "runs": list(parent.get("runs", [])) + [
+                {"name": self.config.name, "stage": self.stage, "steps": self.step, "hours": round(self.train_seconds / 3600, 2),
+                 "started_from": self.start_info or "random initialisation"}
+            ],
+        }
 
     # shared pieces of a step ----------------------------------------------------------------------
     def autocast(self):
@@ -235,6 +286,7 @@ class Trainer:
             "best_psnr": self.best_psnr,
             "best_generator": self.best_state,
             "history": self.history,
+            "train_seconds": self.train_seconds,
             "world_size": self.context.world_size,
             "rank_rng": self.context.all_gather_object(self._rng_state()),
             **self.stage_state(),
@@ -246,7 +298,7 @@ class Trainer:
             raise TrainingConfigError(
                 f"the checkpoint in {self.output_dir} is {names.get(state.get('stage', 'l1'), 'another stage')} checkpoint, "
                 f"this run is {names.get(self.stage, self.stage)} run; give the run its own output_dir "
-                "(a GAN names the L1 checkpoint or model in gan.start_from)"
+                "(a GAN names the L1 checkpoint or model in start_from)"
             )
         self.step = int(state["step"])
         self.generator.load_state_dict(state["generator"])
@@ -256,6 +308,7 @@ class Trainer:
         self.best_psnr = float(state["best_psnr"])
         self.best_state = state["best_generator"]
         self.history = list(state["history"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.load_stage_state(state)
         self._load_rng(state)
 
@@ -357,6 +410,7 @@ class Trainer:
         main = self.context.is_main
         bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and main), desc=self.progress_label, unit="step")
         started = time.time()
+        seconds_before = self.train_seconds
         try:
             while self.step < optim.steps:
                 if self.cancel_requested(cancel):
@@ -367,6 +421,7 @@ class Trainer:
                 lr, hr = self.sampler.batch(self.rng, optim.batch_size)
                 losses = self.train_step(self.to_device(lr), self.to_device(hr))
                 self.step += 1
+                self.train_seconds = seconds_before + time.time() - started
                 bar.update(1)
                 row = {"step": self.step, "lr": lr_value, **losses}
                 if main and (self.step % schedule.validate_every == 0 or self.step == optim.steps):
@@ -411,6 +466,8 @@ class Trainer:
                 "noise": config.data.augment_noise,
             },
             "best_validation_patch_psnr": self.best_psnr,
+            "wall_clock_hours": round(self.train_seconds / 3600, 2),
+            "started_from": self.start_info or "random initialisation",
             "precision": self.precision,
             "device": str(self.device),
             "processes": self.context.world_size,
@@ -435,8 +492,19 @@ class Trainer:
                 **({"folds": config.data.folds, "fold": config.data.fold} if config.data.folds else {}),
             },
             "training_settings": settings,
+            "training_campaign": self.campaign(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def campaign_of_card(card: Dict[str, Any]) -> Dict[str, Any]:
+    """A model card's campaign totals (older cards: their own steps and hours only)."""
+    if card.get("training_campaign"):
+        return dict(card["training_campaign"])
+    settings = card.get("training_settings", {})
+    steps, hours = int(settings.get("steps", 0)), float(settings.get("wall_clock_hours", 0.0))
+    return {"total_steps": steps, "total_hours": hours,
+            "runs": [{"name": card.get("name"), "steps": steps, "hours": hours}]}
 
 
 class L1Trainer(Trainer):

@@ -58,7 +58,7 @@ def make_trainer(path, output_dir=None, **changes):
     if output_dir:
         config.output_dir = output_dir
     for key, value in changes.items():
-        setattr(config.gan, key, value)
+        setattr(config if key == "start_from" else config.gan, key, value)
     trainer = GANTrainer(config, log=lambda m: None, allow_random_vgg=True)
     trainer.load_data()
     return trainer
@@ -190,7 +190,7 @@ def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
     with pytest.raises(TrainingConfigError, match="does not fit"):
         bad = load_training_config(path)
         bad.network = dict(bad.network, num_feat=8)
-        bad.gan.start_from = str(checkpoint)
+        bad.start_from = str(checkpoint)
         GANTrainer(bad, log=lambda m: None, allow_random_vgg=True)
 
 

@@ -135,3 +135,33 @@ def test_validation_scores_survive_a_constant_background_patch():
     expected = np.mean([10 * np.log10(np.ptp(hr[0]) ** 2 / np.mean((np.minimum(sr[0], hr.max()) - hr[0]) ** 2)),
                         10 * np.log10(np.ptp(hr) ** 2 / 0.01**2)])
     assert scores["val_psnr"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_warm_start_continues_from_an_exported_model_and_adds_up_the_campaign(tiny_config, tmp_path):
+    from SuperResolution3DLib.models.files import load_model
+
+    config = load_training_config(tiny_config)
+    config.optim.steps, config.data.test = 4, []
+    first = run_training(config, progress=False, log=lambda m: None)
+    parent = load_model(first)
+    assert parent.card["training_campaign"]["total_steps"] == 4
+
+    config.output_dir, config.start_from, config.optim.steps = "run_warm", str(first), 3
+    warm = L1Trainer(config, log=lambda m: None)
+    for name, tensor in parent.network.state_dict().items():
+        torch.testing.assert_close(warm.generator.state_dict()[name], tensor)
+    child = load_model(run_training(config, progress=False, log=lambda m: None))
+    campaign = child.card["training_campaign"]
+    assert campaign["total_steps"] == 7 and [run["steps"] for run in campaign["runs"]] == [4, 3]
+    assert campaign["runs"][1]["started_from"] == f"model {first.name}"
+    assert child.card["training_settings"]["started_from"] == f"model {first.name}"
+
+    config.start_from = str(tmp_path / "missing.json")
+    with pytest.raises(TrainingConfigError, match="missing.json does not exist"):
+        L1Trainer(config, log=lambda m: None)
+
+
+def test_gan_start_from_in_the_old_place_is_still_read(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("stage: gan\ndata: {train: [a.nii]}\ngan: {start_from: parent.json}\n")
+    assert load_training_config(path).start_from == "parent.json"
