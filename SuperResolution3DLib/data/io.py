@@ -21,7 +21,7 @@ import secrets
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -62,6 +62,8 @@ def read_volume(path: PathLike) -> Volume:
     path = Path(path).expanduser()
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
         image = _read_dicom_folder(path)
     else:
@@ -106,6 +108,7 @@ def _read_image_file(path: Path) -> sitk.Image:
         ) from error
     # Refuse wrong-shaped images before their voxels are loaded.
     _check_image_is_3d_scalar(reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
+    check_spacing_and_direction(reader.GetSpacing(), reader.GetDirection())
     if extension in (".nii", ".nii.gz"):
         problem = nifti_length_problem(path)
         if problem:
@@ -132,7 +135,12 @@ def _read_dicom_folder(folder: Path) -> sitk.Image:
 
 def _largest_dicom_series(folder: Path) -> List[str]:
     """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's multi-line warning for a folder without DICOM
+    try:
+        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
     if not series_ids:
         raise InputVolumeError(
             f"the folder {folder} has no DICOM series; pass a folder of DICOM slices or an image file "
@@ -217,16 +225,21 @@ def _check_array_values(array: np.ndarray) -> None:
 
 
 def _check_geometry(volume: Volume) -> None:
-    spacing = np.asarray(volume.spacing, dtype=float)
-    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+    check_spacing_and_direction(volume.spacing, volume.direction)
+
+
+def check_spacing_and_direction(spacing: Sequence[float], direction: Sequence[float]) -> None:
+    """Refuse a zero, negative or non-finite spacing and a singular direction matrix (from a header)."""
+    spacing_array = np.asarray(spacing, dtype=float)
+    if not np.all(np.isfinite(spacing_array)) or np.any(spacing_array <= 0):
         raise InputVolumeError(
-            f"the input has an invalid voxel spacing {tuple(volume.spacing)}; "
+            f"the input has an invalid voxel spacing {tuple(float(v) for v in spacing)}; "
             "every spacing must be positive - fix the image header"
         )
-    matrix = volume.direction_matrix
+    matrix = np.asarray(direction, dtype=float).reshape(3, 3)
     if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-6:
         raise InputVolumeError(
-            f"the input has a singular direction matrix {tuple(volume.direction)}; "
+            f"the input has a singular direction matrix {tuple(float(v) for v in direction)}; "
             "fix the image orientation in its header"
         )
 

@@ -225,3 +225,70 @@ def test_a_huge_input_is_refused_from_its_header_before_its_voxels_are_read(tmp_
                      b"endian: little\nencoding: raw\n\n" + bytes(64))
     monkeypatch.setattr(volume_io, "_read_image_file", lambda p: pytest.fail("voxels were read"))
     refused(capsys, "predict", path, tmp_path / "out.nrrd", "--model", "trilinear", match="region of interest")
+
+
+SIGTERM_WHILE_WRITING = """
+import os, signal, sys
+import SimpleITK as sitk
+from SuperResolution3DLib.cli import main
+from SuperResolution3DLib.data import io
+
+real_write = sitk.WriteImage
+def write_then_terminate(image, path, *rest):
+    real_write(image, path, *rest)  # the temporary file is on disk, not yet renamed
+    os.kill(os.getpid(), signal.SIGTERM)
+io.sitk.WriteImage = write_then_terminate
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_sigterm_while_writing_leaves_no_partial_file_and_keeps_the_old_output(small_input, tmp_path, suffix):
+    import subprocess
+    import sys
+
+    out = tmp_path / f"out{suffix}"
+    write_volume(Volume(np.zeros((3, 3, 3), np.float32)), out)
+    before = digest(out)
+    result = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_WRITING, "predict", str(small_input), str(out),
+                             "--model", "trilinear", "--progress", "none"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "sr3d predict: cancelled"
+    assert leftovers(tmp_path) == [] and digest(out) == before
+
+
+@pytest.mark.parametrize("header_change, match", [
+    ((b"ElementSpacing = 1 1 1", b"ElementSpacing = 1 1 0"), "invalid voxel spacing (1.0, 1.0, 0.0)"),
+    ((b"TransformMatrix = 1 0 0 0 1 0 0 0 1", b"TransformMatrix = 1 0 0 1 0 0 0 0 1"), "singular direction matrix"),
+])
+def test_zero_spacing_and_a_singular_direction_are_named_from_the_header(tmp_path, capsys, header_change, match):
+    path = tmp_path / "bad.mha"
+    write_volume(Volume(np.ones((4, 5, 6), np.float32)), path, compress=False)
+    text = path.read_bytes()
+    assert header_change[0] in text
+    path.write_bytes(text.replace(*header_change))
+    refused(capsys, "predict", path, tmp_path / "out.nrrd", "--model", "trilinear", match=match)
+    assert not (tmp_path / "out.nrrd").exists()
+
+
+def empty_file(path):
+    path.write_bytes(b"")
+    return path
+
+
+def empty_folder(path):
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("make_input, output_name, match", [
+    (lambda d: empty_file(d / "empty.nii.gz"), "out.nrrd", "empty file (0 bytes)"),
+    (lambda d: empty_folder(d / "no_dicom"), "out.nrrd", "has no DICOM series"),
+    (lambda d: d / "in.nrrd", "in.nrrd", "refusing to overwrite the input"),
+    (lambda d: d / "in.nrrd", "out.txt", "unsupported output file type '.txt'"),
+    (lambda d: d / "in.nrrd", "missing_folder/out.nrrd", "does not exist; create it first"),
+])
+def test_plausible_user_mistakes_are_refused_in_one_line(small_input, tmp_path, capsys, make_input, output_name, match):
+    before = digest(small_input)
+    refused(capsys, "predict", make_input(tmp_path), tmp_path / output_name, "--model", "trilinear", match=match)
+    assert digest(small_input) == before and leftovers(tmp_path) == []
