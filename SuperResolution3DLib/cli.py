@@ -5,6 +5,7 @@
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4)
     sr3d info MODEL
     sr3d models
+    sr3d --version
     sr3d train CONFIG.yaml [--no-resume]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
@@ -83,23 +84,41 @@ def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
 
     def update(fraction: float, message: str = "") -> None:
         if not bars:
-            bars.append(tqdm(total=1000, desc="super-resolving", unit="‰", leave=True))
+            bars.append(tqdm(total=100.0, desc="super-resolving", leave=True,
+                             bar_format="{desc}: {percentage:5.1f}%|{bar}| [{elapsed}<{remaining}{postfix}]"))
         bar = bars[0]
-        bar.update(max(0, int(round(fraction * 1000)) - bar.n))
+        bar.update(max(0.0, round(100.0 * fraction, 2) - bar.n))
+        if ": " in message:
+            bar.set_postfix_str(message.split(": ", 1)[1], refresh=False)
         if fraction >= 1.0:
             bar.close()
     return update
 
 
-def command_predict(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.core.config import InferenceSettings
-    from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.data.io import check_output_path, read_volume, write_volume
-    from SuperResolution3DLib.models.files import load_model
+def check_predict_arguments(args: argparse.Namespace) -> None:
+    """Every refusal that needs no torch, in well under a second: output and PNG paths, the input's header,
+    the model's files and the device."""
+    from SuperResolution3DLib.core.devices import check_device_present
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.io import check_output_path, inspect_input
+    from SuperResolution3DLib.models.card import find_model_files
 
     check_output_path(args.input, args.output)
     if args.png:
         check_png_path(args.png, args.input, args.output)
+    inspect_input(args.input)
+    if str(args.model) not in INTERPOLATION_MODES:
+        find_model_files(args.model)
+    check_device_present(args.device)
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    check_predict_arguments(args)
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.models.files import load_model
+
     model = load_model(args.model)
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
@@ -176,10 +195,15 @@ def command_degrade(args: argparse.Namespace) -> int:
 
 
 def command_info(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.models.card import format_model_card
-    from SuperResolution3DLib.models.files import load_model
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.models.card import find_model_files, format_model_card, interpolation_card, verify_weights_checksum
 
-    print(format_model_card(load_model(args.model).card))
+    if str(args.model) in INTERPOLATION_MODES:
+        card = interpolation_card(str(args.model))
+    else:
+        _, card, weights_path = find_model_files(args.model)
+        verify_weights_checksum(weights_path, card["weights_sha256"])
+    print(format_model_card(card))
     return 0
 
 
@@ -254,7 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 
     defaults = InferenceSettings()
+    from SuperResolution3DLib.models.card import package_version
+
     parser = OneLineErrorParser(prog="sr3d", description="3D super-resolution of CT and MRI volumes (3D RRDB-GAN).")
+    parser.add_argument("--version", action="version", version=f"sr3d (SuperResolution3D) {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
@@ -361,6 +388,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"sr3d {args.command}: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (sr3d info ... | head): no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         warnings.showwarning = shown
 

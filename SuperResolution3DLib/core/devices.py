@@ -1,11 +1,16 @@
 """Compute devices: the one rule that turns ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into a device.
 
-``check_device_name`` needs no torch (fast refusals); ``select_device`` imports torch to see the GPUs.
+``check_device_name`` and ``check_device_present`` need no torch (fast refusals); ``select_device``
+imports torch to see the GPUs.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from pathlib import Path
+from typing import Optional
 
 from SuperResolution3DLib.core.errors import DeviceError
 from SuperResolution3DLib.core.vocabulary import DEVICE_HELP
@@ -19,6 +24,35 @@ def check_device_name(name: str) -> str:
     if not _DEVICE_PATTERN.match(normalised):
         raise DeviceError(f"unknown device {name!r}; use {DEVICE_HELP}")
     return normalised
+
+
+def visible_nvidia_devices(dev: Path = Path("/dev")) -> Optional[int]:
+    """How many NVIDIA GPUs the driver exposes (``/dev/nvidiaN``), limited by ``CUDA_VISIBLE_DEVICES``
+    when that is a plain list of indices; ``None`` where this cannot be told without torch (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    count = sum(1 for entry in dev.glob("nvidia*") if re.fullmatch(r"nvidia\d+", entry.name))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*)*)?", visible):
+        count = min(count, len([v for v in visible.split(",") if v.strip()]))
+    return count
+
+
+def check_device_present(name: str, dev: Path = Path("/dev")) -> str:
+    """``check_device_name``, then refuse a CUDA device that this machine plainly lacks (no torch import:
+    a refusal in milliseconds). ``select_device`` still checks with torch where this cannot tell."""
+    name = check_device_name(name)
+    if not name.startswith("cuda"):
+        return name
+    count = visible_nvidia_devices(dev)
+    if count == 0:
+        raise DeviceError(f"device {name!r} asked for, but this machine has no visible NVIDIA GPU; use --device cpu or auto")
+    index = int(name.split(":")[1]) if ":" in name else 0
+    if count is not None and index >= count:
+        raise DeviceError(
+            f"device {name!r} asked for, but this machine has {count} CUDA device(s); use --device cuda:0 or --device cpu"
+        )
+    return name
 
 
 def select_device(name: str = "auto"):

@@ -51,8 +51,7 @@ def file_extension(path: PathLike) -> str:
 def read_volume(path: PathLike) -> Volume:
     """Read a 3D scalar volume from an image file or a DICOM series folder.
 
-    The image header is checked before the voxels are converted: 2D, 4D, multi-component
-    (vector/RGB) images and 3D images with a single-voxel axis are refused. The array is
+    The image header is checked before the voxels are converted (``inspect_input``). The array is
     returned as float32. The voxel values are not checked here; call ``validate_volume``.
 
     Raises:
@@ -60,16 +59,33 @@ def read_volume(path: PathLike) -> Volume:
             scalar volume.
     """
     path = Path(path).expanduser()
+    source = _open_input(path)
+    if isinstance(source, list):
+        image = _read_dicom_series(path, source)
+    else:
+        image = _execute_reader(path, source)
+    _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
+    return _volume_from_image(image)
+
+
+def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
+    """Every check ``read_volume`` makes before reading voxels (path, format, 3D scalar header, spacing,
+    direction, complete NIfTI data, a DICOM series in a folder), in a fraction of a second and without
+    torch; returns the ``(x, y, z)`` size from the header (``None`` for a DICOM folder)."""
+    path = Path(path).expanduser()
+    source = _open_input(path)
+    return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize())
+
+
+def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
+    """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
-        image = _read_dicom_folder(path)
-    else:
-        image = _read_image_file(path)
-    _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
-    return _volume_from_image(image)
+        return _largest_dicom_series(path)
+    return _checked_file_reader(path)
 
 
 def read_volume_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
@@ -88,7 +104,7 @@ def read_volume_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return size if len(size) == 3 else None
 
 
-def _read_image_file(path: Path) -> sitk.Image:
+def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
     extension = file_extension(path)
     if extension == ".dcm":
         raise InputVolumeError(
@@ -113,6 +129,10 @@ def _read_image_file(path: Path) -> sitk.Image:
         problem = nifti_length_problem(path)
         if problem:
             raise InputVolumeError(f"cannot read {path}: {problem}; the file is cut off or damaged (copy it again)")
+    return reader
+
+
+def _execute_reader(path: Path, reader: sitk.ImageFileReader) -> sitk.Image:
     try:
         return reader.Execute()
     except RuntimeError as error:
@@ -121,8 +141,7 @@ def _read_image_file(path: Path) -> sitk.Image:
         ) from error
 
 
-def _read_dicom_folder(folder: Path) -> sitk.Image:
-    file_names = _largest_dicom_series(folder)
+def _read_dicom_series(folder: Path, file_names: List[str]) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(file_names)
     try:

@@ -7,27 +7,26 @@
 2. an optional region of interest is cut out, with a margin of context that is cropped away afterwards;
 3. intensities are normalised with the model's normalisation, fitted on the whole input volume;
 4. the estimated host memory is checked against the available RAM;
-5. MONAI's ``sliding_window_inference`` runs the network on LR windows (the network zooms, so an output
-   window is ``window * scale`` voxels) and blends them with a Gaussian importance map;
+5. the network runs on LR windows (the network zooms, so an output window is ``window * scale`` voxels),
+   blended with a Gaussian importance map (``windows.py``: MONAI's rules, without importing MONAI);
 6. the normalisation is inverted (HU stay HU), NaN is put back where the input was not finite, and the
    output gets the LR origin and direction and the LR spacing divided by ``scale``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from monai.data.utils import compute_importance_map, dense_patch_slices
-from monai.inferers import sliding_window_inference
-from monai.inferers.utils import _get_scan_interval
 from torch import nn
 
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.devices import select_device
+from SuperResolution3DLib.inference.windows import ConvWorkMeter, blend_windows, window_slices
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
 from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
@@ -97,12 +96,6 @@ def window_overlap(window_zyx: Sequence[int], overlap: float) -> Tuple[float, ..
     return tuple(overlaps)
 
 
-def window_slices(shape_zyx: Sequence[int], window_zyx: Sequence[int], overlap_zyx: Sequence[float]) -> List[tuple]:
-    """The LR windows MONAI will visit, computed with MONAI's own functions."""
-    interval = _get_scan_interval(tuple(shape_zyx), tuple(window_zyx), 3, tuple(overlap_zyx))
-    return dense_patch_slices(tuple(shape_zyx), tuple(window_zyx), interval)
-
-
 def context_box(window: slice, context: int, length: int) -> Tuple[slice, int]:
     """Grow a window by ``context`` voxels per side, shifted to stay inside ``[0, length)``.
 
@@ -130,11 +123,12 @@ def raise_if_cancelled(cancel: Optional[CancelCheck]) -> None:
 
 
 class WindowPredictor:
-    """The predictor MONAI calls on each batch of LR windows.
+    """Runs the network on each batch of LR windows.
 
     It checks ``cancel`` before each batch, optionally runs the network on the window grown by
     ``context`` LR voxels (taken from the whole input) and crops the zoomed output back to the window,
-    and reports ``progress(windows done / total, message)``.
+    and reports ``progress(fraction of the work, message)``: after each batch, and inside a batch as the
+    network's convolutions run (``ConvWorkMeter``), so a single large window moves the bar too.
     """
 
     def __init__(
@@ -159,17 +153,26 @@ class WindowPredictor:
         self.progress = progress
         self.cancel = cancel
         self.done = 0
+        self.batch_size = 0
+        self.meter = ConvWorkMeter(network, self._report_within) if progress is not None else None
 
     def run_network(self, batch: torch.Tensor) -> torch.Tensor:
         """The network on a batch; its full-resolution tail in slabs when it can (bounded memory, same output)."""
+        if self.meter is not None:
+            self.meter.start_batch(batch)
         if self.tail_slab > 0 and hasattr(self.network, "forward_in_slabs"):
             return self.network.forward_in_slabs(batch, self.tail_slab)
         return self.network(batch)
 
-    def __call__(self, window_data: torch.Tensor, window_coords: List[list]) -> torch.Tensor:
+    def _report_within(self, fraction: float) -> None:
+        done = self.done + fraction * self.batch_size
+        self.progress(min(1.0, done / self.total), f"super-resolving: window {min(self.done + 1, self.total)}/{self.total}")
+
+    def __call__(self, window_data: torch.Tensor, windows: List[Tuple[slice, slice, slice]]) -> torch.Tensor:
         raise_if_cancelled(self.cancel)
+        self.batch_size = window_data.shape[0]
         if self.context > 0:
-            output = self._predict_with_context(window_coords)
+            output = self._predict_with_context(windows)
         else:
             output = self.run_network(to_network_layout(window_data, self.device))
         self.done += window_data.shape[0]
@@ -177,15 +180,15 @@ class WindowPredictor:
             self.progress(min(1.0, self.done / self.total), f"super-resolving: window {self.done}/{self.total}")
         return output.float()
 
-    def _predict_with_context(self, window_coords: List[list]) -> torch.Tensor:
+    def _predict_with_context(self, windows: List[Tuple[slice, slice, slice]]) -> torch.Tensor:
         grown, crops = [], []
-        for coords in window_coords:
-            boxes = [context_box(s, self.context, n) for s, n in zip(coords[2:], self.inputs.shape[2:])]
-            grown.append(self.inputs[(coords[0], slice(None), *(box for box, _ in boxes))])
+        for window in windows:
+            boxes = [context_box(s, self.context, n) for s, n in zip(window, self.inputs.shape[2:])]
+            grown.append(self.inputs[(slice(None), slice(None), *(box for box, _ in boxes))])
             crops.append(
                 tuple(
                     slice(offset * f, (offset + s.stop - s.start) * f)
-                    for (_, offset), s, f in zip(boxes, coords[2:], self.scale_zyx)
+                    for (_, offset), s, f in zip(boxes, window, self.scale_zyx)
                 )
             )
         output = self.run_network(to_network_layout(torch.cat(grown), self.device))
@@ -209,7 +212,7 @@ def sliding_window_super_resolve(
     """Super-resolve a normalised LR array ``[z, y, x]`` by ``scale`` ``(x, y, z)`` with ``network``.
 
     Windows of ``settings.window`` LR voxels (clipped to the volume) are taken on the LR grid, the network
-    zooms each to ``window * scale`` voxels on ``settings.device``, and MONAI blends them with a Gaussian
+    zooms each to ``window * scale`` voxels on ``settings.device``, and they are blended with a Gaussian
     importance map computed at the output window size into a CPU output. Interpolation baselines run on the
     whole volume at once (the B-spline prefilter is global). The network is moved to the device and put in
     eval mode.
@@ -237,29 +240,14 @@ def sliding_window_super_resolve(
             "free GPU memory (close other programs using it) or use --device cpu"
         ) from None
     window = window_size_zyx(settings.window, array.shape, settings.overlap)
-    overlap = window_overlap(window, settings.overlap)
-    total = len(window_slices(array.shape, window, overlap))
-    output_window = tuple(w * s for w, s in zip(window, scale_zyx))
-    weights = compute_importance_map(output_window, mode="gaussian", sigma_scale=0.125, device=device)
-    predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, total, device, progress, cancel,
+    windows = window_slices(array.shape, window, window_overlap(window, settings.overlap))
+    predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, len(windows), device, progress, cancel,
                                 settings.tail_slab)
     if progress is not None:
-        progress(0.0, f"super-resolving: {total} windows")
+        progress(0.0, f"super-resolving: {len(windows)} windows")
     try:
-        with torch.inference_mode(), amp:
-            # A weight map at the output window size: MONAI would otherwise blow up an LR-sized map with nearest.
-            output = sliding_window_inference(
-                inputs,
-                roi_size=window,
-                sw_batch_size=settings.batch,
-                predictor=predictor,
-                overlap=overlap,
-                mode="gaussian",
-                roi_weight_map=weights,
-                sw_device=device,
-                device="cpu",
-                with_coord=True,
-            )
+        with torch.inference_mode(), amp, (predictor.meter or contextlib.nullcontext()):
+            output = blend_windows(inputs, windows, scale_zyx, settings.batch, predictor)
     except torch.cuda.OutOfMemoryError:
         raise GPUOutOfMemoryError(
             f"the GPU ran out of memory on windows of {'x'.join(map(str, window[::-1]))} input voxels "

@@ -223,7 +223,7 @@ def test_a_huge_input_is_refused_from_its_header_before_its_voxels_are_read(tmp_
     path = tmp_path / "huge.nrrd"
     path.write_bytes(b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4000 4000 4000\nspacings: 1 1 1\n"
                      b"endian: little\nencoding: raw\n\n" + bytes(64))
-    monkeypatch.setattr(volume_io, "_read_image_file", lambda p: pytest.fail("voxels were read"))
+    monkeypatch.setattr(volume_io, "_execute_reader", lambda *a: pytest.fail("voxels were read"))
     refused(capsys, "predict", path, tmp_path / "out.nrrd", "--model", "trilinear", match="region of interest")
 
 
@@ -292,3 +292,49 @@ def test_plausible_user_mistakes_are_refused_in_one_line(small_input, tmp_path, 
     before = digest(small_input)
     refused(capsys, "predict", make_input(tmp_path), tmp_path / output_name, "--model", "trilinear", match=match)
     assert digest(small_input) == before and leftovers(tmp_path) == []
+
+
+REFUSE_WITHOUT_TORCH = """
+import sys
+from SuperResolution3DLib.cli import main
+code = main(sys.argv[1:])
+print(code, sorted(name for name in ("torch", "monai") if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("make_args", [
+    lambda d: ["predict", d / "missing.nii.gz", d / "out.nrrd"],
+    lambda d: ["predict", d / "in.nrrd", d / "out.dcm"],
+    lambda d: ["predict", d / "in.nrrd", d / "out.nrrd", "--model", "nonexistent_model"],
+    lambda d: ["predict", d / "in.nrrd", d / "out.nrrd", "--device", "tpu"],
+    lambda d: ["predict", d / "in.nrrd", d / "in.nrrd"],
+    lambda d: ["predict", d / "in.nrrd", d / "out.nrrd", "--png", d / "in.nrrd"],
+    lambda d: ["info", "nonexistent_model"],
+])
+def test_refusals_come_before_torch_is_imported(small_input, tmp_path, make_args):
+    import subprocess
+    import sys
+
+    args = [str(a) for a in make_args(tmp_path)]
+    result = subprocess.run([sys.executable, "-c", REFUSE_WITHOUT_TORCH, *args], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "2 []", (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_cuda_device_the_machine_lacks_is_refused_without_torch(tmp_path, monkeypatch):
+    from SuperResolution3DLib.core.devices import check_device_present
+    from SuperResolution3DLib.core.errors import DeviceError
+
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(DeviceError, match="no visible NVIDIA GPU"):
+        check_device_present("cuda", dev=tmp_path)
+    (tmp_path / "nvidia0").touch()
+    (tmp_path / "nvidiactl").touch()
+    assert check_device_present("cuda:0", dev=tmp_path) == "cuda:0"
+    with pytest.raises(DeviceError, match="has 1 CUDA device"):
+        check_device_present("cuda:1", dev=tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(DeviceError, match="no visible NVIDIA GPU"):
+        check_device_present("cuda", dev=tmp_path)
+    assert check_device_present("cpu", dev=tmp_path) == "cpu"

@@ -195,10 +195,11 @@ def test_anisotropic_scale_windows_match_the_whole_volume_pass():
 
 @pytest.mark.parametrize("window, overlap", [(12, 0.25), (10, 0.3), (7, 0.5), (32, 0.125), (5, 0.0)])
 def test_overlap_is_a_whole_number_of_voxels(window, overlap):
-    from monai.inferers.utils import _get_scan_interval
+    from SuperResolution3DLib.inference.windows import axis_starts
 
     adjusted = window_overlap((window,) * 3, overlap)
-    step = _get_scan_interval((100,) * 3, (window,) * 3, 3, adjusted)[0]
+    starts = axis_starts(100, window, adjusted[0])
+    step = starts[1] - starts[0]
     assert step == max(1, int(round(window * (1 - overlap), 6)))
     assert (window - step) * 4 == int((window - step) * 4)
 
@@ -394,3 +395,46 @@ def test_model_given_as_a_path(tmp_path):
 
     expected = super_resolve(volume, SRModel(network, (2, 2, 2), {"kind": "minmax"}, {}), settings)
     np.testing.assert_allclose(by_path.array, expected.array, atol=1e-6)
+
+
+# Windows and blending: MONAI's rules without MONAI --------------------------------------------------
+@pytest.mark.parametrize("shape, window, overlap", [((20, 13, 9), (8, 6, 9), 0.25), ((7, 30, 11), (7, 8, 4), 0.5),
+                                                    ((5, 5, 5), (8, 8, 8), 0.125), ((33, 17, 12), (10, 10, 10), 0.0)])
+def test_windows_and_blend_equal_monai_sliding_window_inference(shape, window, overlap):
+    from monai.data.utils import compute_importance_map, dense_patch_slices
+    from monai.inferers import sliding_window_inference
+
+    from SuperResolution3DLib.inference.windows import blend_windows, gaussian_blend_weights, window_slices
+
+    scale = (2, 1, 3)
+    window = tuple(min(w, n) for w, n in zip(window, shape))
+    overlaps = window_overlap(window, overlap)
+    intervals = tuple(w if w == n else max(1, int(w * (1 - o))) for w, n, o in zip(window, shape, overlaps))
+    assert window_slices(shape, window, overlaps) == [tuple(s) for s in dense_patch_slices(shape, window, intervals)]
+
+    out_window = tuple(w * f for w, f in zip(window, scale))
+    monai_weights = compute_importance_map(out_window, mode="gaussian", sigma_scale=0.125, device="cpu")
+    torch.testing.assert_close(gaussian_blend_weights(out_window), monai_weights, rtol=0, atol=0)
+
+    inputs = torch.from_numpy(np.random.default_rng(5).random(shape, dtype=np.float32))[None, None]
+    noise = torch.Generator().manual_seed(0)
+
+    def zoom(batch):  # a position-dependent "network" whose windows disagree, so the blend matters
+        up = batch.repeat_interleave(scale[0], 2).repeat_interleave(scale[1], 3).repeat_interleave(scale[2], 4)
+        return up + 0.1 * torch.rand(up.shape, generator=noise)
+
+    ours = blend_windows(inputs, window_slices(shape, window, overlaps), scale, 3, lambda data, _w: zoom(data))
+    noise.manual_seed(0)
+    theirs = sliding_window_inference(inputs, window, 3, zoom, overlap=overlaps, mode="gaussian", roi_weight_map=monai_weights)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_progress_moves_inside_a_single_window():
+    network = tiny_rrdb((4, 4, 4), num_block=2)
+    array = np.random.default_rng(6).random((12, 12, 12), dtype=np.float32)
+    reports = []
+    settings = InferenceSettings(window=16, **CPU)
+    sliding_window_super_resolve(array, network, 4, settings, progress=lambda f, m: reports.append(f))
+    inside = [f for f in reports if 0 < f < 1]
+    assert len(inside) >= 10, reports
+    assert reports == sorted(reports) and reports[0] == 0.0 and reports[-1] == 1.0

@@ -1,0 +1,151 @@
+"""Sliding windows on the LR grid: where the windows go, how their zoomed outputs are blended, and how far
+the work has got.
+
+The window placement and the Gaussian blend follow MONAI's ``sliding_window_inference`` rules exactly (same
+windows, same weights, same sums), without importing MONAI (whose package ``__init__`` takes seconds) and with
+progress that moves inside a window: ``ConvWorkMeter`` counts the multiply-adds of the network's convolutions
+as they run, so one large window reports many steps instead of 0 then 1.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from itertools import product
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+Window = Tuple[slice, slice, slice]
+
+# Gaussian blend: sigma = 1/8 of the output window per axis, weights clamped at 1e-3 (MONAI's values)
+GAUSSIAN_SIGMA_SCALE = 0.125
+MIN_BLEND_WEIGHT = 1e-3
+
+
+def axis_starts(length: int, window: int, overlap: float) -> List[int]:
+    """Window starts along one axis: every ``int(window * (1 - overlap))`` voxels, the last one moved back
+    so that it ends at the volume's edge (MONAI's ``dense_patch_slices`` rule)."""
+    if window >= length:
+        return [0]
+    interval = max(1, int(window * (1 - overlap)))
+    starts = []
+    for index in range(math.ceil(length / interval)):
+        start = index * interval
+        if start + window >= length:
+            starts.append(length - window)
+            break
+        starts.append(start)
+    return starts
+
+
+def window_slices(shape_zyx: Sequence[int], window_zyx: Sequence[int], overlap_zyx: Sequence[float]) -> List[Window]:
+    """The LR windows, ``z`` slowest, each clipped to the volume."""
+    window_zyx = [min(w, n) for w, n in zip(window_zyx, shape_zyx)]
+    per_axis = [axis_starts(n, w, o) for n, w, o in zip(shape_zyx, window_zyx, overlap_zyx)]
+    return [tuple(slice(s, s + w) for s, w in zip(starts, window_zyx)) for starts in product(*per_axis)]
+
+
+def gaussian_blend_weights(shape_zyx: Sequence[int], device: Optional[torch.device] = None) -> torch.Tensor:
+    """The blend weight of each voxel of an output window: a separable Gaussian, peak 1, clamped below."""
+    weights = None
+    for axis, n in enumerate(shape_zyx):
+        sigma = n * GAUSSIAN_SIGMA_SCALE
+        x = torch.arange(-(n - 1) / 2.0, (n - 1) / 2.0 + 1, dtype=torch.float, device=device)
+        x = torch.exp(x**2 / (-2 * sigma**2))
+        weights = x if axis == 0 else weights.unsqueeze(-1) * x[(None,) * axis]
+    return torch.clamp_(weights, min=max(torch.min(weights).item(), MIN_BLEND_WEIGHT))
+
+
+def batches(windows: Sequence[Window], size: int) -> Iterator[List[Window]]:
+    for first in range(0, len(windows), size):
+        yield list(windows[first : first + size])
+
+
+def blend_windows(
+    inputs: torch.Tensor,
+    windows: Sequence[Window],
+    scale_zyx: Sequence[int],
+    batch: int,
+    predict: Callable[[torch.Tensor, List[Window]], torch.Tensor],
+) -> torch.Tensor:
+    """Run ``predict(window batch, windows)`` on every window of ``inputs`` ``(1, 1, D, H, W)`` and blend the
+    zoomed outputs with Gaussian weights into a CPU float32 tensor ``(1, 1, D*sz, H*sy, W*sx)``."""
+    output_shape = tuple(n * s for n, s in zip(inputs.shape[2:], scale_zyx))
+    output = torch.zeros((1, 1) + output_shape, dtype=torch.float32)
+    count = torch.zeros((1, 1) + output_shape, dtype=torch.float32)
+    window_shape = tuple((w.stop - w.start) * s for w, s in zip(windows[0], scale_zyx))
+    weights = gaussian_blend_weights(window_shape)
+    for group in batches(windows, batch):
+        data = torch.cat([inputs[(slice(None), slice(None), *window)] for window in group])
+        zoomed = predict(data, group).to("cpu", torch.float32)
+        for window, window_output in zip(group, zoomed):
+            target = (slice(None), slice(None)) + tuple(slice(w.start * s, w.stop * s) for w, s in zip(window, scale_zyx))
+            output[target] += weights * window_output[0]
+            count[target] += weights
+    return output.div_(count)
+
+
+class ConvWorkMeter:
+    """Counts the multiply-adds of ``network``'s convolutions while it runs and calls ``report(fraction)`` of
+    the current batch's work (throttled). Work per input voxel is measured once on a small probe: every
+    convolution's output grows in proportion to the input, so the work of a batch is known before it runs."""
+
+    def __init__(self, network: nn.Module, report: Callable[[float], None], min_step: float = 0.01,
+                 min_seconds: float = 0.5, probe_size: int = 8) -> None:
+        self.network = network
+        self.report = report
+        self.min_step, self.min_seconds = min_step, min_seconds
+        self.convolutions = [m for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+        self.expected = 0.0
+        self.done = 0.0
+        self._reported = (0.0, time.monotonic())
+        self._hooks: List = []
+        self.work_per_voxel = self._probe(probe_size) if self.convolutions else 0.0
+
+    @staticmethod
+    def conv_work(module: nn.Module, output: torch.Tensor) -> float:
+        return float(output.numel()) * module.in_channels / module.groups * math.prod(module.kernel_size)
+
+    def _probe(self, size: int) -> float:
+        total = [0.0]
+
+        def count(module, _inputs, output):
+            total[0] += self.conv_work(module, output)
+
+        parameter = next(self.network.parameters())
+        probe = torch.zeros((1, self.convolutions[0].in_channels) + (size,) * 3, dtype=parameter.dtype, device=parameter.device)
+        hooks = [m.register_forward_hook(count) for m in self.convolutions]
+        try:
+            with torch.inference_mode():
+                self.network(probe)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return total[0] / size**3
+
+    def __enter__(self) -> "ConvWorkMeter":
+        self._hooks = [m.register_forward_hook(self._count) for m in self.convolutions]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def start_batch(self, batch: torch.Tensor) -> None:
+        self.expected = self.work_per_voxel * batch.shape[0] * math.prod(batch.shape[2:])
+        self.done = 0.0
+        self._reported = (0.0, time.monotonic())
+
+    def _count(self, module, _inputs, output) -> None:
+        if self.expected <= 0:
+            return
+        self.done += self.conv_work(module, output)
+        fraction = min(1.0, self.done / self.expected)
+        last_fraction, last_time = self._reported
+        now = time.monotonic()
+        if fraction - last_fraction >= self.min_step or (fraction > last_fraction and now - last_time >= self.min_seconds):
+            self._reported = (fraction, now)
+            self.report(fraction)
