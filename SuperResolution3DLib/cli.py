@@ -122,7 +122,7 @@ def command_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
-        device=args.device, precision=args.precision,
+        device=args.device, precision=args.precision, clamp=args.clamp,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
@@ -276,6 +276,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
+    from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
 
     defaults = InferenceSettings()
     from SuperResolution3DLib.models.card import package_version
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES), help="auto: bf16 where the CPU/GPU computes it natively; fp16 on CUDA only (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
+    predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
+                         help="floor: no output below the input's minimum; range: nor above its maximum; none (default: %(default)s)")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
     predict.set_defaults(run=command_predict)
 

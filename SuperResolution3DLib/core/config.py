@@ -32,6 +32,8 @@ class InferenceSettings:
     memory_limit_bytes: refuse when the estimated peak host memory exceeds this (``None``: available RAM).
     tail_slab: networks that can (``forward_in_slabs``) run their full-resolution tail in slabs of this many
         input slices, bounding its memory at the same output (0: one pass).
+    clamp: ``floor`` (default: no output value below the input's minimum), ``range`` (nor above its maximum)
+        or ``none`` (see ``core.vocabulary.CLAMP_MODES``).
     """
 
     window: Union[int, Sequence[int]] = (64, 64, 64)
@@ -45,6 +47,7 @@ class InferenceSettings:
     roi_margin: int = 8
     memory_limit_bytes: Optional[int] = None
     tail_slab: int = 12
+    clamp: str = "floor"
 
 
 # Training -----------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 4. the estimated host memory is checked against the available RAM;
 5. the network runs on LR windows (the network zooms, so an output window is ``window * scale`` voxels),
    blended with a Gaussian importance map (``windows.py``: MONAI's rules, without importing MONAI);
-6. the normalisation is inverted (HU stay HU), NaN is put back where the input was not finite, and the
+6. the normalisation is inverted (HU stay HU), values below the input's minimum are clipped (``clamp``),
+   NaN is put back where the input was not finite, and the
    output gets the LR origin and direction and the LR spacing divided by ``scale``.
 """
 
@@ -26,6 +27,7 @@ from torch import nn
 
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.devices import select_device
+from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
 from SuperResolution3DLib.inference.windows import ConvWorkMeter, blend_windows, window_slices
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
@@ -496,6 +498,8 @@ def super_resolve(
     from SuperResolution3DLib.data.io import replace_nonfinite, validate_volume
 
     settings = settings or InferenceSettings()
+    if settings.clamp not in CLAMP_MODES:
+        raise ValueError(f"clamp must be one of {', '.join(CLAMP_MODES)}, got {settings.clamp!r}")
     model = resolve_model(model)
     volume, nonfinite = replace_nonfinite(validate_volume(to_volume(image)))
     roi = validate_roi(volume.size, settings.roi_start, settings.roi_size)
@@ -515,11 +519,22 @@ def super_resolve(
     # mapping.inverse in place: a second full-size output would raise the memory peak.
     output *= np.float32(mapping.scale)
     output += np.float32(mapping.offset)
+    clamp_to_input_range(output, volume.array, settings.clamp)
     if nonfinite is not None and nonfinite.any():
         output[upsample_mask(nonfinite, model.scale, roi_start, roi_size)] = np.nan
 
     result = volume.sub_volume(roi_start, roi_size).with_upsampled_array(output, model.scale)
     return result.to_sitk() if is_sitk_image(image) else result
+
+
+def clamp_to_input_range(output: np.ndarray, input_array: np.ndarray, mode: str) -> None:
+    """Clip ``output`` in place as ``mode`` says (``core.vocabulary.CLAMP_MODES``) to the input's range."""
+    if mode not in CLAMP_MODES:
+        raise ValueError(f"clamp must be one of {', '.join(CLAMP_MODES)}, got {mode!r}")
+    if mode == "none":
+        return
+    upper = float(np.max(input_array)) if mode == "range" else None
+    np.clip(output, float(np.min(input_array)), upper, out=output)
 
 
 def crop_to_roi(output: np.ndarray, scale: ScaleLike, offset_xyz: Sequence[int], size_xyz: Sequence[int]) -> np.ndarray:

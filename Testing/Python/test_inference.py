@@ -438,3 +438,21 @@ def test_progress_moves_inside_a_single_window():
     inside = [f for f in reports if 0 < f < 1]
     assert len(inside) >= 10, reports
     assert reports == sorted(reports) and reports[0] == 0.0 and reports[-1] == 1.0
+
+
+def test_clamp_keeps_the_output_inside_the_input_range_as_asked():
+    volume = random_volume((8, 9, 10), seed=7, low=-1000.0, high=500.0)  # signed, like CT in HU
+    class Overshooting(torch.nn.Module):  # nearest zoom with a contrast gain: out of the input's range on both sides
+        def forward(self, x):
+            return 2.0 * (torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest") - 0.5) + 0.5
+
+    model = SRModel(Overshooting(), (2, 2, 2), {"kind": "minmax"}, {})
+    raw = super_resolve(volume, model, InferenceSettings(clamp="none", context=0, **CPU)).array
+    lo, hi = volume.array.min(), volume.array.max()
+    assert raw.min() < lo - 100 and raw.max() > hi + 100
+    floor = super_resolve(volume, model, InferenceSettings(context=0, **CPU)).array
+    np.testing.assert_array_equal(floor, np.maximum(raw, lo))
+    both = super_resolve(volume, model, InferenceSettings(clamp="range", context=0, **CPU)).array
+    np.testing.assert_array_equal(both, np.clip(raw, lo, hi))
+    with pytest.raises(ValueError, match="clamp must be one of floor, range, none"):
+        super_resolve(volume, model, InferenceSettings(clamp="yes", **CPU))
