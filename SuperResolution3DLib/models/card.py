@@ -149,11 +149,14 @@ def find_model_files(path_or_name: PathLike) -> Tuple[Path, Dict[str, Any], Path
 
 
 def models_dir() -> Path:
-    """Folder of bundled models: ``$SR3D_MODELS_DIR`` if set, else ``<repo root>/Resources/Models``."""
+    """Folder of bundled models: ``$SR3D_MODELS_DIR`` if set, else ``<repo root>/Resources/Models`` in a source
+    tree (and an editable install), else the ``SuperResolution3DLib/bundled_models`` folder a wheel installs."""
     override = os.environ.get(MODELS_DIR_ENVIRONMENT_VARIABLE)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "Resources" / "Models"
+    package = Path(__file__).resolve().parents[1]
+    source_tree = package.parent / "Resources" / "Models"
+    return source_tree if source_tree.is_dir() else package / "bundled_models"
 
 
 def list_bundled_models() -> List[str]:
