@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from SuperResolution3DLib.core.errors import SR3DError
+from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 
 
 def _number(kind: type, what: str, low: float, high: Optional[float] = None, high_open: bool = False):
@@ -107,6 +107,10 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     if args.png:
         check_png_path(args.png, args.input, args.output)
     inspect_input(args.input)
+    if args.hr:
+        if not args.png:
+            raise InputVolumeError("--hr only adds a column to the --png views; give --png VIEWS.png too")
+        inspect_input(args.hr)
     if str(args.model) not in INTERPOLATION_MODES:
         find_model_files(args.model)
     check_device_present(args.device)
@@ -133,7 +137,7 @@ def command_predict(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
     if args.png:
-        write_comparison_png(args.png, volume, result, settings, model.scale)
+        write_comparison_png(args.png, volume, result, settings, model, args.hr)
         print(f"wrote {args.png}")
     return 0
 
@@ -169,17 +173,26 @@ def check_png_path(png, input_path, output_path) -> None:
         raise InputVolumeError(f"--png: the folder {png.parent} does not exist or is not writable")
 
 
-def write_comparison_png(path, lr, sr, settings, scale) -> None:
-    """Axial, coronal and sagittal views of the LR input, trilinear interpolation and the SR output."""
+def write_comparison_png(path, lr, sr, settings, model, hr_path=None) -> None:
+    """Axial, coronal and sagittal views of the LR input, trilinear interpolation, the SR output and the HR
+    volume when one is given, under a title with the model, the scale and the grids."""
+    from SuperResolution3DLib.data.io import read_volume
     from SuperResolution3DLib.inference.api import super_resolve
     from SuperResolution3DLib.models.files import interpolation_model
-    from SuperResolution3DLib.evaluation.visualize import three_view_png
+    from SuperResolution3DLib.evaluation.visualize import default_world_point, three_view_png
 
     if settings.roi_start is not None:
         lr = lr.sub_volume(settings.roi_start, settings.roi_size)
         settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
-    trilinear = super_resolve(lr, interpolation_model("trilinear", scale), settings)
-    three_view_png(path, [("LR input", lr), ("trilinear", trilinear), ("SR (model)", sr)], reference=sr)
+    trilinear = super_resolve(lr, interpolation_model("trilinear", model.scale), settings)
+    panels = [("LR input", lr), ("trilinear", trilinear), (f"SR ({model.card.get('name', 'model')})", sr)]
+    if hr_path:
+        panels.append(("HR (reference)", read_volume(hr_path)))
+    grid = lambda v: f"{'x'.join(map(str, v.size))} voxels of {'x'.join(f'{s:g}' for s in v.spacing)} mm"  # noqa: E731
+    title = (f"{model.card.get('name', 'model')}: {'x'.join(map(str, model.scale))} (x, y, z) super-resolution\n"
+             f"input {grid(lr)} -> output {grid(sr)}")
+    point = default_world_point(lr)
+    three_view_png(path, panels, reference=sr, world_point=point, title=title)
 
 
 def command_degrade(args: argparse.Namespace) -> int:
@@ -297,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES), help="auto: bf16 where the CPU/GPU computes it natively; fp16 on CUDA only (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
+    predict.add_argument("--hr", metavar="HR", help="the high-resolution volume of the same scan, when you have one: "
+                         "shown beside the SR output in the --png views")
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="floor: no output below the input's minimum; range: nor above its maximum; none (default: %(default)s)")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")

@@ -42,6 +42,7 @@ GAP_PIXELS = 4
 TEXT_PADDING = 3
 MAX_CELL_PIXELS = 400
 MIN_CELL_PIXELS = 192
+FONT_PIXELS = 13
 
 
 def _rounded_index(volume: Volume, world_point: Sequence[float]) -> Tuple[int, int, int]:
@@ -145,17 +146,30 @@ def _render_tile(volume: Volume, view: str, image: np.ndarray, window: Tuple[flo
     return _Tile(grey.resize((width, height), Image.NEAREST), (rows_mm[0], columns_mm[0]))
 
 
+def label_font() -> ImageFont.ImageFont:
+    """Pillow's bundled scalable font at a readable size (the tiny bitmap font on Pillow < 10.1)."""
+    try:
+        return ImageFont.load_default(size=FONT_PIXELS)
+    except TypeError:
+        return ImageFont.load_default()
+
+
 def _text_size(font: ImageFont.ImageFont, text: str) -> Tuple[int, int]:
-    """Width and height (from the drawing origin) of ``text``."""
-    _, _, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font)
+    """Width and height (from the drawing origin) of ``text`` (lines split at ``\\n``)."""
+    _, _, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).multiline_textbbox((0, 0), text, font=font)
     return right, bottom
 
 
 def _draw_centred_text(canvas: Image.Image, text: str, left: int, width: int, top: int, font: ImageFont.ImageFont) -> None:
     draw = ImageDraw.Draw(canvas)
-    text_left, _, text_right, _ = draw.textbbox((0, 0), text, font=font)
+    text_left, _, text_right, _ = draw.multiline_textbbox((0, 0), text, font=font)
     x = left + max(0, (width - (text_right - text_left)) // 2)
-    draw.text((x, top), text, fill=TEXT_GREY, font=font)
+    draw.multiline_text((x, top), text, fill=TEXT_GREY, font=font, align="center")
+
+
+def view_labels(world_point: Sequence[float]) -> List[str]:
+    """Row labels: the view and where its slice lies (LPS mm)."""
+    return [f"{view} {'xyz'[VIEWS[view][0]]} = {float(world_point[VIEWS[view][0]]):.1f} mm" for view in VIEW_NAMES]
 
 
 def _render_tiles(
@@ -210,15 +224,16 @@ def render_three_view(
         raise ValueError(f"window must be (low, high) with low < high, got {window}")
     mm_per_pixel = _display_mm_per_pixel(volumes, max_cell_pixels)
     tiles = _render_tiles(panels, world_point, window, mm_per_pixel)
-    return _compose_grid(tiles, mm_per_pixel, [label for label, _ in panels], title)
+    return _compose_grid(tiles, mm_per_pixel, [label for label, _ in panels], title, view_labels(world_point))
 
 
 def _compose_grid(
-    tiles: List[List[Optional[_Tile]]], mm_per_pixel: float, labels: Sequence[str], title: Optional[str]
+    tiles: List[List[Optional[_Tile]]], mm_per_pixel: float, labels: Sequence[str], title: Optional[str],
+    row_labels: Optional[Sequence[str]] = None,
 ) -> Image.Image:
     """Paste the tiles on a grid, registered in world space within each row, with column labels
-    above and an optional title on top."""
-    font = ImageFont.load_default()
+    above, an optional title (``\\n`` for more lines) on top and row labels over the first column."""
+    font = label_font()
     placements = [_tile_offsets(row_tiles, mm_per_pixel) for row_tiles in tiles]
     label_sizes = [_text_size(font, label) for label in labels]
     cell_width = max([size[1] for _, size in placements] + [width + 2 * TEXT_PADDING for width, _ in label_sizes])
@@ -240,6 +255,12 @@ def _compose_grid(
             if tile is not None:
                 margin = (cell_width - row_width) // 2
                 canvas.paste(tile.image, (left + margin + offsets[column][1], top + offsets[column][0]))
+            top += row_height + GAP_PIXELS
+    if row_labels:
+        draw, top = ImageDraw.Draw(canvas), title_height + label_height
+        for text, row_height in zip(row_labels, row_heights):
+            draw.text((GAP_PIXELS + TEXT_PADDING, top + TEXT_PADDING), text, fill=TEXT_GREY, font=font,
+                      stroke_width=1, stroke_fill=BACKGROUND)
             top += row_height + GAP_PIXELS
     return canvas
 

@@ -133,3 +133,24 @@ def write_constant(folder):
     path = folder / "flat.nrrd"
     write_volume(Volume(np.full((8, 8, 8), 7.0, np.float32)), path)
     return path
+
+
+def test_views_png_names_the_model_and_adds_the_hr_column(tmp_path, capsys):
+    from PIL import Image
+
+    lr = tmp_path / "lr.nrrd"
+    write_volume(read_volume(SAMPLE_LR).sub_volume((16, 20, 16), (12, 12, 12)), lr)
+    without, with_hr = tmp_path / "three.png", tmp_path / "four.png"
+    assert run_cli(capsys, "predict", lr, tmp_path / "a.nrrd", "--model", "trilinear", "--png", without, "--progress", "none")[0] == 0
+    code, _, err = run_cli(capsys, "predict", lr, tmp_path / "b.nrrd", "--model", "trilinear", "--png", with_hr,
+                           "--hr", SAMPLE_HR, "--progress", "none")
+    assert code == 0, err
+    assert Image.open(with_hr).width > Image.open(without).width * 1.2  # one more column
+    code, _, err = run_cli(capsys, "predict", lr, tmp_path / "c.nrrd", "--hr", SAMPLE_HR)
+    assert code == 2 and "--hr only adds a column to the --png views" in err
+
+
+def test_view_labels_say_where_each_slice_lies():
+    from SuperResolution3DLib.evaluation.visualize import view_labels
+
+    assert view_labels((1.25, -2.0, 30.0)) == ["axial z = 30.0 mm", "coronal y = -2.0 mm", "sagittal x = 1.2 mm"]
