@@ -6,7 +6,7 @@
     sr3d info MODEL
     sr3d models
     sr3d --version
-    sr3d train CONFIG.yaml [--no-resume]
+    sr3d train CONFIG.yaml [--output DIR] [--device auto] [--seed N] [--steps N] [--no-resume]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
     sr3d data list
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
+from SuperResolution3DLib.core.paths import resolve_path
 
 
 def _number(kind: type, what: str, low: float, high: Optional[float] = None, high_open: bool = False):
@@ -109,7 +110,7 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     inspect_input(args.input)
     if args.hr:
         if not args.png:
-            raise InputVolumeError("--hr only adds a column to the --png views; give --png VIEWS.png too")
+            raise InputVolumeError("--reference only adds a column to the --png views; give --png VIEWS.png too")
         inspect_input(args.hr)
     if str(args.model) not in INTERPOLATION_MODES:
         find_model_files(args.model)
@@ -232,9 +233,22 @@ def command_models(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.core.devices import check_device_present
+
+    config = load_training_config(args.config)
+    if args.output is not None:
+        config.output_dir, config.export_model = str(Path(args.output).expanduser().resolve()), None
+    if args.device is not None:
+        config.optim.device = check_device_present(args.device)
+    if args.seed is not None:
+        config.optim.seed = args.seed
+    if args.steps is not None:
+        config.optim.steps = args.steps
     from SuperResolution3DLib.training.run import run_training
 
-    path = run_training(args.config, resume=not args.no_resume, progress=True)
+    print(f"training {config.name}: {config.optim.steps} steps, outputs in {resolve_path(config.output_dir, config.base_dir)}")
+    path = run_training(config, resume=not args.no_resume, progress=True)
     if path is None:
         print("training stopped before the last step; rerun the same command to resume")
         return 1
@@ -310,10 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES), help="auto: bf16 where the CPU/GPU computes it natively; fp16 on CUDA only (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
-    predict.add_argument("--hr", metavar="HR", help="the high-resolution volume of the same scan, when you have one: "
+    predict.add_argument("--reference", "--hr", dest="hr", metavar="HR", help="the high-resolution volume of the same scan, when you have one: "
                          "shown beside the SR output in the --png views")
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
-                         help="floor: no output below the input's minimum; range: nor above its maximum; none (default: %(default)s)")
+                         help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
     predict.set_defaults(run=command_predict)
 
@@ -333,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model from a YAML config", description="Train a model (stage 1: L1) as a YAML config says; see configs/.")
     train.add_argument("config", help="training YAML file")
     train.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
+    train.add_argument("--output", metavar="DIR", help="run folder (checkpoints, logs, the exported model); default: the "
+                       "config's output_dir ($SR3D_RUNS, else ~/sr3d_runs)")
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's optim.device)")
+    train.add_argument("--seed", type=_number(int, "--seed", 0), help="random seed (default: the config's optim.seed)")
+    train.add_argument("--steps", type=_number(int, "--steps", 1), help="total steps (default: the config's optim.steps)")
     train.set_defaults(run=command_train)
 
     evaluate = commands.add_parser(
@@ -357,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--shift-to-zero", action="store_true", help="shift volumes with negative values (CT in HU) by their minimum before degrading (the real-scan protocol)")
     evaluate.add_argument("--interior", type=int, default=0, help="HR voxels at each face left out of PSNR/SSIM (default: %(default)s)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    evaluate.add_argument("--device", default="cpu", help="device for super-resolution and the metric networks (default: %(default)s)")
+    evaluate.add_argument("--device", default=InferenceSettings().device, help="device for super-resolution and the metric networks (default: %(default)s)")
     evaluate.add_argument("--window", type=_positive_triple("--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
     evaluate.add_argument("--context", type=_number(int, "--context", 0), default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")

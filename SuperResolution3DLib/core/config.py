@@ -32,8 +32,8 @@ class InferenceSettings:
     memory_limit_bytes: refuse when the estimated peak host memory exceeds this (``None``: available RAM).
     tail_slab: networks that can (``forward_in_slabs``) run their full-resolution tail in slabs of this many
         input slices, bounding its memory at the same output (0: one pass).
-    clamp: ``floor`` (default: no output value below the input's minimum), ``range`` (nor above its maximum)
-        or ``none`` (see ``core.vocabulary.CLAMP_MODES``).
+    clamp: ``range`` (default: output values within the input's minimum and maximum), ``floor`` (only no
+        value below the minimum) or ``none`` (see ``core.vocabulary.CLAMP_MODES``).
     """
 
     window: Union[int, Sequence[int]] = (64, 64, 64)
@@ -47,7 +47,7 @@ class InferenceSettings:
     roi_margin: int = 8
     memory_limit_bytes: Optional[int] = None
     tail_slab: int = 12
-    clamp: str = "floor"
+    clamp: str = "range"
 
 
 # Training -----------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class TrainingConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    output_dir: str = "runs/sr3d_model"
+    output_dir: str = "$SR3D_RUNS/sr3d_model"
     export_model: Optional[str] = None
     base_dir: str = "."
     stage: str = "l1"

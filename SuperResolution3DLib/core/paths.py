@@ -1,7 +1,8 @@
 """Paths in configs and on the command line: the one place that resolves them.
 
 An entry is a volume file, a DICOM folder, a folder of volumes, a ``.txt`` list (one entry per line,
-relative to the list), or ``pkg:<package>/<path>`` for a file inside an installed Python package.
+relative to the list), ``pkg:<package>/<path>`` for a file inside an installed Python package, or
+``synth:head?seed=N&size=S`` for a synthetic volume made on the fly (``data.synthetic``).
 ``~`` and ``$VARIABLE`` are expanded; relative paths are relative to a base folder (the YAML file's).
 """
 
@@ -9,17 +10,27 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 from typing import List, Sequence, Union
 
 from SuperResolution3DLib.core.errors import TrainingConfigError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+SYNTHETIC_PREFIX = "synth:"
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+# Variables with a default when unset: training runs go outside the source tree unless told otherwise.
+DEFAULT_PATH_VARIABLES = {"SR3D_RUNS": "~/sr3d_runs"}
+
+
 def expand_path_variables(entry: str) -> str:
-    """``~`` and ``$VARIABLE`` / ``${VARIABLE}`` expanded; an unset variable is an error that names it."""
+    """``~`` and ``$VARIABLE`` / ``${VARIABLE}`` expanded (``DEFAULT_PATH_VARIABLES`` when unset); another
+    unset variable is an error that names it."""
+    for name, default in DEFAULT_PATH_VARIABLES.items():
+        if name not in os.environ:
+            entry = re.sub(r"\$\{" + name + r"\}|\$" + name + r"(?![A-Za-z0-9_])", default.replace("\\", "/"), entry)
     expanded = os.path.expandvars(os.path.expanduser(entry))
     if "$" in expanded:
         raise TrainingConfigError(
@@ -54,6 +65,9 @@ def expand_volume_entries(entries: Sequence[str], base_dir: PathLike = ".") -> L
         entry = expand_path_variables(str(entry))
         if entry.startswith("pkg:"):
             paths.append(resolve_package_path(entry))
+            continue
+        if entry.startswith(SYNTHETIC_PREFIX):
+            paths.append(Path(entry))  # made when read (data.io.read_volume)
             continue
         path = resolve_path(entry, base_dir)
         if path.suffix == ".txt" and path.is_file():

@@ -4,7 +4,7 @@ INTERPOLATION_MODES = ("nearest", "trilinear", "bspline")
 DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N"
 
 # What happens to output values outside the input's intensity range (ringing of a sharp edge):
-# floor: nothing below the input's minimum (no negative MRI magnitude, no CT below air); range: also nothing
-# above its maximum (super-resolution restores peaks the blurred input lost, so this may cut real detail);
+# range: clipped to the input's minimum and maximum (MRI stays non-negative, CT within the input's HU);
+# floor: only nothing below the minimum (keeps peaks above the input's maximum that the blurred input lost);
 # none: the network's values as they are.
-CLAMP_MODES = ("floor", "range", "none")
+CLAMP_MODES = ("range", "floor", "none")

@@ -28,6 +28,7 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_volume
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -58,6 +59,8 @@ def read_volume(path: PathLike) -> Volume:
         InputVolumeError: missing path, unsupported format, unreadable file, or not a 3D
             scalar volume.
     """
+    if is_synthetic_entry(path):
+        return synthetic_volume(str(path))
     path = Path(path).expanduser()
     source = _open_input(path)
     if isinstance(source, list):

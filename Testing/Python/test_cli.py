@@ -143,11 +143,11 @@ def test_views_png_names_the_model_and_adds_the_hr_column(tmp_path, capsys):
     without, with_hr = tmp_path / "three.png", tmp_path / "four.png"
     assert run_cli(capsys, "predict", lr, tmp_path / "a.nrrd", "--model", "trilinear", "--png", without, "--progress", "none")[0] == 0
     code, _, err = run_cli(capsys, "predict", lr, tmp_path / "b.nrrd", "--model", "trilinear", "--png", with_hr,
-                           "--hr", SAMPLE_HR, "--progress", "none")
+                           "--reference", SAMPLE_HR, "--progress", "none")
     assert code == 0, err
     assert Image.open(with_hr).width > Image.open(without).width * 1.2  # one more column
     code, _, err = run_cli(capsys, "predict", lr, tmp_path / "c.nrrd", "--hr", SAMPLE_HR)
-    assert code == 2 and "--hr only adds a column to the --png views" in err
+    assert code == 2 and "--reference only adds a column to the --png views" in err
 
 
 def test_view_labels_say_where_each_slice_lies():
