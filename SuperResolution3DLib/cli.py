@@ -2,7 +2,7 @@
 
     sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
-    sr3d degrade HR LR --scale 4            (or --scale 1,1,4)
+    sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid] [--thickness MM])
     sr3d info MODEL
     sr3d models
     sr3d --version
@@ -201,8 +201,20 @@ def command_degrade(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.data.io import check_output_path, read_volume, validate_volume, write_volume
 
     check_output_path(args.hr, args.lr)
+    thick_axes = [axis for axis, factor in enumerate(args.scale) if factor > 1]
+    if args.profile != "kspace" and len(thick_axes) != 1:
+        raise InputVolumeError(f"--profile {args.profile} makes thick slices along one axis; give a --scale such as 1,1,4")
+    if args.thickness is not None and args.profile == "kspace":
+        raise InputVolumeError("--thickness needs a slice --profile (rect, trapezoid or gaussian)")
     hr = validate_volume(read_volume(args.hr))
-    lr = kspace_degrade(hr, args.scale)
+    if args.profile == "kspace":
+        lr = kspace_degrade(hr, args.scale)
+    else:
+        from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+
+        axis = thick_axes[0]
+        thickness = None if args.thickness is None else args.thickness / hr.spacing[axis]
+        lr = thick_slice_degrade(hr, axis, args.scale[axis], args.profile, thickness)
     write_volume(lr, args.lr)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
     return 0
@@ -304,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
     from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
+    from SuperResolution3DLib.data.slice_profiles import SLICE_PROFILES
 
     defaults = InferenceSettings()
     from SuperResolution3DLib.models.card import package_version
@@ -335,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     degrade.add_argument("hr", help="high-resolution input volume")
     degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd or .mha)")
     degrade.add_argument("--scale", type=_positive_triple("--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
+    degrade.add_argument("--profile", default="kspace", choices=["kspace", *SLICE_PROFILES],
+                         help="kspace: truncate the spectrum (the paper's, all axes); rect, trapezoid, gaussian: thick "
+                              "slices along the one axis whose scale is above 1 (default: %(default)s)")
+    degrade.add_argument("--thickness", type=_number(float, "--thickness", 1e-6), metavar="MM",
+                         help="slice thickness (rect) or FWHM (trapezoid, gaussian) in mm; default: the slice spacing "
+                              "(contiguous slices); smaller leaves gaps, larger overlaps")
     degrade.set_defaults(run=command_degrade)
 
     info = commands.add_parser("info", help="print a model card", description="Print the card of a model: network, scale, training data, metrics.")

@@ -1,0 +1,69 @@
+"""Thick-slice degradation: slice profiles, gaps and overlaps, the LR grid relation, and `sr3d degrade --profile`."""
+
+import numpy as np
+import pytest
+
+from SuperResolution3DLib.cli import main
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.io import read_volume, write_volume
+from SuperResolution3DLib.data.slice_profiles import (FWHM_TO_SIGMA, profile_function, slice_profile_kernel,
+                                                      thick_slice_degrade)
+
+
+def test_a_rect_profile_integrates_exactly_over_its_thickness():
+    np.testing.assert_allclose(slice_profile_kernel("rect", 4.0), np.array([0.5, 1, 1, 1, 0.5]) / 4)
+    np.testing.assert_allclose(slice_profile_kernel("rect", 1.0), [1.0])  # a 1-voxel slice: plain sampling
+
+
+def test_gaussian_and_trapezoid_profiles_have_the_asked_fwhm():
+    for thickness in (2.0, 4.0, 5.5):
+        kernel = slice_profile_kernel("gaussian", thickness)
+        offsets = np.arange(len(kernel)) - len(kernel) // 2
+        variance = np.sum(kernel * offsets**2)
+        # integrating over one voxel adds the variance of a unit box (1/12)
+        assert variance == pytest.approx((thickness * FWHM_TO_SIGMA) ** 2 + 1 / 12, rel=0.02)
+        trapezoid = profile_function("trapezoid", thickness)
+        assert trapezoid(np.array([thickness / 2]))[0] == pytest.approx(0.5)
+        assert trapezoid(np.array([0.0]))[0] == 1.0
+    for profile in ("rect", "trapezoid", "gaussian"):
+        assert slice_profile_kernel(profile, 3.3).sum() == pytest.approx(1.0)
+        assert len(slice_profile_kernel(profile, 3.3)) % 2 == 1
+
+
+def test_thick_slices_keep_geometry_and_sit_on_every_factor_th_hr_voxel():
+    array = np.zeros((22, 6, 7), np.float32)
+    array[8] = 100.0  # a bright axial plane at HR z = 8: LR slice 2 with factor 4
+    hr = Volume(array, (0.8, 0.9, 1.1), (10.0, -5.0, 3.0), (0, 1, 0, -1, 0, 0, 0, 0, 1))
+    lr = thick_slice_degrade(hr, axis=2, factor=4, profile="gaussian")
+    assert lr.array.shape == (6, 6, 7)
+    np.testing.assert_allclose(lr.spacing, (0.8, 0.9, 4.4))
+    assert lr.origin == hr.origin and lr.direction == hr.direction
+    assert int(np.argmax(lr.array[:, 3, 3])) == 2
+    # a thin rect slice (thickness 1 voxel: gaps of 3) is plain sampling; contiguous slices average 4 voxels
+    np.testing.assert_array_equal(thick_slice_degrade(hr, 2, 4, "rect", thickness=1.0).array, array[::4])
+    assert thick_slice_degrade(hr, 2, 4, "rect").array[2, 3, 3] == pytest.approx(25.0)
+    # overlapping slices (thickness 8) spread the plane over more LR slices than contiguous ones
+    wide = thick_slice_degrade(hr, 2, 4, "rect", thickness=8.0).array[:, 3, 3]
+    assert np.count_nonzero(wide > 1e-3) > np.count_nonzero(thick_slice_degrade(hr, 2, 4, "rect").array[:, 3, 3] > 1e-3)
+
+
+def test_a_constant_volume_stays_constant_along_any_axis():
+    hr = Volume(np.full((9, 10, 11), -1000.0, np.float32))
+    for axis in range(3):
+        lr = thick_slice_degrade(hr, axis, 3, "trapezoid", 4.5)
+        np.testing.assert_allclose(lr.array, -1000.0, rtol=1e-6)
+        assert lr.spacing[axis] == 3.0
+
+
+def test_sr3d_degrade_makes_thick_slices_with_a_profile_and_thickness_in_mm(tmp_path, capsys):
+    array = np.random.default_rng(0).random((16, 8, 9)).astype(np.float32)
+    hr_path, lr_path = tmp_path / "hr.nrrd", tmp_path / "lr.nrrd"
+    write_volume(Volume(array, (1.0, 1.0, 0.5)), hr_path)
+    assert main(["degrade", str(hr_path), str(lr_path), "--scale", "1,1,4", "--profile", "rect", "--thickness", "0.5"]) == 0
+    lr = read_volume(lr_path)
+    np.testing.assert_allclose(lr.array, array[::4], rtol=1e-6)
+    assert lr.spacing == (1.0, 1.0, 2.0)
+    assert main(["degrade", str(hr_path), str(lr_path), "--scale", "4", "--profile", "rect"]) == 2
+    assert "one axis" in capsys.readouterr().err
+    assert main(["degrade", str(hr_path), str(lr_path), "--scale", "1,1,4", "--thickness", "2"]) == 2
+    assert "--thickness needs a slice --profile" in capsys.readouterr().err
