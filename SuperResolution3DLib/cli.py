@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
     from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
-    from SuperResolution3DLib.data.slice_profiles import SLICE_PROFILES
+    from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 
     defaults = InferenceSettings()
     from SuperResolution3DLib.models.card import package_version

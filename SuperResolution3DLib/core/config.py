@@ -10,6 +10,7 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
+from SuperResolution3DLib.core.vocabulary import DEGRADATIONS, SLICE_PROFILES
 
 
 @dataclass
@@ -66,6 +67,9 @@ class DataConfig:
     augment_noise: largest standard deviation (normalised units) of Gaussian noise added to the HR patch
         before degradation, drawn uniformly in ``[0, augment_noise]``, with ``augment_noise_probability``;
         the LR patch gets the noise's own low-pass, as if the scanner had measured it (0: off).
+    degradation: ``kspace`` (the paper's truncation, any scale) or ``slice_profile``: thick slices along the one
+        axis whose scale is above 1, each patch with a profile drawn from ``slice_profiles`` and a thickness
+        drawn uniformly in ``slice_thickness`` (in slice spacings: below 1 leaves gaps, above 1 overlaps).
     """
 
     train: List[str] = field(default_factory=list)
@@ -79,6 +83,9 @@ class DataConfig:
     augment_intensity: float = 0.1
     augment_noise: float = 0.0
     augment_noise_probability: float = 0.5
+    degradation: str = "kspace"
+    slice_profiles: List[str] = field(default_factory=lambda: list(SLICE_PROFILES))
+    slice_thickness: List[float] = field(default_factory=lambda: [0.8, 1.3])
     folds: int = 0
     fold: int = 0
 
@@ -231,6 +238,7 @@ def check_training_config(config: TrainingConfig) -> None:
     scale = config_scale(config.network)
     if any(config.data.patch_size % s for s in scale):
         raise TrainingConfigError(f"data.patch_size {config.data.patch_size} must be a multiple of the scale {scale}")
+    check_degradation(config.data, scale)
     if config.optim.steps < 1 or config.optim.batch_size < 1:
         raise TrainingConfigError("optim.steps and optim.batch_size must be positive")
     if config.stage not in ("l1", "gan"):
@@ -243,6 +251,21 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(f"optim.precision must be one of {', '.join(PRECISION_CHOICES)}, got {config.optim.precision!r}")
     if config.gan is not None:
         check_gan_config(config.gan)
+
+
+def check_degradation(data: DataConfig, scale: Sequence[int]) -> None:
+    if data.degradation not in DEGRADATIONS:
+        raise TrainingConfigError(f"data.degradation must be one of {', '.join(DEGRADATIONS)}, got {data.degradation!r}")
+    if data.degradation == "kspace":
+        return
+    if sum(1 for s in scale if s > 1) != 1:
+        raise TrainingConfigError(f"data.degradation slice_profile needs a scale above 1 on one axis only, got {list(scale)}")
+    unknown = sorted(set(data.slice_profiles) - set(SLICE_PROFILES))
+    if unknown or not data.slice_profiles:
+        raise TrainingConfigError(f"data.slice_profiles: choose from {', '.join(SLICE_PROFILES)} (got {data.slice_profiles})")
+    low_high = list(data.slice_thickness)
+    if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+        raise TrainingConfigError(f"data.slice_thickness must be [low, high] with 0 < low <= high, got {data.slice_thickness}")
 
 
 def check_gan_config(gan: "GANConfig") -> None:

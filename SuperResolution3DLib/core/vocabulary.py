@@ -8,3 +8,7 @@ DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N"
 # floor: only nothing below the minimum (keeps peaks above the input's maximum that the blurred input lost);
 # none: the network's values as they are.
 CLAMP_MODES = ("range", "floor", "none")
+
+# Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for.
+SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
+DEGRADATIONS = ("kspace", "slice_profile")

@@ -24,6 +24,7 @@ from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.folds import kfold_split
 from SuperResolution3DLib.core.paths import expand_volume_entries
+from SuperResolution3DLib.core.volume import Volume
 
 @dataclass
 class TrainingVolume:
@@ -36,23 +37,28 @@ class TrainingVolume:
 
 
 def prepare_training_volume(
-    name: str, array: np.ndarray, scale: Sequence[int], normalization: dict, foreground_threshold: float
+    name: str, array: np.ndarray, scale: Sequence[int], normalization: dict, foreground_threshold: float,
+    degradation: str = "kspace",
 ) -> TrainingVolume:
+    """Normalise a training volume; with ``kspace`` degradation its low-pass image is made once here (patches
+    of ``slice_profile`` degradation are made from the HR patch, so the HR volume stands in for it)."""
     hr = np.asarray(array, dtype=np.float32)
-    lowpass = kspace_lowpass(hr, scale)
+    lowpass = kspace_lowpass(hr, scale) if degradation == "kspace" else hr
     mapping = fit_intensity_mapping(nearest_downsample(lowpass, scale), normalization)
     hr, lowpass = mapping.forward(hr), mapping.forward(lowpass)
     foreground = np.argwhere(hr > foreground_threshold).astype(np.int32)
     return TrainingVolume(name, hr, lowpass, foreground)
 
 
-def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float) -> List[TrainingVolume]:
+def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float,
+                          degradation: str = "kspace") -> List[TrainingVolume]:
     from SuperResolution3DLib.data.io import read_volume
 
     volumes = []
     for path in paths:
         volume = read_volume(path)
-        volumes.append(prepare_training_volume(Path(path).name, volume.array, scale, normalization, foreground_threshold))
+        volumes.append(prepare_training_volume(Path(path).name, volume.array, scale, normalization, foreground_threshold,
+                                               degradation))
     return volumes
 
 
@@ -124,12 +130,25 @@ class PatchSampler:
                 order[a] = int(b)
         return tuple(order)
 
+    def _thick_slices(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The LR patch of ``slice_profile`` degradation: a random profile and thickness along the thick axis."""
+        from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+
+        axis = next(a for a, s in enumerate(self.scale) if s > 1)
+        factor = self.scale[axis]
+        profile = self.data.slice_profiles[rng.integers(len(self.data.slice_profiles))]
+        thickness = factor * rng.uniform(*self.data.slice_thickness)
+        return thick_slice_degrade(Volume(np.asarray(hr, np.float32)), axis, factor, profile, thickness).array
+
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
         volume = self.volumes[rng.integers(len(self.volumes))]
         z, y, x = self._corner(volume, rng)
         box = (slice(z, z + self.patch), slice(y, y + self.patch), slice(x, x + self.patch))
         hr, lowpass = self._augment((volume.hr[box], volume.lowpass[box]), rng)
-        lr = nearest_downsample(lowpass, self.scale)
+        if self.data.degradation == "slice_profile":  # from the augmented HR patch (noise included)
+            lr = self._thick_slices(hr, rng)
+        else:
+            lr = nearest_downsample(lowpass, self.scale)
         return np.ascontiguousarray(lr, dtype=np.float32), np.ascontiguousarray(hr, dtype=np.float32)
 
     def batch(self, rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:

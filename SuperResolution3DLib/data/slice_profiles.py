@@ -17,9 +17,9 @@ from typing import Optional
 
 import numpy as np
 
+from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 from SuperResolution3DLib.core.volume import Volume
 
-SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 SUBSAMPLES = 16  # sub-voxel samples per HR voxel when integrating a profile
 

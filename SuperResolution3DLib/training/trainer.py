@@ -226,13 +226,14 @@ class Trainer:
         data = self.config.data
         self.train_paths, self.validation_paths, self.test_paths = split_volume_entries(data, self.config.base_dir)
         self.log(f"training volumes: {[p.name for p in self.train_paths]}")
-        volumes = load_training_volumes(self.train_paths, self.scale, self.config.normalization, data.foreground_threshold)
+        volumes = load_training_volumes(self.train_paths, self.scale, self.config.normalization, data.foreground_threshold,
+                                        data.degradation)
         self.sampler = PatchSampler(volumes, self.scale, data)
         self.validation_batch = None
         if self.validation_paths:
             self.log(f"validation volumes: {[p.name for p in self.validation_paths]}")
             val_volumes = load_training_volumes(
-                self.validation_paths, self.scale, self.config.normalization, data.foreground_threshold
+                self.validation_paths, self.scale, self.config.normalization, data.foreground_threshold, data.degradation
             )
             val_sampler = PatchSampler(val_volumes, self.scale, _without_augmentation(data))
             self.validation_batch = val_sampler.batch(np.random.default_rng(12345), self.config.schedule.validation_patches)
@@ -487,14 +488,21 @@ class Trainer:
             "training_data": {
                 "train": [str(p.name) for p in self.train_paths],
                 "validation": [str(p.name) for p in self.validation_paths],
-                "degradation": "k-space truncation to the central 1/scale, magnitude (real part for signed volumes), "
-                               f"nearest downsampling; scale {list(self.scale)}",
+                "degradation": degradation_text(config.data, self.scale),
                 **({"folds": config.data.folds, "fold": config.data.fold} if config.data.folds else {}),
             },
             "training_settings": settings,
             "training_campaign": self.campaign(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def degradation_text(data, scale) -> str:
+    if data.degradation == "slice_profile":
+        return (f"thick slices: profiles {list(data.slice_profiles)}, thickness {list(data.slice_thickness)} x the slice "
+                f"spacing, every scale-th voxel kept; scale {list(scale)}")
+    return ("k-space truncation to the central 1/scale, magnitude (real part for signed volumes), "
+            f"nearest downsampling; scale {list(scale)}")
 
 
 def campaign_of_card(card: Dict[str, Any]) -> Dict[str, Any]:

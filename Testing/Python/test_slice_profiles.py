@@ -67,3 +67,36 @@ def test_sr3d_degrade_makes_thick_slices_with_a_profile_and_thickness_in_mm(tmp_
     assert "one axis" in capsys.readouterr().err
     assert main(["degrade", str(hr_path), str(lr_path), "--scale", "1,1,4", "--thickness", "2"]) == 2
     assert "--thickness needs a slice --profile" in capsys.readouterr().err
+
+
+def test_training_patches_with_random_slice_profiles_follow_the_grid_relation():
+    from SuperResolution3DLib.core.config import DataConfig
+    from SuperResolution3DLib.data.patches import PatchSampler, prepare_training_volume
+
+    rng = np.random.default_rng(0)
+    hr = np.cumsum(rng.random((40, 24, 24)), axis=0).astype(np.float32)  # rises along z
+    volume = prepare_training_volume("x", hr, (1, 1, 4), {"kind": "minmax"}, 0.1)
+    data = DataConfig(train=["x"], patch_size=16, augment_intensity=0.0, augment_flips=False,
+                      degradation="slice_profile", slice_thickness=[0.8, 1.3])
+    sampler = PatchSampler([volume], (1, 1, 4), data)
+    for _ in range(5):
+        lr, hr_patch = sampler.sample(rng)
+        assert lr.shape == (4, 16, 16) and hr_patch.shape == (16, 16, 16)
+        # each LR slice averages the HR slices around 4 i, not around 4 i + 2
+        on = np.abs(lr - hr_patch[::4]).mean()
+        off = np.abs(lr - hr_patch[2::4]).mean()
+        assert on < off
+
+
+def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path):
+    from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.core.errors import TrainingConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("network: {name: RRDBNet3D, scale: [4, 4, 4]}\ndata: {train: [a.nii], patch_size: 16, degradation: slice_profile}\n")
+    with pytest.raises(TrainingConfigError, match="one axis only"):
+        load_training_config(path)
+    path.write_text("network: {name: RRDBNet3D, scale: [1, 1, 4]}\n"
+                    "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, slice_profiles: [sinc]}\n")
+    with pytest.raises(TrainingConfigError, match="slice_profiles"):
+        load_training_config(path)
