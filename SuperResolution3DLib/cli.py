@@ -278,6 +278,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed, metric_device="cuda" if args.device.startswith("cuda") else "cpu",
         figure_subject=None if args.figure_subject < 0 else args.figure_subject, figure_box=args.figure_box,
         crop=args.crop, shift_to_zero=args.shift_to_zero, interior=args.interior,
+        slice_profile=args.profile, slice_thickness=args.thickness,
     )
     inference = InferenceSettings(window=args.window, context=args.context, device=args.device)
     try:
@@ -394,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--crop", type=_positive_triple("--crop"), default=None, metavar="X,Y,Z", help="score a centre crop of each HR volume of this many voxels (default: whole volumes)")
     evaluate.add_argument("--shift-to-zero", action="store_true", help="shift volumes with negative values (CT in HU) by their minimum before degrading (the real-scan protocol)")
     evaluate.add_argument("--interior", type=int, default=0, help="HR voxels at each face left out of PSNR/SSIM (default: %(default)s)")
+    evaluate.add_argument("--profile", default=None, choices=list(SLICE_PROFILES),
+                          help="degrade into thick slices with this slice profile along the one axis whose --scale is above 1 "
+                               "(default: k-space truncation)")
+    evaluate.add_argument("--thickness", type=_number(float, "--thickness", 1e-6), default=1.0,
+                          help="slice thickness (FWHM) in slice spacings, with --profile (default: %(default)s)")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default=InferenceSettings().device, help="device for super-resolution and the metric networks (default: %(default)s)")
     evaluate.add_argument("--window", type=_positive_triple("--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")

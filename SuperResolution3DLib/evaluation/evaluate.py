@@ -34,6 +34,7 @@ import numpy as np
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.folds import select_fold
 from SuperResolution3DLib.core.scale import as_scale
+from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import kspace_degrade
 
 PathLike = Union[str, Path]
@@ -73,6 +74,8 @@ class EvaluationSettings:
         (``HU - min``), as the real-scan protocol does; scores do not change with a shift otherwise.
     interior: HR voxels at each face left out of PSNR / SSIM (the borders, where the FFT's periodic
         wrap-around of a cropped volume rings).
+    slice_profile: ``None`` (k-space degradation) or ``rect`` / ``trapezoid`` / ``gaussian``: thick slices along
+        the one axis whose scale is above 1 (``data.slice_profiles``), ``slice_thickness`` slice spacings thick.
     """
 
     metrics: Sequence[str] = DEFAULT_METRICS
@@ -90,6 +93,8 @@ class EvaluationSettings:
     crop: Optional[Tuple[int, int, int]] = None
     shift_to_zero: bool = False
     interior: int = 0
+    slice_profile: Optional[str] = None
+    slice_thickness: float = 1.0
 
 
 @dataclass
@@ -216,7 +221,6 @@ def evaluate_methods(
     from SuperResolution3DLib.inference.api import super_resolve
     from SuperResolution3DLib.data.io import read_volume, validate_volume
     from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr, ssim
-    from SuperResolution3DLib.core.volume import Volume
 
     settings = settings or EvaluationSettings()
     inference_settings = inference_settings or InferenceSettings()
@@ -241,7 +245,7 @@ def evaluate_methods(
         for index, (entry, fold) in enumerate(zip(hr_volumes, folds)):
             name, hr = (entry[0], entry[1]) if isinstance(entry, tuple) else (Path(entry).name, read_volume(entry))
             hr = prepare_hr_volume(validate_volume(hr if isinstance(hr, Volume) else Volume(np.asarray(hr))), settings)
-            lr = kspace_degrade(hr, scale)
+            lr = degrade_for_evaluation(hr, scale, settings)
             hr_array = hr.array.astype(np.float32)
             low, high = pm.hr_intensity_range(hr_array)
             mask = scoring_mask(hr_array, settings)
@@ -297,6 +301,19 @@ def evaluate_methods(
         for method_name, parts in pooled_sr.items():
             result.pooled_fid[method_name] = float(pm.frechet_distance(np.concatenate(parts), hr_all))
     return result
+
+
+def degrade_for_evaluation(hr: Volume, scale: Sequence[int], settings: EvaluationSettings) -> Volume:
+    """The LR volume the methods start from: k-space truncation, or thick slices with a slice profile."""
+    if settings.slice_profile is None:
+        return kspace_degrade(hr, scale)
+    from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+
+    thick = [axis for axis, factor in enumerate(scale) if factor > 1]
+    if len(thick) != 1:
+        raise ValueError(f"a slice profile needs a scale above 1 on one axis only, got {list(scale)}")
+    factor = scale[thick[0]]
+    return thick_slice_degrade(hr, thick[0], factor, settings.slice_profile, factor * settings.slice_thickness)
 
 
 def centre_crop_box(size_xyz: Sequence[int], crop_xyz: Sequence[int]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
@@ -545,6 +562,7 @@ def evaluate_against_interpolation(
     settings: Optional[InferenceSettings] = None,
     log: Callable[[str], None] = print,
     references: Optional[Dict[str, Any]] = None,
+    slice_profile: Optional[str] = None,
 ) -> Dict[str, Dict[str, Dict[str, float]]]:
     """Degrade each HR volume with the model's scale, super-resolve it with the model, with
     each interpolation baseline and with each of ``references`` ({name: SRModel}, e.g. the stage-1
@@ -558,7 +576,7 @@ def evaluate_against_interpolation(
     methods = {"model": model}
     methods.update({name: interpolation_model(name, model.scale) for name in baselines})
     methods.update(references or {})
-    evaluation = EvaluationSettings(metrics=("psnr", "ssim"), figure_subject=None)
+    evaluation = EvaluationSettings(metrics=("psnr", "ssim"), figure_subject=None, slice_profile=slice_profile)
     result = evaluate_methods([Path(p) for p in hr_paths], methods, evaluation, settings, progress=False, log=None)
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
     for row in result.rows:

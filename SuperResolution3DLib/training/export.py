@@ -29,7 +29,10 @@ def export_trained_model(trainer: Trainer, log: Callable[[str], None] = print) -
     test_paths = split_volume_entries(config.data, config.base_dir)[2]
     if test_paths:
         model = SRModel(network, trainer.scale, dict(config.normalization), card)
-        card["metrics"] = evaluate_against_interpolation(model, test_paths, references=trainer.reference_models(), log=log)
+        # a through-plane model is scored on contiguous Gaussian thick slices (k-space truncation otherwise)
+        profile = "gaussian" if config.data.degradation == "slice_profile" else None
+        card["metrics"] = evaluate_against_interpolation(model, test_paths, references=trainer.reference_models(), log=log,
+                                                         slice_profile=profile)
         card["training_data"]["test"] = [p.name for p in test_paths]
     path = save_model(export_path(trainer), network, card)
     log(f"model written to {path}")

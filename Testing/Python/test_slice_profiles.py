@@ -100,3 +100,17 @@ def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path
                     "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, slice_profiles: [sinc]}\n")
     with pytest.raises(TrainingConfigError, match="slice_profiles"):
         load_training_config(path)
+
+
+def test_evaluate_scores_thick_slice_inputs(tmp_path, capsys):
+    import csv
+
+    hr = Volume(np.random.default_rng(2).random((24, 14, 15)).astype(np.float32) * 100, (0.9, 0.9, 1.0))
+    write_volume(hr, tmp_path / "hr.nrrd")
+    code = main(["evaluate", str(tmp_path / "hr.nrrd"), "--models", "trilinear", "bspline", "--scale", "1,1,4",
+                 "--profile", "gaussian", "--metrics", "psnr,ssim", "--figure-subject", "-1", "--out", str(tmp_path / "out"),
+                 "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(tmp_path / "out" / "per_volume.csv")))
+    assert {row["method"] for row in rows} == {"trilinear", "bspline"}
+    assert all(float(row["psnr"]) > 10 for row in rows)
