@@ -121,19 +121,43 @@ def command_predict(args: argparse.Namespace) -> int:
     check_predict_arguments(args)
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing, write_volume
     from SuperResolution3DLib.models.files import load_model
 
-    model = load_model(args.model)
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
         device=args.device, precision=args.precision, clamp=args.clamp,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
-    check_memory_from_header(args.input, model, settings)
-    volume = read_volume(args.input)
-    result = super_resolve(volume, model, settings, progress=_progress_printer(args.progress))
+    spacing, volume = read_volume_spacing(args.input), None
+    if spacing is None:  # a DICOM series whose header alone does not give it
+        volume = read_volume(args.input)
+        spacing = volume.spacing
+    model_name, thick = choose_model(args.model, spacing)
+    model = load_model(model_name)
+    if thick is not None:
+        from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
+
+        if is_through_plane(model.scale):
+            print(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
+            run = lambda volume, progress: super_resolve_thick_slices(volume, model, settings, progress, thick=thick)  # noqa: E731
+        else:
+            print(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
+                  "(leave out --model for the through-plane model)")
+            run = None
+    else:
+        run = None
+    if run is None:
+        from SuperResolution3DLib.inference.thick_slices import is_through_plane
+
+        if is_through_plane(model.scale):
+            raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
+                                   "the other two, which agree)")
+        check_memory_from_header(args.input, model, settings)
+        run = lambda volume, progress: super_resolve(volume, model, settings, progress=progress)  # noqa: E731
+    volume = volume if volume is not None else read_volume(args.input)
+    result = run(volume, _progress_printer(args.progress))
     write_volume(result, args.output)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
@@ -141,6 +165,18 @@ def command_predict(args: argparse.Namespace) -> int:
         write_comparison_png(args.png, volume, result, settings, model, args.hr)
         print(f"wrote {args.png}")
     return 0
+
+
+def choose_model(requested: str, spacing):
+    """``(model name, ThickSlices or None)``: with no ``--model`` (``default``), a thick-slice input goes to the
+    bundled through-plane model when there is one; an explicit model is used as given."""
+    from SuperResolution3DLib.inference.thick_slices import find_thick_slices
+    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME, list_bundled_models
+
+    thick = find_thick_slices(spacing) if spacing is not None else None
+    if thick is not None and requested == "default" and DEFAULT_THICK_SLICE_MODEL_NAME in list_bundled_models():
+        return DEFAULT_THICK_SLICE_MODEL_NAME, thick
+    return requested, thick
 
 
 def check_memory_from_header(path, model, settings) -> None:

@@ -80,6 +80,15 @@ def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize())
 
 
+def read_volume_spacing(path: PathLike) -> Optional[Tuple[float, float, float]]:
+    """The ``(x, y, z)`` spacing of an input file from its header; ``None`` for a DICOM folder (its slice
+    spacing comes from the slice positions, known once the series is read)."""
+    if is_synthetic_entry(path):
+        return (1.0, 1.0, 1.0)
+    source = _open_input(Path(path).expanduser())
+    return None if isinstance(source, list) else tuple(float(v) for v in source.GetSpacing())
+
+
 def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():

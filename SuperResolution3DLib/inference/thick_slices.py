@@ -1,0 +1,128 @@
+"""Thick-slice inputs to isotropic outputs: find the thick axis, run a through-plane model along it.
+
+The geometry rule (README, "Thick slices"):
+
+1. The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times the finest of the other two,
+   which agree within ``PLANE_TOLERANCE``; any of x, y, z, also with an oblique direction (index axes count).
+2. The volume is turned (array axes and direction columns together, so that no voxel moves in the world) so
+   that its thick axis is the network's z, super-resolved by the model's factor ``f`` along it (output voxel
+   ``f * i`` on input voxel ``i``, same origin), and turned back.
+3. When the ratio thick / in-plane is not ``f`` (e.g. 0.9 x 0.9 x 5 mm, ratio 5.56, with a 4x model), the
+   result is resampled along the thick axis with cubic B-splines onto the in-plane spacing: same origin and
+   direction, ``floor((f * n - 1) * (thick / f) / in-plane) + 1`` samples (the extent of the ``f``-times grid,
+   which, as for every scale, reaches ``f - 1`` fine voxels past the last input slice), so the output has the
+   in-plane spacing on every axis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from SuperResolution3DLib.core.volume import Volume
+
+MIN_ANISOTROPY = 1.5
+PLANE_TOLERANCE = 0.1
+AXIS_NAMES = "xyz"
+
+
+@dataclass(frozen=True)
+class ThickSlices:
+    """What a thick-slice input is: its thick index axis (0, 1, 2 = x, y, z), the slice spacing and the
+    in-plane spacing (mm)."""
+
+    axis: int
+    thickness: float
+    in_plane: float
+
+    @property
+    def ratio(self) -> float:
+        return self.thickness / self.in_plane
+
+    def describe(self, factor: int) -> str:
+        name = AXIS_NAMES[self.axis]
+        text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane:g} mm in-plane (ratio {self.ratio:.2f}): "
+                f"{factor}x along {name}")
+        if not math.isclose(self.ratio, factor, rel_tol=1e-3):
+            text += f", then B-spline resampling along {name}"
+        return text + f"; output {self.in_plane:g} mm isotropic"
+
+
+def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
+    """The thick axis of a volume with this ``(x, y, z)`` spacing, or ``None`` when it is not a thick-slice volume."""
+    spacing = [float(s) for s in spacing]
+    axis = int(np.argmax(spacing))
+    others = [s for a, s in enumerate(spacing) if a != axis]
+    if max(others) > min(others) * (1 + PLANE_TOLERANCE) or spacing[axis] < MIN_ANISOTROPY * min(others):
+        return None
+    return ThickSlices(axis, spacing[axis], min(others))
+
+
+def axis_order_with_thick_last(axis: int) -> Tuple[int, int, int]:
+    """``(x, y, z)`` index axes in the order that puts ``axis`` last (the network's z)."""
+    return tuple([a for a in range(3) if a != axis] + [axis])
+
+
+def permute_axes(volume: Volume, order_xyz: Sequence[int]) -> Volume:
+    """The same voxels in the same world places with index axis ``k`` of the result = axis ``order_xyz[k]``."""
+    array_axes = [2 - order_xyz[2 - k] for k in range(3)]
+    matrix = volume.direction_matrix[:, list(order_xyz)]
+    return Volume(np.ascontiguousarray(volume.array.transpose(array_axes)), tuple(volume.spacing[a] for a in order_xyz),
+                  volume.origin, tuple(matrix.ravel()))
+
+
+def inverse_order(order_xyz: Sequence[int]) -> Tuple[int, int, int]:
+    inverse = [0, 0, 0]
+    for k, a in enumerate(order_xyz):
+        inverse[a] = k
+    return tuple(inverse)
+
+
+def resample_axis(volume: Volume, axis: int, spacing: float) -> Volume:
+    """Cubic B-spline resampling of index ``axis`` onto ``spacing`` mm, origin and direction kept, covering the
+    same extent (``floor((n - 1) * old / new) + 1`` samples)."""
+    import SimpleITK as sitk
+
+    old = volume.spacing[axis]
+    size = list(volume.size)
+    size[axis] = int(math.floor((size[axis] - 1) * old / spacing + 1e-6)) + 1
+    new_spacing = list(volume.spacing)
+    new_spacing[axis] = spacing
+    image = volume.to_sitk()
+    resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkBSpline, volume.origin, new_spacing,
+                              volume.direction, 0.0, sitk.sitkFloat32)
+    return Volume.from_sitk(resampled)
+
+
+def is_through_plane(scale: Sequence[int]) -> bool:
+    """A model of scale ``(1, 1, f)``: it super-resolves along z only."""
+    scale = tuple(int(s) for s in scale)
+    return scale[:2] == (1, 1) and scale[2] > 1
+
+
+def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
+                               thick: Optional[ThickSlices] = None) -> Volume:
+    """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``) along its
+    thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``."""
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.api import clamp_to_input_range, super_resolve
+
+    thick = thick or find_thick_slices(volume.spacing)
+    if thick is None:
+        raise ValueError(f"the input's spacing {tuple(volume.spacing)} has no thick-slice axis; use an isotropic model")
+    scale = tuple(int(s) for s in model.scale)
+    if not is_through_plane(scale):
+        raise ValueError(f"a through-plane model has scale (1, 1, f), got {scale}")
+    order = axis_order_with_thick_last(thick.axis)
+    turned = permute_axes(volume, order)
+    if settings is not None and settings.roi_start is not None:  # the region of interest turns with the axes
+        settings = replace(settings, roi_start=tuple(settings.roi_start[a] for a in order),
+                           roi_size=tuple(settings.roi_size[a] for a in order))
+    result = permute_axes(super_resolve(turned, model, settings, progress, cancel), inverse_order(order))
+    if not math.isclose(thick.ratio, scale[2], rel_tol=1e-3):
+        result = resample_axis(result, thick.axis, thick.in_plane)
+        clamp_to_input_range(result.array, volume.array, (settings or InferenceSettings()).clamp)
+    return result

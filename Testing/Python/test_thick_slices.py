@@ -1,0 +1,114 @@
+"""Thick-slice inputs: the thick axis, turning it to the network's z and back, and the output grid."""
+
+import numpy as np
+import pytest
+
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.inference.thick_slices import (find_thick_slices, inverse_order, permute_axes,
+                                                         super_resolve_thick_slices)
+from SuperResolution3DLib.models.files import interpolation_model
+
+CPU = InferenceSettings(device="cpu")
+OBLIQUE = tuple(np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0].ravel())
+
+
+@pytest.mark.parametrize("spacing, expected", [((1, 1, 4), (2, 4.0)), ((4.5, 0.9, 0.9), (0, 5.0)), ((0.5, 3.0, 0.52), (1, 6.0)),
+                                               ((1, 1, 1.2), None), ((1, 2, 4), None)])
+def test_the_thick_axis_and_ratio_come_from_the_spacing(spacing, expected):
+    thick = find_thick_slices(spacing)
+    assert (None if thick is None else (thick.axis, round(thick.ratio, 6))) == expected
+
+
+@pytest.mark.parametrize("order", [(1, 2, 0), (0, 2, 1), (2, 0, 1)])
+def test_turning_the_axes_moves_no_voxel_in_the_world(order):
+    array = np.random.default_rng(1).random((5, 6, 7)).astype(np.float32)
+    volume = Volume(array, (0.7, 0.8, 3.0), (4.0, -2.0, 9.0), OBLIQUE)
+    turned = permute_axes(volume, order)
+    index = np.array([6, 2, 3])  # (x, y, z) in the original
+    turned_index = index[list(order)]
+    np.testing.assert_allclose(turned.index_to_world(turned_index), volume.index_to_world(index), atol=1e-9)
+    assert turned.array[tuple(turned_index[::-1])] == array[tuple(index[::-1])]
+    back = permute_axes(turned, inverse_order(order))
+    np.testing.assert_array_equal(back.array, array)
+    np.testing.assert_allclose(back.direction, volume.direction, atol=1e-12)
+
+
+def test_a_thick_x_axis_is_super_resolved_along_x_on_the_documented_grid():
+    array = np.zeros((6, 7, 8), np.float32)
+    array[3, 2, 5] = 100.0  # a landmark at index (x, y, z) = (5, 2, 3)
+    volume = Volume(array, (4.0, 1.0, 1.0), (10.0, 20.0, -30.0), OBLIQUE)
+    result = super_resolve_thick_slices(volume, interpolation_model("trilinear", (1, 1, 4)), CPU)
+    assert result.size == (32, 7, 6)
+    np.testing.assert_allclose(result.spacing, (1.0, 1.0, 1.0))
+    assert result.origin == volume.origin
+    np.testing.assert_allclose(result.direction, volume.direction, atol=1e-12)
+    peak = np.unravel_index(np.argmax(result.array), result.array.shape)[::-1]
+    assert tuple(int(i) for i in peak) == (20, 2, 3)
+    np.testing.assert_allclose(result.index_to_world(peak), volume.index_to_world((5, 2, 3)), atol=1e-9)
+
+
+def test_a_ratio_other_than_the_model_factor_is_resampled_onto_the_in_plane_spacing():
+    z = np.arange(10, dtype=np.float32)
+    array = np.broadcast_to(z[:, None, None] * 10.0, (10, 4, 5)).copy()  # a ramp along z: 0..90
+    volume = Volume(array, (0.9, 0.9, 4.5), (0.0, 0.0, 0.0))
+    result = super_resolve_thick_slices(volume, interpolation_model("trilinear", (1, 1, 4)), CPU)
+    np.testing.assert_allclose(result.spacing, (0.9, 0.9, 0.9))
+    assert result.size == (5, 4, 49)  # floor(39 * 1.125 / 0.9) + 1 samples cover the 4x grid's extent
+    # the ramp stays a ramp at the right world positions: 10 per 4.5 mm
+    expected = np.arange(49) * 0.9 * 10 / 4.5
+    np.testing.assert_allclose(result.array[5:36, 1, 2], expected[5:36], atol=1e-3)  # B-spline edges ring a little
+    np.testing.assert_allclose(result.array[:36, 1, 2], expected[:36], atol=0.2)
+
+
+def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, monkeypatch):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.models import card
+
+    path = tmp_path / "thick.nrrd"
+    write_volume(Volume(np.random.default_rng(3).random((5, 8, 9)).astype(np.float32), (1.0, 1.0, 4.0)), path)
+    # an explicit isotropic model is used as asked, with a note
+    assert main(["predict", str(path), str(tmp_path / "iso.nrrd"), "--model", "trilinear", "--progress", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "note: slices along z are 4 mm apart, 1 mm in-plane" in out
+    assert read_volume(tmp_path / "iso.nrrd").size == (36, 32, 20)
+    # with no --model and no bundled through-plane model: the default, as before
+    monkeypatch.setattr(card, "DEFAULT_THICK_SLICE_MODEL_NAME", "no_such_model")
+    from SuperResolution3DLib import cli
+
+    assert cli.choose_model("default", (1.0, 1.0, 4.0))[0] == "default"
+    monkeypatch.setattr(card, "DEFAULT_THICK_SLICE_MODEL_NAME", "sr3d_rrdb_x4_l1")  # any bundled name stands in
+    name, thick = cli.choose_model("default", (1.0, 1.0, 4.0))
+    assert name == "sr3d_rrdb_x4_l1" and thick.axis == 2
+    assert cli.choose_model("default", (1.0, 1.0, 1.0)) == ("default", None)
+    assert cli.choose_model("bspline", (1.0, 1.0, 4.0))[0] == "bspline"
+
+
+def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsys):
+    import torch
+
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import RRDBNet3D
+
+    torch.manual_seed(0)
+    network = RRDBNet3D(num_feat=4, num_grow_ch=4, num_block=0, scale=(1, 1, 4), upsampler="pixel_shuffle", global_skip="trilinear")
+    card = {"name": "tiny_thick", "network": {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4],
+                                              "upsampler": "pixel_shuffle", "global_skip": "trilinear"},
+            "normalization": {"kind": "minmax"}}
+    model_path = save_model(tmp_path / "tiny_thick.json", network, card)
+    path = tmp_path / "thick_x.nrrd"
+    write_volume(Volume(np.random.default_rng(4).random((9, 8, 5)).astype(np.float32), (3.0, 0.75, 0.75), (1.0, 2.0, 3.0)), path)
+    code = main(["predict", str(path), str(tmp_path / "sr.nrrd"), "--model", str(model_path), "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    assert "slices along x are 3 mm apart, 0.75 mm in-plane (ratio 4.00): 4x along x" in capsys.readouterr().out
+    result = read_volume(tmp_path / "sr.nrrd")
+    assert result.size == (20, 8, 9)
+    np.testing.assert_allclose(result.spacing, (0.75, 0.75, 0.75))
+    np.testing.assert_allclose(result.origin, (1.0, 2.0, 3.0))
+    # an isotropic input is refused by a through-plane model
+    write_volume(Volume(np.ones((6, 6, 6), np.float32)), tmp_path / "iso.nrrd")
+    assert main(["predict", str(tmp_path / "iso.nrrd"), str(tmp_path / "x.nrrd"), "--model", str(model_path)]) == 2
+    assert "needs a thick-slice input" in capsys.readouterr().err
