@@ -104,7 +104,12 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     from SuperResolution3DLib.data.io import check_output_path, inspect_input
     from SuperResolution3DLib.models.card import find_model_files
 
-    check_output_path(args.input, args.output)
+    from SuperResolution3DLib.data.dicom import check_dicom_output, is_dicom_output
+
+    if is_dicom_output(args.output):
+        check_dicom_output(args.input, args.output)
+    else:
+        check_output_path(args.input, args.output)
     if args.png:
         check_png_path(args.png, args.input, args.output)
     inspect_input(args.input)
@@ -121,7 +126,7 @@ def command_predict(args: argparse.Namespace) -> int:
     check_predict_arguments(args)
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing, write_volume
+    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing
     from SuperResolution3DLib.models.files import load_model
 
     settings = InferenceSettings(
@@ -158,13 +163,26 @@ def command_predict(args: argparse.Namespace) -> int:
         run = lambda volume, progress: super_resolve(volume, model, settings, progress=progress)  # noqa: E731
     volume = volume if volume is not None else read_volume(args.input)
     result = run(volume, _progress_printer(args.progress))
-    write_volume(result, args.output)
+    write_output(result, args.input, args.output, model)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
     if args.png:
         write_comparison_png(args.png, volume, result, settings, model, args.hr)
         print(f"wrote {args.png}")
     return 0
+
+
+def write_output(result, input_path, output, model) -> None:
+    """A volume file, or a DICOM series when ``output`` names a folder (patient and study from a DICOM input)."""
+    from SuperResolution3DLib.data.dicom import is_dicom_output, read_dicom_attributes, write_dicom_series
+    from SuperResolution3DLib.data.io import write_volume
+
+    if not is_dicom_output(output):
+        write_volume(result, output)
+        return
+    attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}
+    scale = "x".join(map(str, model.scale))
+    write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
 
 
 def choose_model(requested: str, spacing):
@@ -364,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
     predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder")
-    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input)")
+    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input), or a folder "
+                         "(an existing empty one, or a path ending in /) for a DICOM series")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     predict.add_argument("--window", type=_positive_triple("--window"), default=defaults.window, metavar="N|X,Y,Z", help="largest window on the input grid, in voxels (default: %(default)s)")

@@ -1,0 +1,50 @@
+"""DICOM series output: geometry and values survive the round trip; a DICOM input's patient and study carry over."""
+
+import numpy as np
+import pytest
+
+from SuperResolution3DLib.cli import main
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.dicom import read_dicom_attributes, write_dicom_series
+from SuperResolution3DLib.data.io import read_volume, write_volume
+
+ROTATION = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+OBLIQUE = tuple((ROTATION * np.sign(np.linalg.det(ROTATION))).ravel())
+
+
+def test_a_series_round_trips_geometry_and_values_within_half_a_slope_step(tmp_path):
+    array = np.random.default_rng(1).uniform(-1000, 2000, (7, 8, 9)).astype(np.float32)  # HU-like, signed
+    volume = Volume(array, (0.5, 0.6, 1.5), (10.0, -20.0, 30.0), OBLIQUE)
+    folder = write_dicom_series(volume, tmp_path / "series", attributes={"0010|0010": "Doe^Jane"})
+    back = read_volume(folder)
+    assert back.size == volume.size
+    np.testing.assert_allclose(back.spacing, volume.spacing, atol=1e-6)
+    np.testing.assert_allclose(back.origin, volume.origin, atol=1e-6)
+    np.testing.assert_allclose(back.direction, volume.direction, atol=1e-6)
+    np.testing.assert_allclose(back.array, array, atol=2000 / 32000 / 2 + 1e-6)
+    assert read_dicom_attributes(folder)["0010|0010"].strip() == "Doe^Jane"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series"]  # no temporary folder left
+    with pytest.raises(InputVolumeError, match="not empty"):
+        write_dicom_series(volume, folder)
+
+
+def test_predict_writes_a_new_series_in_the_input_study(tmp_path, capsys):
+    source = Volume(np.random.default_rng(2).uniform(0, 100, (6, 7, 8)).astype(np.float32), (2.0, 2.0, 2.0), (1.0, 2.0, 3.0))
+    write_dicom_series(source, tmp_path / "input", attributes={"0010|0010": "Roe^Richard", "0010|0020": "P-42",
+                                                               "0008|0060": "MR"})
+    study = read_dicom_attributes(tmp_path / "input")["0020|000d"]
+    code = main(["predict", str(tmp_path / "input"), str(tmp_path / "sr") + "/", "--model", "trilinear", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    result = read_volume(tmp_path / "sr")
+    assert result.size == (32, 28, 24)
+    np.testing.assert_allclose(result.spacing, (0.5, 0.5, 0.5), atol=1e-6)
+    np.testing.assert_allclose(result.origin, (1.0, 2.0, 3.0), atol=1e-6)
+    attributes = read_dicom_attributes(tmp_path / "sr")
+    assert attributes["0010|0010"].strip() == "Roe^Richard" and attributes["0010|0020"].strip() == "P-42"
+    assert attributes["0020|000d"] == study and attributes["0008|0060"].strip() == "MR"
+    # refusals before any work: a folder with files in it, and the input folder itself
+    assert main(["predict", str(tmp_path / "input"), str(tmp_path / "sr"), "--model", "trilinear"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "input"), str(tmp_path / "input") + "/", "--model", "trilinear"]) == 2
+    assert "input folder" in capsys.readouterr().err
