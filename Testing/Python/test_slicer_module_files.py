@@ -114,6 +114,10 @@ def test_top_level_cmake_declares_the_extension():
         assert re.search(rf"set\({variable} ", text), variable
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in text
     assert "EXTENSION_ICONURL" in text and "SuperResolution3D.png" in text
+    screenshots = re.search(r'set\(EXTENSION_SCREENSHOTURLS "([^"]+)"\)', text)
+    assert screenshots, "EXTENSION_SCREENSHOTURLS is empty"
+    for url in screenshots.group(1).split():  # each names a file of this repository on its main branch
+        assert (ROOT / url.split("/main/", 1)[1]).is_file(), url
     assert "add_subdirectory(SuperResolution3D)" in text and "add_subdirectory(Testing)" in text
     assert "Slicer_EXTENSION_GENERATE_CONFIG" in text and "Slicer_EXTENSION_CPACK" in text
 
