@@ -122,12 +122,8 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     check_device_present(args.device)
 
 
-def command_predict(args: argparse.Namespace) -> int:
-    check_predict_arguments(args)
+def inference_settings(args: argparse.Namespace):
     from SuperResolution3DLib.core.config import InferenceSettings
-    from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing
-    from SuperResolution3DLib.models.files import load_model
 
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
@@ -135,34 +131,50 @@ def command_predict(args: argparse.Namespace) -> int:
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
-    spacing, volume = read_volume_spacing(args.input), None
+    return settings
+
+
+def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print):
+    """Read ``input_path``, pick the model (``choose_model``; loaded once into ``models``), super-resolve it:
+    ``(input volume, result, model)``."""
+    from SuperResolution3DLib.inference.api import super_resolve
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
+    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing
+    from SuperResolution3DLib.models.files import load_model
+
+    spacing, volume = read_volume_spacing(input_path), None
     if spacing is None:  # a DICOM series whose header alone does not give it
-        volume = read_volume(args.input)
+        volume = read_volume(input_path)
         spacing = volume.spacing
-    model_name, thick = choose_model(args.model, spacing)
-    model = load_model(model_name)
-    if thick is not None:
-        from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
+    model_name, thick = choose_model(requested_model, spacing)
+    if model_name not in models:
+        models[model_name] = load_model(model_name)
+    model = models[model_name]
+    through_plane = is_through_plane(model.scale)
+    if through_plane and thick is None:
+        raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
+                               "the other two, which agree)")
+    if thick is not None and through_plane:
+        log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
+    elif thick is not None:
+        log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
+            "(leave out --model for the through-plane model)")
+    if not through_plane and volume is None:
+        check_memory_from_header(input_path, model, settings)
+    volume = volume if volume is not None else read_volume(input_path)
+    if through_plane:
+        return volume, super_resolve_thick_slices(volume, model, settings, progress, thick=thick), model
+    return volume, super_resolve(volume, model, settings, progress=progress), model
 
-        if is_through_plane(model.scale):
-            print(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
-            run = lambda volume, progress: super_resolve_thick_slices(volume, model, settings, progress, thick=thick)  # noqa: E731
-        else:
-            print(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
-                  "(leave out --model for the through-plane model)")
-            run = None
-    else:
-        run = None
-    if run is None:
-        from SuperResolution3DLib.inference.thick_slices import is_through_plane
 
-        if is_through_plane(model.scale):
-            raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
-                                   "the other two, which agree)")
-        check_memory_from_header(args.input, model, settings)
-        run = lambda volume, progress: super_resolve(volume, model, settings, progress=progress)  # noqa: E731
-    volume = volume if volume is not None else read_volume(args.input)
-    result = run(volume, _progress_printer(args.progress))
+def command_predict(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.inference.cohort import is_cohort_input
+
+    if is_cohort_input(args.input):
+        return command_predict_cohort(args)
+    check_predict_arguments(args)
+    settings = inference_settings(args)
+    volume, result, model = super_resolve_file(args.input, args.model, settings, {}, _progress_printer(args.progress))
     write_output(result, args.input, args.output, model)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
@@ -170,6 +182,44 @@ def command_predict(args: argparse.Namespace) -> int:
         write_comparison_png(args.png, volume, result, settings, model, args.hr)
         print(f"wrote {args.png}")
     return 0
+
+
+def command_predict_cohort(args: argparse.Namespace) -> int:
+    """Many inputs (a folder of volume files, a glob or a .txt list) into an output folder: one model load,
+    existing outputs skipped, a CSV manifest, a bad scan reported and the rest processed; exit 1 if any failed."""
+    import os
+
+    from SuperResolution3DLib.core.devices import check_device_present, visible_nvidia_devices
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.inference.cohort import (check_cohort_output, cohort_inputs, manifest_path, parse_shard,
+                                                       run_cohort, shard_of)
+    from SuperResolution3DLib.models.card import find_model_files
+
+    if args.png or args.hr or args.roi is not None:
+        raise InputVolumeError("--png, --reference and --roi are for one input; leave them out for a cohort")
+    output_dir = check_cohort_output(args.output)
+    index, count = parse_shard(args.shard)
+    inputs = shard_of(cohort_inputs(args.input), index, count)
+    if str(args.model) not in INTERPOLATION_MODES:
+        find_model_files(args.model)
+    check_device_present(args.device)
+    settings = inference_settings(args)
+    if "LOCAL_RANK" in os.environ and args.device in ("auto", "cuda") and visible_nvidia_devices():
+        settings.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
+    output_dir.mkdir(exist_ok=True)
+    models: dict = {}
+
+    def process(input_path, output):
+        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None)
+        write_volume(result, output)
+        return str(model.card.get("name", args.model))
+
+    manifest = manifest_path(output_dir, index, count)
+    print(f"cohort: {len(inputs)} input(s) (shard {index}/{count}) -> {output_dir}; manifest {manifest.name}")
+    counts = run_cohort(inputs, output_dir, process, manifest, args.overwrite)
+    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']}; manifest {manifest}")
+    return 1 if counts["failed"] else 0
 
 
 def write_output(result, input_path, output, model) -> None:
@@ -381,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
-    predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder")
+    predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder; or a cohort: "
+                         "a folder of volume files, a quoted glob or a .txt list (OUTPUT is then a folder)")
     predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input), or a folder "
                          "(an existing empty one, or a path ending in /) for a DICOM series")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
@@ -395,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
     predict.add_argument("--reference", "--hr", dest="hr", metavar="HR", help="the high-resolution volume of the same scan, when you have one: "
                          "shown beside the SR output in the --png views")
+    predict.add_argument("--overwrite", action="store_true", help="cohorts: redo outputs that already exist (default: skip them)")
+    predict.add_argument("--shard", default="0/1", metavar="I/N", help="cohorts: process every N-th input from the I-th (0-based); "
+                         "auto: RANK/WORLD_SIZE under torchrun (default: %(default)s)")
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
