@@ -9,10 +9,12 @@ the files; the folder appears complete or not at all (written beside it, then re
 
 from __future__ import annotations
 
+import locale
 import os
 import secrets
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -30,6 +32,16 @@ CARRIED_TAGS = (
     "0018|0015",                                          # body part examined
 )
 INT16_LIMIT = 32000
+
+
+@contextmanager
+def locale_kept():
+    """GDCM sets the process locale to "C" when it writes; put it back (Python's default text encoding follows it)."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 def is_dicom_output(path) -> bool:
@@ -75,6 +87,21 @@ def _decimal(value: float) -> str:
     return f"{value:.10g}"[:16]  # DICOM decimal strings hold at most 16 characters
 
 
+def _write_slices(image, shared: Dict[str, str], series_uid: str, temporary: Path) -> None:
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for index in range(image.GetDepth()):
+        piece = image[:, :, index]
+        for tag, value in shared.items():
+            piece.SetMetaData(tag, value)
+        position = image.TransformIndexToPhysicalPoint((0, 0, index))
+        piece.SetMetaData("0020|0032", "\\".join(_decimal(v) for v in position))
+        piece.SetMetaData("0020|0013", str(index + 1))
+        piece.SetMetaData("0008|0018", f"{series_uid}.{index + 1}")
+        writer.SetFileName(str(temporary / f"slice_{index + 1:05d}.dcm"))
+        writer.Execute(piece)
+
+
 def write_dicom_series(volume: Volume, folder, description: str = "SuperResolution3D",
                        attributes: Optional[Dict[str, str]] = None) -> Path:
     """Write ``volume`` as a DICOM series into the new folder ``folder`` (refused if it holds files)."""
@@ -113,18 +140,8 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
     temporary = folder.with_name(f".tmp-{secrets.token_hex(4)}-{folder.name}")
     temporary.mkdir()
     try:
-        writer = sitk.ImageFileWriter()
-        writer.KeepOriginalImageUIDOn()
-        for index in range(image.GetDepth()):
-            piece = image[:, :, index]
-            for tag, value in shared.items():
-                piece.SetMetaData(tag, value)
-            position = image.TransformIndexToPhysicalPoint((0, 0, index))
-            piece.SetMetaData("0020|0032", "\\".join(_decimal(v) for v in position))
-            piece.SetMetaData("0020|0013", str(index + 1))
-            piece.SetMetaData("0008|0018", f"{series_uid}.{index + 1}")
-            writer.SetFileName(str(temporary / f"slice_{index + 1:05d}.dcm"))
-            writer.Execute(piece)
+        with locale_kept():
+            _write_slices(image, shared, series_uid, temporary)
         if folder.exists():
             folder.rmdir()
         os.replace(temporary, folder)

@@ -48,3 +48,11 @@ def test_predict_writes_a_new_series_in_the_input_study(tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "input"), str(tmp_path / "input") + "/", "--model", "trilinear"]) == 2
     assert "input folder" in capsys.readouterr().err
+
+
+def test_writing_a_series_leaves_the_process_locale_as_it_was(tmp_path):
+    import locale
+
+    before = locale.setlocale(locale.LC_ALL)
+    write_dicom_series(Volume(np.ones((3, 4, 5), np.float32)), tmp_path / "series")
+    assert locale.setlocale(locale.LC_ALL) == before  # GDCM sets "C"; text files would then read as ASCII

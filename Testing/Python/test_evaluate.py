@@ -88,7 +88,7 @@ def test_evaluate_cli_end_to_end(hr_folder, tiny_model, tmp_path, capsys):
         "--metrics", "psnr,ssim,lpips,fid", "--slice-step", "12", "--figure-box", "8,8,8,8,8,8", "--progress", "none",
     ])
     assert code == 0, capsys.readouterr().err
-    markdown = (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text(encoding="utf-8")
     assert "| trilinear |" in markdown and "| tiny_rrdb |" in markdown
     assert "SSIM" in markdown and "PSNR" in markdown and "FID" in markdown
     assert ("LPIPS was not computed" in markdown and "ST-LPIPS" in markdown) or "| LPIPS |" in markdown.replace(" (dB)", "")
