@@ -372,6 +372,20 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.core.devices import check_device_present
+    from SuperResolution3DLib.core.errors import TrainingConfigError
+    from SuperResolution3DLib.core.paths import expand_volume_entries
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.models.card import find_model_files
+
+    for name in args.models:  # refusals before torch is imported
+        if name not in INTERPOLATION_MODES:
+            find_model_files(name)
+    try:
+        expand_volume_entries(args.hr)
+    except TrainingConfigError as error:
+        raise InputVolumeError(str(error)) from None
+    check_device_present(args.device)
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, run_evaluation
 

@@ -10,7 +10,7 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import DEGRADATIONS, SLICE_PROFILES
+from SuperResolution3DLib.core.vocabulary import DEGRADATIONS, NETWORK_SETTINGS, SLICE_PROFILES
 
 
 @dataclass
@@ -239,6 +239,9 @@ def check_training_config(config: TrainingConfig) -> None:
     if any(config.data.patch_size % s for s in scale):
         raise TrainingConfigError(f"data.patch_size {config.data.patch_size} must be a multiple of the scale {scale}")
     check_degradation(config.data, scale)
+    check_network_config(config.network, "network")
+    if config.gan is not None:
+        check_network_config(config.gan.discriminator, "gan.discriminator")
     if config.optim.steps < 1 or config.optim.batch_size < 1:
         raise TrainingConfigError("optim.steps and optim.batch_size must be positive")
     if config.stage not in ("l1", "gan"):
@@ -251,6 +254,16 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(f"optim.precision must be one of {', '.join(PRECISION_CHOICES)}, got {config.optim.precision!r}")
     if config.gan is not None:
         check_gan_config(config.gan)
+
+
+def check_network_config(network: Dict[str, Any], where: str) -> None:
+    """The network's name and settings against ``NETWORK_SETTINGS`` (no torch: a refusal in milliseconds)."""
+    name = network.get("name")
+    if name not in NETWORK_SETTINGS:
+        raise TrainingConfigError(f"{where}: unknown network {name!r}; known networks: {sorted(NETWORK_SETTINGS)}")
+    unknown = sorted(set(network) - {"name"} - set(NETWORK_SETTINGS[name]))
+    if unknown:
+        raise TrainingConfigError(f"{where}: unknown setting(s) {unknown} for {name}; it takes {list(NETWORK_SETTINGS[name])}")
 
 
 def check_degradation(data: DataConfig, scale: Sequence[int]) -> None:

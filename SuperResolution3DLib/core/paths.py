@@ -78,5 +78,5 @@ def expand_volume_entries(entries: Sequence[str], base_dir: PathLike = ".") -> L
         elif path.exists():
             paths.append(path)  # a volume file or a DICOM folder
         else:
-            raise TrainingConfigError(f"training volume {path} does not exist")
+            raise TrainingConfigError(f"volume {path} does not exist; check the path")
     return paths

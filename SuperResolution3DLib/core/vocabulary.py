@@ -12,3 +12,14 @@ CLAMP_MODES = ("range", "floor", "none")
 # Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for.
 SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
 DEGRADATIONS = ("kspace", "slice_profile")
+
+# Every network a config or model card can name, with the settings its constructor takes: configs are checked
+# against this before torch is imported (Testing/Python/test_networks.py keeps it equal to the constructors).
+NETWORK_SETTINGS = {
+    "RRDBNet3D": ("in_channels", "out_channels", "num_feat", "num_grow_ch", "num_block", "scale", "upsampler", "global_skip"),
+    "SRResNet3D": ("in_channels", "out_channels", "num_feat", "num_block", "scale", "interpolation_skip"),
+    "RCAN3D": ("in_channels", "out_channels", "num_feat", "num_group", "num_block", "reduction", "scale"),
+    "DCSRN3D": ("in_channels", "out_channels", "growth", "num_units", "scale"),
+    "UNetDiscriminator3D": ("num_in_ch", "num_feat", "skip_connection"),
+    "interpolation": ("mode", "scale"),
+}

@@ -294,6 +294,12 @@ def test_plausible_user_mistakes_are_refused_in_one_line(small_input, tmp_path, 
     assert digest(small_input) == before and leftovers(tmp_path) == []
 
 
+def config_file(folder, text):
+    path = folder / "config.yaml"
+    path.write_text(text)
+    return path
+
+
 REFUSE_WITHOUT_TORCH = """
 import sys
 from SuperResolution3DLib.cli import main
@@ -310,6 +316,10 @@ print(code, sorted(name for name in ("torch", "monai") if name in sys.modules))
     lambda d: ["predict", d / "in.nrrd", d / "in.nrrd"],
     lambda d: ["predict", d / "in.nrrd", d / "out.nrrd", "--png", d / "in.nrrd"],
     lambda d: ["info", "nonexistent_model"],
+    lambda d: ["train", config_file(d, "network: {name: NoSuchNet3D}\ndata: {train: [a.nii]}\n")],
+    lambda d: ["train", config_file(d, "network: {name: RRDBNet3D, num_fet: 8}\ndata: {train: [a.nii]}\n")],
+    lambda d: ["evaluate", d / "in.nrrd", "--models", "nonexistent_model", "--out", d / "eval"],
+    lambda d: ["evaluate", d / "missing.nii.gz", "--models", "trilinear", "--out", d / "eval"],
 ])
 def test_refusals_come_before_torch_is_imported(small_input, tmp_path, make_args):
     import subprocess

@@ -106,3 +106,14 @@ def test_rrdb_options_are_checked():
         RRDBNet3D(num_feat=4, num_grow_ch=4, num_block=1, upsampler="deconv")
     with pytest.raises(ValueError, match="global_skip"):
         RRDBNet3D(num_feat=4, num_grow_ch=4, num_block=1, global_skip="bspline")
+
+
+def test_the_torch_free_network_table_matches_the_constructors():
+    import inspect
+
+    from SuperResolution3DLib.core.vocabulary import NETWORK_SETTINGS
+    from SuperResolution3DLib.networks.registry import NETWORKS
+
+    assert set(NETWORK_SETTINGS) == set(NETWORKS)
+    for name, builder in NETWORKS.items():
+        assert NETWORK_SETTINGS[name] == tuple(inspect.signature(builder).parameters), name
