@@ -80,3 +80,11 @@ def expand_volume_entries(entries: Sequence[str], base_dir: PathLike = ".") -> L
         else:
             raise TrainingConfigError(f"volume {path} does not exist; check the path")
     return paths
+
+
+def sample_data_dir() -> Path:
+    """The shipped sample volumes: ``<repo root>/Resources/SampleData`` in a source tree (and an editable
+    install), else the ``SuperResolution3DLib/sample_data`` folder a wheel installs."""
+    package = Path(__file__).resolve().parents[1]
+    source_tree = package.parent / "Resources" / "SampleData"
+    return source_tree if source_tree.is_dir() else package / "sample_data"
