@@ -289,7 +289,13 @@ def write_comparison_png(path, lr, sr, settings, model, hr_path=None) -> None:
     if settings.roi_start is not None:
         lr = lr.sub_volume(settings.roi_start, settings.roi_size)
         settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
-    trilinear = super_resolve(lr, interpolation_model("trilinear", model.scale), settings)
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
+
+    interpolation = interpolation_model("trilinear", model.scale)
+    if is_through_plane(model.scale):  # along the input's thick axis, as the model ran
+        trilinear = super_resolve_thick_slices(lr, interpolation, settings)
+    else:
+        trilinear = super_resolve(lr, interpolation, settings)
     panels = [("LR input", lr), ("trilinear", trilinear), (f"SR ({model.card.get('name', 'model')})", sr)]
     if hr_path:
         panels.append(("HR (reference)", read_volume(hr_path)))

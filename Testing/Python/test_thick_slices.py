@@ -101,11 +101,12 @@ def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsy
     model_path = save_model(tmp_path / "tiny_thick.json", network, card)
     path = tmp_path / "thick_x.nrrd"
     write_volume(Volume(np.random.default_rng(4).random((9, 8, 5)).astype(np.float32), (3.0, 0.75, 0.75), (1.0, 2.0, 3.0)), path)
-    code = main(["predict", str(path), str(tmp_path / "sr.nrrd"), "--model", str(model_path), "--progress", "none"])
+    code = main(["predict", str(path), str(tmp_path / "sr.nrrd"), "--model", str(model_path), "--progress", "none",
+                 "--png", str(tmp_path / "views.png")])
     assert code == 0, capsys.readouterr().err
     assert "slices along x are 3 mm apart, 0.75 mm in-plane (ratio 4.00): 4x along x" in capsys.readouterr().out
     result = read_volume(tmp_path / "sr.nrrd")
-    assert result.size == (20, 8, 9)
+    assert result.size == (20, 8, 9) and (tmp_path / "views.png").stat().st_size > 1000
     np.testing.assert_allclose(result.spacing, (0.75, 0.75, 0.75))
     np.testing.assert_allclose(result.origin, (1.0, 2.0, 3.0))
     # an isotropic input is refused by a through-plane model
