@@ -169,7 +169,7 @@ def tiny_training_config(tmp_path, **changes):
 
 
 @pytest.mark.parametrize("network, match", [({"name": "NoSuchNet3D"}, "unknown network"),
-                                            ({"name": "RRDBNet3D", "num_features": 8}, "bad settings")])
+                                            ({"name": "RRDBNet3D", "num_features": 8}, "unknown setting(s) ['num_features']")])
 def test_bad_network_configs_are_refused_before_any_folder_is_made(tmp_path, capsys, network, match):
     path = tiny_training_config(tmp_path, network=network)
     refused(capsys, "train", path, match=match)
