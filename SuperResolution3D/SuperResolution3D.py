@@ -392,11 +392,40 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         )
 
     # Synchronous path -------------------------------------------------------------------------------
+    @staticmethod
+    def thickSlices(volumeNode):
+        """The input's thick-slice axis (``ThickSlices``) from its spacing, or None for a near-isotropic volume."""
+        from SuperResolution3DLib.inference.thick_slices import find_thick_slices
+
+        return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
+
+    def chooseModel(self, model, inputVolumeNode):
+        """With the default model (``default`` or its name: the panel lists it as "(default)"), a thick-slice input
+        gets the bundled through-plane model, as ``sr3d predict`` does with no ``--model``."""
+        cards = modelCards()
+        model = str(model or "default")
+        if model in ("default", cards.DEFAULT_MODEL_NAME) and self.thickSlices(inputVolumeNode) is not None \
+                and cards.DEFAULT_THICK_SLICE_MODEL_NAME in listBundledModels():
+            return cards.DEFAULT_THICK_SLICE_MODEL_NAME
+        return model
+
+    def inputDescription(self, volumeNode, model="default"):
+        """What Apply will do with this input, in one line (empty for an isotropic input)."""
+        thick = self.thickSlices(volumeNode)
+        if thick is None:
+            return ""
+        _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
+        scale = self.modelScale(card)
+        if tuple(scale[:2]) == (1, 1):
+            return thick.describe(int(scale[2]))
+        return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
+                "enlarges every axis (choose the default model for a through-plane result)")
+
     def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode):
         """All checks, before anything is created: returns ``(modelReference, card, roiBox or None)``."""
         self.checkInputVolume(inputVolumeNode)
         self.checkOutputVolume(inputVolumeNode, outputVolumeNode)
-        reference, card = self.resolveModel(model)
+        reference, card = self.resolveModel(self.chooseModel(model, inputVolumeNode))
         roiBox = roiVoxelBox(roiNode, inputVolumeNode) if roiNode is not None else None
         return reference, card, roiBox
 

@@ -187,6 +187,12 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("Select a region of interest, or untick it") if needsROI else
             _("Super-resolve the input volume")
         )
+        try:  # a thick-slice input: say what Apply will do
+            description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData)
+        except Exception:  # noqa: BLE001 - a description must never break the panel
+            description = ""
+        if description:
+            self.ui.statusLabel.text = description
 
     # Models -----------------------------------------------------------------------------------------
     def populateModels(self):

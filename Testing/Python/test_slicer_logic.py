@@ -330,3 +330,16 @@ def test_a_failed_job_raises_the_library_error_it_reports():
 def test_module_self_test_passes_on_slicer_core(scene):
     """The ScriptedLoadableModuleTest that Slicer runs (synthetic volume, no downloads)."""
     module.SuperResolution3DTest().runTest()
+
+
+def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(scene, logic):
+    thick = slicer.util.addVolumeFromArray(np.ones((6, 9, 10), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    assert logic.chooseModel("default", thick) == "sr3d_rrdb_thick_x4_l1"
+    assert logic.chooseModel(logic.defaultModelName(), thick) == "sr3d_rrdb_thick_x4_l1"
+    assert logic.chooseModel("trilinear", thick) == "trilinear"
+    _reference, card, _roi = logic._prepare(thick, None, "default", None)
+    assert tuple(logic.modelScale(card)) == (1, 1, 4)
+    assert logic.inputDescription(thick).startswith("slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): 4x along z")
+    assert "enlarges every axis" in logic.inputDescription(thick, "sr3d_rrdb_x4_real_l1")
+    iso = add_oblique_volume("Iso", shape=(8, 8, 8))
+    assert logic.chooseModel("default", iso) == "default" and logic.inputDescription(iso) == ""
