@@ -400,14 +400,15 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
 
     def chooseModel(self, model, inputVolumeNode):
-        """With the default model (``default`` or its name: the panel lists it as "(default)"), a thick-slice input
-        gets the bundled through-plane model, as ``sr3d predict`` does with no ``--model``."""
-        cards = modelCards()
+        """The model Apply uses: the rule of ``sr3d predict`` (``thick_slices.model_for_input``), with the default
+        model's name (the panel lists it as "(default)") counting as ``default``."""
+        from SuperResolution3DLib.inference.thick_slices import model_for_input
+
         model = str(model or "default")
-        if model in ("default", cards.DEFAULT_MODEL_NAME) and self.thickSlices(inputVolumeNode) is not None \
-                and cards.DEFAULT_THICK_SLICE_MODEL_NAME in listBundledModels():
-            return cards.DEFAULT_THICK_SLICE_MODEL_NAME
-        return model
+        requested = "default" if model == self.defaultModelName() else model
+        spacing = inputVolumeNode.GetSpacing() if inputVolumeNode is not None else None
+        chosen, _thick = model_for_input(requested, spacing)
+        return model if chosen == requested else chosen
 
     def inputDescription(self, volumeNode, model="default"):
         """What Apply will do with this input, in one line (empty for an isotropic input)."""

@@ -135,18 +135,16 @@ def inference_settings(args: argparse.Namespace):
 
 
 def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print):
-    """Read ``input_path``, pick the model (``choose_model``; loaded once into ``models``), super-resolve it:
+    """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), super-resolve it:
     ``(input volume, result, model)``."""
-    from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
-    from SuperResolution3DLib.data.io import read_volume, read_volume_spacing
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane, model_for_input, super_resolve_any
+    from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.models.files import load_model
 
-    spacing, volume = read_volume_spacing(input_path), None
-    if spacing is None:  # a DICOM series whose header alone does not give it
+    header, volume = read_volume_header(input_path), None
+    if header is None:  # a DICOM series: its spacing is known once it is read
         volume = read_volume(input_path)
-        spacing = volume.spacing
-    model_name, thick = choose_model(requested_model, spacing)
+    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing)
     if model_name not in models:
         models[model_name] = load_model(model_name)
     model = models[model_name]
@@ -159,12 +157,10 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
             "(leave out --model for the through-plane model)")
-    if not through_plane and volume is None:
-        check_memory_from_header(input_path, model, settings)
+    if not through_plane and header is not None:
+        check_memory_from_header(header[0], model, settings)
     volume = volume if volume is not None else read_volume(input_path)
-    if through_plane:
-        return volume, super_resolve_thick_slices(volume, model, settings, progress, thick=thick), model
-    return volume, super_resolve(volume, model, settings, progress=progress), model
+    return volume, super_resolve_any(volume, model, settings, progress, thick), model
 
 
 def command_predict(args: argparse.Namespace) -> int:
@@ -235,28 +231,12 @@ def write_output(result, input_path, output, model) -> None:
     write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
 
 
-def choose_model(requested: str, spacing):
-    """``(model name, ThickSlices or None)``: with no ``--model`` (``default``), a thick-slice input goes to the
-    bundled through-plane model when there is one; an explicit model is used as given."""
-    from SuperResolution3DLib.inference.thick_slices import find_thick_slices
-    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME, list_bundled_models
-
-    thick = find_thick_slices(spacing) if spacing is not None else None
-    if thick is not None and requested == "default" and DEFAULT_THICK_SLICE_MODEL_NAME in list_bundled_models():
-        return DEFAULT_THICK_SLICE_MODEL_NAME, thick
-    return requested, thick
-
-
-def check_memory_from_header(path, model, settings) -> None:
-    """Run the memory estimate on the input's header before its voxels are read (a huge input is refused
+def check_memory_from_header(size_xyz, model, settings) -> None:
+    """Run the memory estimate on the input's header size before its voxels are read (a huge input is refused
     without allocating it); the region of interest, when given, is what is estimated."""
-    from SuperResolution3DLib.data.io import read_volume_size
     from SuperResolution3DLib.inference.api import activation_width, check_memory, select_device
 
-    size = read_volume_size(path)
-    if size is None:
-        return
-    box = settings.roi_size if settings.roi_size is not None else size
+    box = settings.roi_size if settings.roi_size is not None else size_xyz
     on_cpu = select_device(settings.device).type == "cpu"
     check_memory(tuple(box)[::-1], model.scale, settings, activation_width(model.network) if on_cpu else 0)
 
@@ -282,20 +262,14 @@ def write_comparison_png(path, lr, sr, settings, model, hr_path=None) -> None:
     """Axial, coronal and sagittal views of the LR input, trilinear interpolation, the SR output and the HR
     volume when one is given, under a title with the model, the scale and the grids."""
     from SuperResolution3DLib.data.io import read_volume
-    from SuperResolution3DLib.inference.api import super_resolve
-    from SuperResolution3DLib.models.files import interpolation_model
     from SuperResolution3DLib.evaluation.visualize import default_world_point, three_view_png
+    from SuperResolution3DLib.inference.thick_slices import super_resolve_any
+    from SuperResolution3DLib.models.files import interpolation_model
 
     if settings.roi_start is not None:
         lr = lr.sub_volume(settings.roi_start, settings.roi_size)
         settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
-    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
-
-    interpolation = interpolation_model("trilinear", model.scale)
-    if is_through_plane(model.scale):  # along the input's thick axis, as the model ran
-        trilinear = super_resolve_thick_slices(lr, interpolation, settings)
-    else:
-        trilinear = super_resolve(lr, interpolation, settings)
+    trilinear = super_resolve_any(lr, interpolation_model("trilinear", model.scale), settings)  # along the model's axes
     panels = [("LR input", lr), ("trilinear", trilinear), (f"SR ({model.card.get('name', 'model')})", sr)]
     if hr_path:
         panels.append(("HR (reference)", read_volume(hr_path)))

@@ -55,6 +55,10 @@ def check_dicom_output(input_path, folder) -> None:
     folder = Path(str(folder)).expanduser()
     if Path(str(input_path)).expanduser().resolve() == folder.resolve():
         raise InputVolumeError(f"refusing to write into the input folder {folder}; choose another output folder")
+    _check_new_folder(folder)
+
+
+def _check_new_folder(folder: Path) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise InputVolumeError(f"the DICOM output folder {folder} is not empty; give a new or empty folder")
     if not folder.parent.is_dir():
@@ -106,10 +110,7 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
                        attributes: Optional[Dict[str, str]] = None) -> Path:
     """Write ``volume`` as a DICOM series into the new folder ``folder`` (refused if it holds files)."""
     folder = Path(str(folder)).expanduser()
-    if folder.exists() and any(folder.iterdir()):
-        raise InputVolumeError(f"the DICOM output folder {folder} is not empty; give a new or empty folder")
-    if not folder.parent.is_dir():
-        raise InputVolumeError(f"the output folder {folder.parent} does not exist; create it first")
+    _check_new_folder(folder)
     array = np.nan_to_num(np.asarray(volume.array, dtype=np.float64), nan=float(np.nanmin(volume.array)))
     slope = rescale_slope(array)
     # a float image with these tags: GDCM stores round(value / slope) as signed 16-bit integers

@@ -28,7 +28,7 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_volume
+from SuperResolution3DLib.data.synthetic import is_synthetic_entry, parse_synthetic_entry, synthetic_volume
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,15 +80,6 @@ def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize())
 
 
-def read_volume_spacing(path: PathLike) -> Optional[Tuple[float, float, float]]:
-    """The ``(x, y, z)`` spacing of an input file from its header; ``None`` for a DICOM folder (its slice
-    spacing comes from the slice positions, known once the series is read)."""
-    if is_synthetic_entry(path):
-        return (1.0, 1.0, 1.0)
-    source = _open_input(Path(path).expanduser())
-    return None if isinstance(source, list) else tuple(float(v) for v in source.GetSpacing())
-
-
 def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
@@ -100,9 +91,13 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     return _checked_file_reader(path)
 
 
-def read_volume_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
-    """The ``(x, y, z)`` voxel count of an image file from its header alone (no voxel is read);
-    ``None`` for a DICOM folder or a file whose header cannot be read (``read_volume`` says why)."""
+def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float]]]:
+    """``(size, spacing)`` ``(x, y, z)`` of an image file from its header alone (no voxel is read, nothing is
+    checked: ``inspect_input`` and ``read_volume`` do that); ``None`` for a DICOM folder (its slice spacing comes
+    from the slice positions, known once the series is read) or a file whose header cannot be read."""
+    if is_synthetic_entry(path):
+        size = parse_synthetic_entry(str(path))[2]
+        return (size, size, size), (1.0, 1.0, 1.0)
     path = Path(path).expanduser()
     if not path.is_file() or file_extension(path) not in INPUT_EXTENSIONS:
         return None
@@ -112,8 +107,9 @@ def read_volume_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
         reader.ReadImageInformation()
     except RuntimeError:
         return None
-    size = tuple(int(n) for n in reader.GetSize())
-    return size if len(size) == 3 else None
+    if reader.GetDimension() != 3:
+        return None
+    return tuple(int(n) for n in reader.GetSize()), tuple(float(v) for v in reader.GetSpacing())
 
 
 def _checked_file_reader(path: Path) -> sitk.ImageFileReader:

@@ -126,3 +126,23 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
         result = resample_axis(result, thick.axis, thick.in_plane)
         clamp_to_input_range(result.array, volume.array, (settings or InferenceSettings()).clamp)
     return result
+
+
+def model_for_input(requested: str, spacing: Optional[Sequence[float]]) -> Tuple[str, Optional[ThickSlices]]:
+    """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane
+    model when there is one; any other model is used as given. The one rule of ``sr3d predict`` and the Slicer panel."""
+    from SuperResolution3DLib.models import card
+
+    thick = find_thick_slices(spacing) if spacing is not None else None
+    if thick is not None and requested == "default" and card.DEFAULT_THICK_SLICE_MODEL_NAME in card.list_bundled_models():
+        return card.DEFAULT_THICK_SLICE_MODEL_NAME, thick
+    return requested, thick
+
+
+def super_resolve_any(volume: Volume, model, settings=None, progress=None, thick: Optional[ThickSlices] = None) -> Volume:
+    """A through-plane model along the input's thick axis, any other model with ``super_resolve``."""
+    if is_through_plane(model.scale):
+        return super_resolve_thick_slices(volume, model, settings, progress, thick=thick)
+    from SuperResolution3DLib.inference.api import super_resolve
+
+    return super_resolve(volume, model, settings, progress=progress)

@@ -75,14 +75,14 @@ def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, mon
     assert read_volume(tmp_path / "iso.nrrd").size == (36, 32, 20)
     # with no --model and no bundled through-plane model: the default, as before
     monkeypatch.setattr(card, "DEFAULT_THICK_SLICE_MODEL_NAME", "no_such_model")
-    from SuperResolution3DLib import cli
+    from SuperResolution3DLib.inference.thick_slices import model_for_input
 
-    assert cli.choose_model("default", (1.0, 1.0, 4.0))[0] == "default"
+    assert model_for_input("default", (1.0, 1.0, 4.0))[0] == "default"
     monkeypatch.setattr(card, "DEFAULT_THICK_SLICE_MODEL_NAME", "sr3d_rrdb_x4_l1")  # any bundled name stands in
-    name, thick = cli.choose_model("default", (1.0, 1.0, 4.0))
+    name, thick = model_for_input("default", (1.0, 1.0, 4.0))
     assert name == "sr3d_rrdb_x4_l1" and thick.axis == 2
-    assert cli.choose_model("default", (1.0, 1.0, 1.0)) == ("default", None)
-    assert cli.choose_model("bspline", (1.0, 1.0, 4.0))[0] == "bspline"
+    assert model_for_input("default", (1.0, 1.0, 1.0)) == ("default", None)
+    assert model_for_input("bspline", (1.0, 1.0, 4.0))[0] == "bspline"
 
 
 def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsys):
