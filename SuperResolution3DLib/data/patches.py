@@ -121,7 +121,12 @@ class PatchSampler:
         return hr + noise, lowpass + noise_lowpass
 
     def _axis_permutation(self, rng: np.random.Generator) -> Tuple[int, int, int]:
-        """A random permutation of the ``[z, y, x]`` axes that only swaps axes with equal scale."""
+        """A random permutation of the ``[z, y, x]`` axes that only swaps axes with equal scale.
+
+        With ``slice_profile`` degradation the LR patch is made after this step, so any axis of the volume
+        may become the thick one (sagittal and coronal thick slices are as common as axial ones)."""
+        if self.data.degradation == "slice_profile":
+            return tuple(int(a) for a in rng.permutation(3))
         scale_zyx = self.scale[::-1]
         order = list(range(3))
         for group_scale in set(scale_zyx):
