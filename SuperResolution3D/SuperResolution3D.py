@@ -67,12 +67,13 @@ def interpolationModes():
 
 def inferenceDefaults():
     """The library's inference settings defaults (one home: ``core.config.InferenceSettings``; no torch)."""
-    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
 
     defaults = InferenceSettings()
     window = defaults.window if isinstance(defaults.window, int) else max(defaults.window)
     return {"window": int(window), "overlap": float(defaults.overlap), "batch": int(defaults.batch),
-            "precision": str(defaults.precision), "device": str(defaults.device)}
+            "precision": str(defaults.precision), "device": str(defaults.device),
+            "adapt_minutes": float(AdaptationSettings().minutes)}
 
 
 def roiVoxelBox(roiNode, volumeNode):
@@ -151,7 +152,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return {
             "Model": "default", "Device": defaults["device"], "Window": str(defaults["window"]),
             "Overlap": str(defaults["overlap"]), "Batch": str(defaults["batch"]), "Precision": defaults["precision"],
-            "UseROI": "false", "ShowResult": "true",
+            "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
         }
 
     # Parameter node ---------------------------------------------------------------------------------
@@ -410,7 +411,14 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         chosen, _thick = model_for_input(requested, spacing)
         return model if chosen == requested else chosen
 
-    def inputDescription(self, volumeNode, model="default"):
+    def canAdapt(self, volumeNode, model="default"):
+        """Whether Apply can adapt the model to this input: a thick-slice input and a through-plane model."""
+        if self.thickSlices(volumeNode) is None:
+            return False
+        _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
+        return tuple(self.modelScale(card)[:2]) == (1, 1)
+
+    def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None):
         """What Apply will do with this input, in one line (empty for an isotropic input)."""
         thick = self.thickSlices(volumeNode)
         if thick is None:
@@ -418,21 +426,30 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
         scale = self.modelScale(card)
         if tuple(scale[:2]) == (1, 1):
-            return thick.describe(int(scale[2]))
+            text = thick.describe(int(scale[2]))
+            if adapt:
+                minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
+                text = f"adapt the model to this scan for {minutes:g} min, then " + text
+            return text
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
                 "enlarges every axis (choose the default model for a through-plane result)")
 
-    def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode):
+    def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode, adapt=False):
         """All checks, before anything is created: returns ``(modelReference, card, roiBox or None)``."""
         self.checkInputVolume(inputVolumeNode)
         self.checkOutputVolume(inputVolumeNode, outputVolumeNode)
+        if adapt and not self.canAdapt(inputVolumeNode, model):
+            from SuperResolution3DLib.core.errors import InputVolumeError
+
+            raise InputVolumeError("adapting to the scan needs a thick-slice input (one axis at least 1.5x coarser than "
+                                   "the other two) and a through-plane model (the default): untick 'Adapt to this scan'")
         reference, card = self.resolveModel(self.chooseModel(model, inputVolumeNode))
         roiBox = roiVoxelBox(roiNode, inputVolumeNode) if roiNode is not None else None
         return reference, card, roiBox
 
     def process(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                 progress=None, window=None, overlap=None, batch=None, precision=None, cancel=None, showResult=False,
-                timeout=None):
+                timeout=None, adapt=False, adaptMinutes=None):
         """Super-resolve ``inputVolumeNode`` and return the output volume node (waits for the run).
 
         model: a bundled model name, ``"default"``, ``"trilinear"``/``"bspline"``/``"nearest"``, or a model ``.json``.
@@ -443,11 +460,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         ``outputVolumeNode`` is None; nothing is added to the scene when an error is raised: the library's own
         error class (``InputVolumeError``, ``ModelFileError``, ``GPUOutOfMemoryError``, ...) with its message,
         ``CancelledError`` when cancelled. It runs the same background process as the panel (``startProcess``),
-        with its GPU out-of-memory retries.
+        with its GPU out-of-memory retries. adapt: a thick-slice input's through-plane model is first fine-tuned
+        on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``).
         """
         self.ensureDependencies()
         job = self.startProcess(inputVolumeNode, outputVolumeNode, model, device, roiNode, progress, window, overlap,
-                                batch, precision)
+                                batch, precision, adapt=adapt, adaptMinutes=adaptMinutes)
         job.wait(timeout=timeout, cancel=cancel)
         if job.state != job.COMPLETED:
             raise self.jobError(job)
@@ -470,11 +488,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return kind(job.errorMessage)
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
-                     progress=None, window=None, overlap=None, batch=None, precision=None, python=None):
+                     progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
+                     adaptMinutes=None):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
         Dependencies must be installed (``ensureDependencies``) before."""
-        reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode)
+        reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode, adapt)
         defaults = inferenceDefaults()
         settings = dict(
             device=str(device or defaults["device"]),
@@ -483,6 +502,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             batch=int(batch if batch is not None else defaults["batch"]),
             precision=str(precision or defaults["precision"]),
         )
+        if adapt:
+            settings["adapt_minutes"] = float(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"])
         scale = self.modelScale(card)
 
         def writeResult(imageData, ijkToRAS):

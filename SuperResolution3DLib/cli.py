@@ -2,6 +2,7 @@
 
     sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
+                              [--adapt [--adapt-minutes 3] [--slice-profile mixed] [--save-adapted MODEL.json]]
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid] [--thickness MM])
     sr3d info MODEL
     sr3d models
@@ -9,6 +10,7 @@
     sr3d train CONFIG.yaml [--output DIR] [--device auto] [--seed N] [--steps N] [--no-resume]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
+                      [--scale 1,1,4 --profile gaussian [--adapt [--adapt-minutes 3]]]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
 
@@ -24,6 +26,7 @@ from typing import Callable, List, Optional
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 from SuperResolution3DLib.core.paths import resolve_path
+from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_predict
 
 
 def _number(kind: type, what: str, low: float, high: Optional[float] = None, high_open: bool = False):
@@ -67,217 +70,6 @@ def _box_option(option: str, what: str) -> Callable[[str], tuple]:
             raise argparse.ArgumentTypeError(f"{option} needs six integers X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z ({what}), got {text!r}")
         return numbers[:3], numbers[3:]
     return parse
-
-
-def _progress_printer(mode: str) -> Optional[Callable[[float, str], None]]:
-    """``tqdm``: a bar on stderr; ``lines``: ``PROGRESS <fraction>`` lines on stdout for a parent process."""
-    if mode == "none":
-        return None
-    if mode == "lines":
-        from SuperResolution3DLib.core.protocol import progress_line
-
-        def report(fraction: float, message: str = "") -> None:
-            print(progress_line(fraction, message), flush=True)
-        return report
-    from tqdm import tqdm
-
-    bars = []  # created on the first report, so an early error leaves no empty bar behind
-
-    def update(fraction: float, message: str = "") -> None:
-        if not bars:
-            bars.append(tqdm(total=100.0, desc="super-resolving", leave=True,
-                             bar_format="{desc}: {percentage:5.1f}%|{bar}| [{elapsed}<{remaining}{postfix}]"))
-        bar = bars[0]
-        bar.update(max(0.0, round(100.0 * fraction, 2) - bar.n))
-        if ": " in message:
-            bar.set_postfix_str(message.split(": ", 1)[1], refresh=False)
-        if fraction >= 1.0:
-            bar.close()
-    return update
-
-
-def check_predict_arguments(args: argparse.Namespace) -> None:
-    """Every refusal that needs no torch, in well under a second: output and PNG paths, the input's header,
-    the model's files and the device."""
-    from SuperResolution3DLib.core.devices import check_device_present
-    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.data.io import check_output_path, inspect_input
-    from SuperResolution3DLib.models.card import find_model_files
-
-    from SuperResolution3DLib.data.dicom import check_dicom_output, is_dicom_output
-
-    if is_dicom_output(args.output):
-        check_dicom_output(args.input, args.output)
-    else:
-        check_output_path(args.input, args.output)
-    if args.png:
-        check_png_path(args.png, args.input, args.output)
-    inspect_input(args.input)
-    if args.hr:
-        if not args.png:
-            raise InputVolumeError("--reference only adds a column to the --png views; give --png VIEWS.png too")
-        inspect_input(args.hr)
-    if str(args.model) not in INTERPOLATION_MODES:
-        find_model_files(args.model)
-    check_device_present(args.device)
-
-
-def inference_settings(args: argparse.Namespace):
-    from SuperResolution3DLib.core.config import InferenceSettings
-
-    settings = InferenceSettings(
-        window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
-        device=args.device, precision=args.precision, clamp=args.clamp,
-    )
-    if args.roi is not None:
-        settings.roi_start, settings.roi_size = args.roi
-    return settings
-
-
-def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print):
-    """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), super-resolve it:
-    ``(input volume, result, model)``."""
-    from SuperResolution3DLib.inference.thick_slices import is_through_plane, model_for_input, super_resolve_any
-    from SuperResolution3DLib.data.io import read_volume, read_volume_header
-    from SuperResolution3DLib.models.files import load_model
-
-    header, volume = read_volume_header(input_path), None
-    if header is None:  # a DICOM series: its spacing is known once it is read
-        volume = read_volume(input_path)
-    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing)
-    if model_name not in models:
-        models[model_name] = load_model(model_name)
-    model = models[model_name]
-    through_plane = is_through_plane(model.scale)
-    if through_plane and thick is None:
-        raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
-                               "the other two, which agree)")
-    if thick is not None and through_plane:
-        log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
-    elif thick is not None:
-        log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
-            "(leave out --model for the through-plane model)")
-    if not through_plane and header is not None:
-        check_memory_from_header(header[0], model, settings)
-    volume = volume if volume is not None else read_volume(input_path)
-    return volume, super_resolve_any(volume, model, settings, progress, thick), model
-
-
-def command_predict(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.inference.cohort import is_cohort_input
-
-    if is_cohort_input(args.input):
-        return command_predict_cohort(args)
-    check_predict_arguments(args)
-    settings = inference_settings(args)
-    volume, result, model = super_resolve_file(args.input, args.model, settings, {}, _progress_printer(args.progress))
-    write_output(result, args.input, args.output, model)
-    print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
-          f"spacing {tuple(round(s, 4) for s in result.spacing)}")
-    if args.png:
-        write_comparison_png(args.png, volume, result, settings, model, args.hr)
-        print(f"wrote {args.png}")
-    return 0
-
-
-def command_predict_cohort(args: argparse.Namespace) -> int:
-    """Many inputs (a folder of volume files, a glob or a .txt list) into an output folder: one model load,
-    existing outputs skipped, a CSV manifest, a bad scan reported and the rest processed; exit 1 if any failed."""
-    import os
-
-    from SuperResolution3DLib.core.devices import check_device_present, visible_nvidia_devices
-    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.data.io import write_volume
-    from SuperResolution3DLib.inference.cohort import (check_cohort_output, cohort_inputs, manifest_path, parse_shard,
-                                                       run_cohort, shard_of)
-    from SuperResolution3DLib.models.card import find_model_files
-
-    if args.png or args.hr or args.roi is not None:
-        raise InputVolumeError("--png, --reference and --roi are for one input; leave them out for a cohort")
-    output_dir = check_cohort_output(args.output)
-    index, count = parse_shard(args.shard)
-    inputs = shard_of(cohort_inputs(args.input), index, count)
-    if str(args.model) not in INTERPOLATION_MODES:
-        find_model_files(args.model)
-    check_device_present(args.device)
-    settings = inference_settings(args)
-    if "LOCAL_RANK" in os.environ and args.device in ("auto", "cuda") and visible_nvidia_devices():
-        settings.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
-    output_dir.mkdir(exist_ok=True)
-    models: dict = {}
-
-    def process(input_path, output):
-        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None)
-        write_volume(result, output)
-        return str(model.card.get("name", args.model))
-
-    manifest = manifest_path(output_dir, index, count)
-    print(f"cohort: {len(inputs)} input(s) (shard {index}/{count}) -> {output_dir}; manifest {manifest.name}")
-    counts = run_cohort(inputs, output_dir, process, manifest, args.overwrite)
-    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']}; manifest {manifest}")
-    return 1 if counts["failed"] else 0
-
-
-def write_output(result, input_path, output, model) -> None:
-    """A volume file, or a DICOM series when ``output`` names a folder (patient and study from a DICOM input)."""
-    from SuperResolution3DLib.data.dicom import is_dicom_output, read_dicom_attributes, write_dicom_series
-    from SuperResolution3DLib.data.io import write_volume
-
-    if not is_dicom_output(output):
-        write_volume(result, output)
-        return
-    attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}
-    scale = "x".join(map(str, model.scale))
-    write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
-
-
-def check_memory_from_header(size_xyz, model, settings) -> None:
-    """Run the memory estimate on the input's header size before its voxels are read (a huge input is refused
-    without allocating it); the region of interest, when given, is what is estimated."""
-    from SuperResolution3DLib.inference.api import activation_width, check_memory, select_device
-
-    box = settings.roi_size if settings.roi_size is not None else size_xyz
-    on_cpu = select_device(settings.device).type == "cpu"
-    check_memory(tuple(box)[::-1], model.scale, settings, activation_width(model.network) if on_cpu else 0)
-
-
-def check_png_path(png, input_path, output_path) -> None:
-    """Refuse a ``--png`` path that would replace the input or the output, is a folder, or cannot be written."""
-    from SuperResolution3DLib.core.errors import InputVolumeError
-    from SuperResolution3DLib.data.io import folder_writable
-
-    png = Path(png).expanduser()
-    for other, what in ((input_path, "input"), (output_path, "output")):
-        if png.resolve() == Path(other).expanduser().resolve():
-            raise InputVolumeError(f"--png {png} is the {what} volume; give the PNG its own file name")
-    if png.is_dir():
-        raise InputVolumeError(f"--png {png} is a folder; give a file name ending in .png")
-    if png.suffix.lower() != ".png":
-        raise InputVolumeError(f"--png {png} must end in .png")
-    if not png.parent.is_dir() or not folder_writable(png.parent):
-        raise InputVolumeError(f"--png: the folder {png.parent} does not exist or is not writable")
-
-
-def write_comparison_png(path, lr, sr, settings, model, hr_path=None) -> None:
-    """Axial, coronal and sagittal views of the LR input, trilinear interpolation, the SR output and the HR
-    volume when one is given, under a title with the model, the scale and the grids."""
-    from SuperResolution3DLib.data.io import read_volume
-    from SuperResolution3DLib.evaluation.visualize import default_world_point, three_view_png
-    from SuperResolution3DLib.inference.thick_slices import super_resolve_any
-    from SuperResolution3DLib.models.files import interpolation_model
-
-    if settings.roi_start is not None:
-        lr = lr.sub_volume(settings.roi_start, settings.roi_size)
-        settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
-    trilinear = super_resolve_any(lr, interpolation_model("trilinear", model.scale), settings)  # along the model's axes
-    panels = [("LR input", lr), ("trilinear", trilinear), (f"SR ({model.card.get('name', 'model')})", sr)]
-    if hr_path:
-        panels.append(("HR (reference)", read_volume(hr_path)))
-    grid = lambda v: f"{'x'.join(map(str, v.size))} voxels of {'x'.join(f'{s:g}' for s in v.spacing)} mm"  # noqa: E731
-    title = (f"{model.card.get('name', 'model')}: {'x'.join(map(str, model.scale))} (x, y, z) super-resolution\n"
-             f"input {grid(lr)} -> output {grid(sr)}")
-    point = default_world_point(lr)
-    three_view_png(path, panels, reference=sr, world_point=point, title=title)
 
 
 def command_degrade(args: argparse.Namespace) -> int:
@@ -363,6 +155,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     for name in args.models:  # refusals before torch is imported
         if name not in INTERPOLATION_MODES:
             find_model_files(name)
+    args.save_adapted = None
+    check_adaptation_arguments(args)
     try:
         expand_volume_entries(args.hr)
     except TrainingConfigError as error:
@@ -378,7 +172,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed, metric_device="cuda" if args.device.startswith("cuda") else "cpu",
         figure_subject=None if args.figure_subject < 0 else args.figure_subject, figure_box=args.figure_box,
         crop=args.crop, shift_to_zero=args.shift_to_zero, interior=args.interior,
-        slice_profile=args.profile, slice_thickness=args.thickness,
+        slice_profile=args.profile, slice_thickness=args.thickness, adapt=adaptation_settings(args),
     )
     inference = InferenceSettings(window=args.window, context=args.context, device=args.device)
     try:
@@ -414,8 +208,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
+    from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
     from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
     from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 
@@ -447,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "auto: RANK/WORLD_SIZE under torchrun (default: %(default)s)")
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
+    predict.add_argument("--adapt", action="store_true", help="thick-slice inputs: first fine-tune the through-plane model on the "
+                         "scan itself (its in-plane detail made into thick slices; self-supervised, SMORE's idea)")
+    predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
+                         help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
+    predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
+                         help="--adapt: how the scanner made the slices: mixed (random, as in pre-training; default), estimate "
+                         "(from the scan's spectra), or rect, trapezoid, gaussian")
+    predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
+                         help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm")
+    predict.add_argument("--save-adapted", default=None, metavar="MODEL.json",
+                         help="--adapt: also save the adapted model (card + weights) to use again with --model")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
     predict.set_defaults(run=command_predict)
 
@@ -505,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: k-space truncation)")
     evaluate.add_argument("--thickness", type=_number(float, "--thickness", 1e-6), default=1.0,
                           help="slice thickness (FWHM) in slice spacings, with --profile (default: %(default)s)")
+    evaluate.add_argument("--adapt", action="store_true", help="also score every through-plane model adapted to each LR "
+                          "volume (method NAME+adapt; its seconds include the adaptation)")
+    evaluate.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
+                          help=f"--adapt: time budget per volume (default: {AdaptationSettings().minutes:g})")
+    evaluate.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
+                          help="--adapt: slice profile the adaptation assumes (default: mixed)")
+    evaluate.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
+                          help="--adapt: slice thickness in slice spacings the adaptation assumes")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default=InferenceSettings().device, help="device for super-resolution and the metric networks (default: %(default)s)")
     evaluate.add_argument("--window", type=_positive_triple("--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")

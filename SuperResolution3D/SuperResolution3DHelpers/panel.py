@@ -74,6 +74,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.batchSpinBox.connect("valueChanged(int)", self.updateParameterNodeFromGUI)
         self.ui.overlapSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.showResultCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.adaptCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.adaptMinutesSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
 
         self.ui.progressBar.setVisible(False)
@@ -140,6 +142,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.batchSpinBox.value = int(node.GetParameter("Batch") or defaults["Batch"])
             self.ui.overlapSpinBox.value = float(node.GetParameter("Overlap") or defaults["Overlap"])
             self.ui.showResultCheckBox.checked = node.GetParameter("ShowResult") != "false"
+            self.ui.adaptCheckBox.checked = node.GetParameter("Adapt") == "true"
+            self.ui.adaptMinutesSpinBox.value = float(node.GetParameter("AdaptMinutes") or defaults["AdaptMinutes"])
         finally:
             self._updatingGUI = False
         self.updateApplyButton()
@@ -163,6 +167,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("Batch", str(self.ui.batchSpinBox.value))
             node.SetParameter("Overlap", str(self.ui.overlapSpinBox.value))
             node.SetParameter("ShowResult", "true" if self.ui.showResultCheckBox.checked else "false")
+            node.SetParameter("Adapt", "true" if self.ui.adaptCheckBox.checked else "false")
+            node.SetParameter("AdaptMinutes", str(self.ui.adaptMinutesSpinBox.value))
         finally:
             node.EndModify(wasModifying)
 
@@ -188,9 +194,14 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("Super-resolve the input volume")
         )
         try:  # a thick-slice input: say what Apply will do
-            description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData)
+            adaptable = self.logic.canAdapt(inputNode, self.ui.modelSelector.currentData)
+            description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData,
+                                                      adapt=adaptable and self.ui.adaptCheckBox.checked,
+                                                      adaptMinutes=self.ui.adaptMinutesSpinBox.value)
         except Exception:  # noqa: BLE001 - a description must never break the panel
-            description = ""
+            adaptable, description = False, ""
+        self.ui.adaptCheckBox.enabled = adaptable
+        self.ui.adaptMinutesSpinBox.enabled = adaptable and self.ui.adaptCheckBox.checked
         if description:
             self.ui.statusLabel.text = description
 
@@ -299,6 +310,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 roiNode=roiNode, progress=self.onProgress,
                 window=self.ui.windowSpinBox.value, overlap=self.ui.overlapSpinBox.value,
                 batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData,
+                adapt=self.ui.adaptCheckBox.enabled and self.ui.adaptCheckBox.checked,
+                adaptMinutes=self.ui.adaptMinutesSpinBox.value,
             )
         except Exception as error:  # bad input, missing model...: nothing was started or added
             self.ui.statusLabel.text = str(error)

@@ -87,6 +87,8 @@ class SuperResolutionProcess:
             "--overlap", str(s["overlap"]), "--batch", str(s["batch"]), "--precision", s["precision"],
             "--progress", "lines",
         ]
+        if "adapt_minutes" in s:
+            command += ["--adapt", "--adapt-minutes", str(s["adapt_minutes"])]
         if self.roiBox is not None:
             command += ["--roi", ",".join(str(v) for v in tuple(self.roiBox[0]) + tuple(self.roiBox[1]))]
         return command

@@ -10,7 +10,7 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import DEGRADATIONS, NETWORK_SETTINGS, SLICE_PROFILES
+from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, SLICE_PROFILES
 
 
 @dataclass
@@ -26,7 +26,9 @@ class InferenceSettings:
         Costs ``((window + 2 * context) / window) ** 3`` times the compute.
     batch: windows per network call.
     device: ``auto`` (CUDA when available, else CPU), ``cuda``, ``cuda:1`` or ``cpu``.
-    precision: ``fp32``; ``bf16`` / ``fp16`` autocast on CUDA only.
+    precision: ``auto`` (default: bf16 autocast where the device computes bf16 natively: CUDA GPUs with bf16, CPUs
+        with AVX512-BF16 or AMX; fp32 elsewhere, where emulated bf16 is ~45x slower), ``fp32``, ``bf16``, or
+        ``fp16`` (CUDA only). bf16 changes the sample's PSNR by less than 0.05 dB (``test_precision.py``).
     roi_start / roi_size: optional index-space box ``(x, y, z)`` of the input to super-resolve.
     roi_margin: LR voxels around the region of interest that are super-resolved and then cropped away,
         so that the region's result matches the same region of a full-volume result.
@@ -42,13 +44,55 @@ class InferenceSettings:
     context: int = 4
     batch: int = 1
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     roi_start: Optional[Tuple[int, int, int]] = None
     roi_size: Optional[Tuple[int, int, int]] = None
     roi_margin: int = 8
     memory_limit_bytes: Optional[int] = None
     tail_slab: int = 12
     clamp: str = "range"
+
+
+@dataclass
+class AdaptationSettings:
+    """Self-supervised adaptation of a through-plane model to the scan it is applied to (``inference.adaptation``).
+
+    minutes: time budget of the fine-tuning (wall clock; the crops' set-up and the check come on top, a few seconds).
+    max_steps: stop after this many steps even within the budget (``None``: the budget alone decides).
+    slice_profile: ``mixed`` (a random profile and thickness per pair, as in pre-training), ``estimate`` (the
+        profile and thickness that best explain the scan's through-plane spectrum, ``data.slice_profiles``), or one of
+        ``SLICE_PROFILES`` with ``slice_thickness``.
+    slice_thickness: slice thickness as a multiple of the slice spacing (1.0: contiguous; < 1 gaps; > 1 overlaps);
+        ``None``: 0.8-1.3 drawn at random (``mixed``), estimated (``estimate``) or 1.0.
+    patch: HR crop side in voxels (a multiple of the model's factor); batch: pairs per step.
+    learning_rate: Adam's rate at the start, decayed with a cosine over the budget.
+    crops: crops of the scan that pairs are cut from (and ``check_crops`` more held out to check the result).
+    device / precision: as for inference (``auto``: CUDA when there, bf16 where the hardware computes it).
+    seed: the crops and pairs drawn.
+    """
+
+    minutes: float = 3.0
+    max_steps: Optional[int] = None
+    slice_profile: str = "mixed"
+    slice_thickness: Optional[float] = None
+    patch: int = 48
+    batch: int = 2
+    learning_rate: float = 3e-4
+    crops: int = 24
+    check_crops: int = 4
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.minutes > 0:
+            raise ValueError(f"the adaptation budget must be positive minutes, got {self.minutes}")
+        if self.slice_profile not in ADAPTATION_PROFILES:
+            raise ValueError(f"slice profile {self.slice_profile!r} is not one of {', '.join(ADAPTATION_PROFILES)}")
+        if self.slice_thickness is not None and not 0.2 <= self.slice_thickness <= 3.0:
+            raise ValueError(f"slice thickness is a multiple of the slice spacing between 0.2 and 3, got {self.slice_thickness}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
 
 # Training -----------------------------------------------------------------------------------------

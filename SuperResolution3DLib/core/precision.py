@@ -58,6 +58,18 @@ def resolve_precision(name: str, device_type: str) -> str:
     return name
 
 
+def describe_precision(name: str, device_type: str) -> str:
+    """The precision ``name`` resolves to on ``device_type``, and why, for the log: ``bf16 (auto: ...)``."""
+    resolved = resolve_precision(name, device_type)
+    if name != "auto":
+        return f"{resolved} (asked for)"
+    if device_type == "cuda":
+        return f"{resolved} (auto: {'the GPU computes bf16' if resolved == 'bf16' else 'no bf16 on this GPU'})"
+    native = sorted({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    reason = f"this CPU has {' and '.join(native)}" if native else "no native bf16 on this CPU; --precision bf16 forces it"
+    return f"{resolved} (auto: {reason})"
+
+
 def autocast(device_type: str, precision: str):
     """The autocast context for a resolved precision (``fp32``: no autocast)."""
     if precision == "fp32":

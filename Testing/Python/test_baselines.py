@@ -117,7 +117,7 @@ def test_baseline_model_file_round_trip_and_super_resolve(name, tmp_path):
     model = load_model(path)
     assert model.card["parameter_count"] == count_parameters(network)
     lr = Volume(np.random.default_rng(0).random((6, 7, 8)).astype(np.float32), spacing=(2.0, 2.0, 2.0))
-    sr = super_resolve(lr, model, InferenceSettings(device="cpu", window=4, context=1))
+    sr = super_resolve(lr, model, InferenceSettings(device="cpu", precision="fp32", window=4, context=1))
     assert sr.array.shape == (12, 14, 16)
     assert sr.spacing == (1.0, 1.0, 1.0)
     assert np.isfinite(sr.array).all()

@@ -155,3 +155,34 @@ def test_the_cli_error_code_decides_whether_to_retry(scene, logic, monkeypatch, 
     assert job.errorKind == kind and job.errorCode == code and job.errorMessage == message
     assert job.gpuOutOfMemory == retried
     assert not any(line.startswith("ERROR ") for line in job.log)
+
+
+def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, tmp_path):
+    """'Adapt to this scan': the panel's checkbox and minutes reach ``sr3d predict --adapt``; one progress bar."""
+    from SuperResolution3DLib.core.errors import InputVolumeError
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    network = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4],
+               "upsampler": "pixel_shuffle", "global_skip": "trilinear"}
+    model = str(save_model(tmp_path / "tiny_thick", build_network(dict(network)),
+                           {"network": network, "normalization": {"kind": "minmax"}}))
+    array = np.random.default_rng(0).random((6, 24, 24)).astype(np.float32)
+    thick = slicer.util.addVolumeFromArray(array, np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    assert logic.canAdapt(thick, model) and not logic.canAdapt(thick, "trilinear")
+    assert logic.inputDescription(thick, model, adapt=True, adaptMinutes=0.5).startswith(
+        "adapt the model to this scan for 0.5 min, then slices along z are 4 mm apart")
+    with pytest.raises(InputVolumeError, match="Adapt to this scan"):
+        logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", adapt=True, python=sys.executable)
+
+    reports = []
+    job = logic.startProcess(thick, model=model, device="cpu", adapt=True, adaptMinutes=0.01, python=sys.executable,
+                             progress=lambda fraction, message: reports.append((fraction, message)))
+    command = job.command()
+    assert command[command.index("--adapt") + 1:command.index("--adapt") + 3] == ["--adapt-minutes", "0.01"]
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any(m.startswith("adapting") and f <= 0.5 for f, m in reports)
+    assert any(f > 0.5 and not m.startswith("adapting") for f, m in reports)

@@ -9,7 +9,7 @@ from SuperResolution3DLib.inference.thick_slices import (find_thick_slices, inve
                                                          super_resolve_thick_slices)
 from SuperResolution3DLib.models.files import interpolation_model
 
-CPU = InferenceSettings(device="cpu")
+CPU = InferenceSettings(device="cpu", precision="fp32")
 OBLIQUE = tuple(np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0].ravel())
 
 

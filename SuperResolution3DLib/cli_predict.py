@@ -1,0 +1,293 @@
+"""``sr3d predict``: one volume or a cohort, the checks before any heavy import, adaptation, outputs and views."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, Optional
+
+from SuperResolution3DLib.core.errors import InputVolumeError
+
+
+def progress_printer(mode: str, description: str = "super-resolving") -> Optional[Callable[[float, str], None]]:
+    """``tqdm``: a bar on stderr; ``lines``: ``PROGRESS <fraction>`` lines on stdout for a parent process."""
+    if mode == "none":
+        return None
+    if mode == "lines":
+        from SuperResolution3DLib.core.protocol import progress_line
+
+        def report(fraction: float, message: str = "") -> None:
+            print(progress_line(fraction, message), flush=True)
+        return report
+    from tqdm import tqdm
+
+    bars = []  # created on the first report, so an early error leaves no empty bar behind
+
+    def update(fraction: float, message: str = "") -> None:
+        if not bars:
+            bars.append(tqdm(total=100.0, desc=description, leave=True,
+                             bar_format="{desc}: {percentage:5.1f}%|{bar}| [{elapsed}<{remaining}{postfix}]"))
+        bar = bars[0]
+        bar.update(max(0.0, round(100.0 * fraction, 2) - bar.n))
+        if ": " in message:
+            bar.set_postfix_str(message.split(": ", 1)[1], refresh=False)
+        if fraction >= 1.0:
+            bar.close()
+    return update
+
+
+def check_predict_arguments(args: argparse.Namespace) -> None:
+    """Every refusal that needs no torch, in well under a second: output and PNG paths, the input's header,
+    the model's files and the device."""
+    from SuperResolution3DLib.core.devices import check_device_present
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.io import check_output_path, inspect_input
+    from SuperResolution3DLib.models.card import find_model_files
+
+    from SuperResolution3DLib.data.dicom import check_dicom_output, is_dicom_output
+
+    if is_dicom_output(args.output):
+        check_dicom_output(args.input, args.output)
+    else:
+        check_output_path(args.input, args.output)
+    if args.png:
+        check_png_path(args.png, args.input, args.output)
+    inspect_input(args.input)
+    if args.hr:
+        if not args.png:
+            raise InputVolumeError("--reference only adds a column to the --png views; give --png VIEWS.png too")
+        inspect_input(args.hr)
+    if str(args.model) not in INTERPOLATION_MODES:
+        find_model_files(args.model)
+    check_device_present(args.device)
+    check_adaptation_arguments(args)
+
+
+def check_adaptation_arguments(args: argparse.Namespace) -> None:
+    adaptation_options = {"--adapt-minutes": args.adapt_minutes, "--slice-profile": args.slice_profile,
+                          "--slice-thickness": args.slice_thickness, "--save-adapted": args.save_adapted}
+    given = [name for name, value in adaptation_options.items() if value is not None]
+    if given and not args.adapt:
+        raise InputVolumeError(f"{', '.join(given)}: for --adapt only; add --adapt")
+    if args.save_adapted is not None:
+        path = Path(args.save_adapted)
+        if path.suffix != ".json":
+            raise InputVolumeError(f"--save-adapted names the model card to write, a .json file; got {path.name}")
+        if not path.parent.is_dir():
+            raise InputVolumeError(f"--save-adapted: the folder {path.parent} does not exist; create it first")
+
+
+def adaptation_settings(args: argparse.Namespace):
+    """``AdaptationSettings`` from ``--adapt ...`` or ``None`` without ``--adapt``."""
+    if not args.adapt:
+        return None
+    from SuperResolution3DLib.core.config import AdaptationSettings
+
+    options = {"minutes": args.adapt_minutes, "slice_profile": args.slice_profile, "slice_thickness": args.slice_thickness}
+    try:
+        return AdaptationSettings(device=args.device, **{k: v for k, v in options.items() if v is not None})
+    except ValueError as error:
+        raise InputVolumeError(str(error)) from None
+
+
+def inference_settings(args: argparse.Namespace):
+    from SuperResolution3DLib.core.config import InferenceSettings
+
+    settings = InferenceSettings(
+        window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
+        device=args.device, precision=args.precision, clamp=args.clamp,
+    )
+    if args.roi is not None:
+        settings.roi_start, settings.roi_size = args.roi
+    return settings
+
+
+def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print,
+                       adaptation=None, adaptation_progress=None):
+    """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
+    when ``adaptation`` (``AdaptationSettings``) is given, super-resolve: ``(input volume, result, model used)``."""
+    from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, is_through_plane, model_for_input,
+                                                             super_resolve_any)
+    from SuperResolution3DLib.data.io import read_volume, read_volume_header
+    from SuperResolution3DLib.models.files import load_model
+
+    header, volume = read_volume_header(input_path), None
+    if header is None:  # a DICOM series: its spacing is known once it is read
+        volume = read_volume(input_path)
+    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing)
+    if adaptation is not None and thick is None:
+        raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
+                               "thick-slice axis (one axis at least 1.5x coarser than the other two); leave out --adapt")
+    if model_name not in models:
+        models[model_name] = load_model(model_name)
+    model = models[model_name]
+    through_plane = is_through_plane(model.scale)
+    if through_plane and thick is None:
+        raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
+                               "the other two, which agree)")
+    if not is_interpolation(model):
+        log(device_and_precision_text(settings))
+    if thick is not None and through_plane:
+        log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
+    elif thick is not None:
+        log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
+            "(leave out --model for the through-plane model)")
+    if not through_plane and header is not None:
+        check_memory_from_header(header[0], model, settings)
+    volume = volume if volume is not None else read_volume(input_path)
+    if adaptation is not None:
+        if not through_plane:
+            raise InputVolumeError(f"--adapt needs a through-plane model (scale 1,1,f); {model_name} is "
+                                   f"{'x'.join(map(str, model.scale))}: leave out --model")
+        model = adapt_thick_slice_model(volume, model, adaptation, adaptation_progress, thick=thick,
+                                        input_name=Path(str(input_path)).name)
+        log(adaptation_summary(model.card["adaptation"]))
+    return volume, super_resolve_any(volume, model, settings, progress, thick), model
+
+
+def is_interpolation(model) -> bool:
+    return not any(True for _ in model.network.parameters())
+
+
+def device_and_precision_text(settings) -> str:
+    from SuperResolution3DLib.core.devices import select_device
+    from SuperResolution3DLib.core.precision import describe_precision
+
+    device = select_device(settings.device)
+    return f"device {device}, precision {describe_precision(settings.precision, device.type)}"
+
+
+def adaptation_summary(record: dict) -> str:
+    verdict = "kept" if record["kept"] else "not kept: no better on held-out crops, the pre-trained model is used"
+    return (f"adapted to the scan in {record['steps']} steps ({record['seconds']:.0f} s, {record['slice_profile']}): "
+            f"held-out PSNR {record['held_out_psnr_before']:.2f} -> {record['held_out_psnr_after']:.2f} dB, {verdict}")
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.inference.cohort import is_cohort_input
+
+    if is_cohort_input(args.input):
+        return command_predict_cohort(args)
+    check_predict_arguments(args)
+    settings = inference_settings(args)
+    adaptation = adaptation_settings(args)
+    progress, adaptation_progress = progress_printer(args.progress), progress_printer(args.progress, "adapting")
+    if adaptation is not None and args.progress == "lines":  # one bar in a parent process: adapting is its first half
+        lines = progress
+        adaptation_progress = lambda fraction, message="": lines(0.5 * fraction, message)  # noqa: E731
+        progress = lambda fraction, message="": lines(0.5 + 0.5 * fraction, message)  # noqa: E731
+    volume, result, model = super_resolve_file(args.input, args.model, settings, {}, progress,
+                                               adaptation=adaptation, adaptation_progress=adaptation_progress)
+    if args.save_adapted:
+        from SuperResolution3DLib.models.files import save_model
+
+        kept = model.card.get("adaptation", {}).get("kept")
+        what = "the adapted model" if kept else "the model (adaptation not kept: the pre-trained weights)"
+        print(f"wrote {what} {save_model(args.save_adapted, model.network, model.card)}")
+    write_output(result, args.input, args.output, model)
+    print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
+          f"spacing {tuple(round(s, 4) for s in result.spacing)}")
+    if args.png:
+        write_comparison_png(args.png, volume, result, settings, model, args.hr)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def command_predict_cohort(args: argparse.Namespace) -> int:
+    """Many inputs (a folder of volume files, a glob or a .txt list) into an output folder: one model load,
+    existing outputs skipped, a CSV manifest, a bad scan reported and the rest processed; exit 1 if any failed."""
+    import os
+
+    from SuperResolution3DLib.core.devices import check_device_present, visible_nvidia_devices
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.inference.cohort import (check_cohort_output, cohort_inputs, manifest_path, parse_shard,
+                                                       run_cohort, shard_of)
+    from SuperResolution3DLib.models.card import find_model_files
+
+    if args.png or args.hr or args.roi is not None or args.adapt:
+        raise InputVolumeError("--png, --reference, --roi and --adapt are for one input; leave them out for a cohort")
+    output_dir = check_cohort_output(args.output)
+    index, count = parse_shard(args.shard)
+    inputs = shard_of(cohort_inputs(args.input), index, count)
+    if str(args.model) not in INTERPOLATION_MODES:
+        find_model_files(args.model)
+    check_device_present(args.device)
+    settings = inference_settings(args)
+    if "LOCAL_RANK" in os.environ and args.device in ("auto", "cuda") and visible_nvidia_devices():
+        settings.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
+    output_dir.mkdir(exist_ok=True)
+    models: dict = {}
+
+    def process(input_path, output):
+        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None)
+        write_volume(result, output)
+        return str(model.card.get("name", args.model))
+
+    manifest = manifest_path(output_dir, index, count)
+    print(f"cohort: {len(inputs)} input(s) (shard {index}/{count}) -> {output_dir}; manifest {manifest.name}")
+    counts = run_cohort(inputs, output_dir, process, manifest, args.overwrite)
+    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']}; manifest {manifest}")
+    return 1 if counts["failed"] else 0
+
+
+def write_output(result, input_path, output, model) -> None:
+    """A volume file, or a DICOM series when ``output`` names a folder (patient and study from a DICOM input)."""
+    from SuperResolution3DLib.data.dicom import is_dicom_output, read_dicom_attributes, write_dicom_series
+    from SuperResolution3DLib.data.io import write_volume
+
+    if not is_dicom_output(output):
+        write_volume(result, output)
+        return
+    attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}
+    scale = "x".join(map(str, model.scale))
+    write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
+
+
+def check_memory_from_header(size_xyz, model, settings) -> None:
+    """Run the memory estimate on the input's header size before its voxels are read (a huge input is refused
+    without allocating it); the region of interest, when given, is what is estimated."""
+    from SuperResolution3DLib.inference.api import activation_width, check_memory, select_device
+
+    box = settings.roi_size if settings.roi_size is not None else size_xyz
+    on_cpu = select_device(settings.device).type == "cpu"
+    check_memory(tuple(box)[::-1], model.scale, settings, activation_width(model.network) if on_cpu else 0)
+
+
+def check_png_path(png, input_path, output_path) -> None:
+    """Refuse a ``--png`` path that would replace the input or the output, is a folder, or cannot be written."""
+    from SuperResolution3DLib.core.errors import InputVolumeError
+    from SuperResolution3DLib.data.io import folder_writable
+
+    png = Path(png).expanduser()
+    for other, what in ((input_path, "input"), (output_path, "output")):
+        if png.resolve() == Path(other).expanduser().resolve():
+            raise InputVolumeError(f"--png {png} is the {what} volume; give the PNG its own file name")
+    if png.is_dir():
+        raise InputVolumeError(f"--png {png} is a folder; give a file name ending in .png")
+    if png.suffix.lower() != ".png":
+        raise InputVolumeError(f"--png {png} must end in .png")
+    if not png.parent.is_dir() or not folder_writable(png.parent):
+        raise InputVolumeError(f"--png: the folder {png.parent} does not exist or is not writable")
+
+
+def write_comparison_png(path, lr, sr, settings, model, hr_path=None) -> None:
+    """Axial, coronal and sagittal views of the LR input, trilinear interpolation, the SR output and the HR
+    volume when one is given, under a title with the model, the scale and the grids."""
+    from SuperResolution3DLib.data.io import read_volume
+    from SuperResolution3DLib.evaluation.visualize import default_world_point, three_view_png
+    from SuperResolution3DLib.inference.thick_slices import super_resolve_any
+    from SuperResolution3DLib.models.files import interpolation_model
+
+    if settings.roi_start is not None:
+        lr = lr.sub_volume(settings.roi_start, settings.roi_size)
+        settings = type(settings)(**{**vars(settings), "roi_start": None, "roi_size": None})
+    trilinear = super_resolve_any(lr, interpolation_model("trilinear", model.scale), settings)  # along the model's axes
+    panels = [("LR input", lr), ("trilinear", trilinear), (f"SR ({model.card.get('name', 'model')})", sr)]
+    if hr_path:
+        panels.append(("HR (reference)", read_volume(hr_path)))
+    grid = lambda v: f"{'x'.join(map(str, v.size))} voxels of {'x'.join(f'{s:g}' for s in v.spacing)} mm"  # noqa: E731
+    title = (f"{model.card.get('name', 'model')}: {'x'.join(map(str, model.scale))} (x, y, z) super-resolution\n"
+             f"input {grid(lr)} -> output {grid(sr)}")
+    point = default_world_point(lr)
+    three_view_png(path, panels, reference=sr, world_point=point, title=title)

@@ -1,0 +1,210 @@
+"""Self-supervised adaptation of a through-plane model to the thick-slice scan it is about to super-resolve.
+
+SMORE's idea with a 3D network: the scan's in-plane axes have the resolution that its slice axis lacks, so
+making an in-plane axis into thick slices gives LR/HR pairs whose HR is real data of this very scan (its
+contrast, noise and anatomy). The pre-trained model is fine-tuned on such pairs for a time budget, then applied
+through-plane as usual.
+
+1. The scan (already turned so that its slices are along array axis 0, ``z``) is normalised as inference will
+   normalise it.
+2. ``crops + check_crops`` crops of ``patch / f`` slices x ``patch`` x ``patch`` voxels, centred on foreground,
+   are super-resolved along ``z`` by the pre-trained model: isotropic context blocks (``patch``^3) whose two
+   in-plane axes are real data.
+3. A pair: a context block made into thick slices along one in-plane axis (``data.slice_profiles``, profile and
+   thickness as ``AdaptationSettings.slice_profile`` says), turned so that this axis is the network's ``z``; the
+   L1 loss against the block itself. Adam, cosine-decayed over the budget; flips as augmentation.
+4. The held-out blocks check the result: PSNR of the pre-trained and the adapted model on their pairs. The
+   adapted weights are kept only when they are better there; otherwise the pre-trained model is returned as is.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from SuperResolution3DLib.core.config import AdaptationSettings
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+
+ProgressCallback = Callable[[float, str], None]
+MIXED_THICKNESS = (0.8, 1.3)  # the pre-training range (configs/thick_slices_x4_l1.yaml)
+FOREGROUND_LEVEL = 0.1  # normalised intensity above which a voxel may centre a crop
+
+
+def adaptation_patch(shape_zyx, factor: int, patch: int) -> int:
+    """The HR crop side that fits the scan: at most ``patch``, a multiple of ``factor``, at least ``4 * factor``."""
+    side = min(patch, factor * shape_zyx[0], shape_zyx[1], shape_zyx[2])
+    side -= side % factor
+    if side < 4 * factor:
+        raise InputVolumeError(
+            f"the scan ({shape_zyx[2]} x {shape_zyx[1]} voxels in-plane, {shape_zyx[0]} slices) is too small to adapt "
+            f"a {factor}x model to it: it needs at least {4 * factor} voxels in-plane and 4 slices; run without --adapt")
+    return side
+
+
+def crop_corners(normalised: np.ndarray, count: int, lr_side: Tuple[int, int, int], rng: np.random.Generator) -> List[Tuple[int, int, int]]:
+    """``count`` crop corners ``[z, y, x]``, each centred on a foreground voxel where there is foreground."""
+    shape = np.asarray(normalised.shape)
+    side = np.asarray(lr_side)
+    foreground = np.argwhere(normalised[:, ::4, ::4] > FOREGROUND_LEVEL) * np.array([1, 4, 4])
+    corners = []
+    for _ in range(count):
+        centre = foreground[rng.integers(len(foreground))] if len(foreground) else rng.integers(0, shape)
+        corners.append(tuple(int(c) for c in np.clip(centre - side // 2, 0, shape - side)))
+    return corners
+
+
+def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Generator) -> Tuple[str, float]:
+    if settings.slice_profile == "mixed":
+        profile = SLICE_PROFILES[rng.integers(len(SLICE_PROFILES))]
+        return profile, settings.slice_thickness or float(rng.uniform(*MIXED_THICKNESS))
+    if settings.slice_profile == "estimate":
+        return estimate.profile, settings.slice_thickness or estimate.relative_thickness
+    return settings.slice_profile, settings.slice_thickness or 1.0
+
+
+def thick_slice_pair(block: np.ndarray, array_axis: int, factor: int, profile: str, relative_thickness: float):
+    """``(lr, hr)``: ``block`` made into thick slices along in-plane ``array_axis`` (1 or 2), both turned so that
+    this axis is axis 0 (the network's ``z``)."""
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+
+    lr = thick_slice_degrade(Volume(block), 2 - array_axis, factor, profile, factor * relative_thickness).array
+    order = (array_axis, 0, 3 - array_axis)
+    return np.ascontiguousarray(lr.transpose(order)), np.ascontiguousarray(block.transpose(order))
+
+
+def _network_psnr(network, pairs, device, precision_context) -> float:
+    """Mean PSNR (data range 1 on the normalised scale) of ``network`` on ``(lr, hr)`` pairs."""
+    import torch
+
+    values = []
+    with torch.no_grad(), precision_context():
+        for lr, hr in pairs:
+            sr = network(torch.from_numpy(lr)[None, None].to(device)).float().cpu().numpy()[0, 0]
+            mse = float(np.mean((sr - hr) ** 2))
+            values.append(10 * math.log10(1.0 / max(mse, 1e-12)))
+    return float(np.mean(values))
+
+
+def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[AdaptationSettings] = None,
+                  progress: Optional[ProgressCallback] = None, cancel=None,
+                  describe: Optional[Dict[str, Any]] = None):
+    """Fine-tune a through-plane ``model`` (``SRModel``, scale ``(1, 1, f)``) on a thick-slice scan.
+
+    ``turned_array``: the scan ``[z, y, x]`` with its slices along ``z`` (``thick_slices.permute_axes``), in the
+    scan's own units. Returns a new ``SRModel`` (the given one is not changed) whose card says what it was adapted
+    to (``describe`` is added to it) and how it did on held-out crops; when adaptation did not help there, the
+    returned model has the pre-trained weights. ``progress(fraction, message)`` as for inference; ``cancel``
+    (callable or ``threading.Event``) stops with ``CancelledError``.
+    """
+    import torch
+
+    from SuperResolution3DLib.core.devices import select_device
+    from SuperResolution3DLib.core.precision import autocast, resolve_precision
+    from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+    from SuperResolution3DLib.data.slice_profiles import estimate_slice_profile
+    from SuperResolution3DLib.inference.api import raise_if_cancelled
+    from SuperResolution3DLib.models.files import SRModel
+
+    settings = settings or AdaptationSettings()
+    report = progress or (lambda fraction, message: None)
+    factor = int(model.scale[2])
+    started = time.perf_counter()
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    normalised = fit_intensity_mapping(turned_array, model.normalization).forward(np.asarray(turned_array, np.float32))
+    side = adaptation_patch(normalised.shape, factor, settings.patch)
+    estimate = estimate_slice_profile(normalised, factor) if settings.slice_profile == "estimate" else None
+    device = select_device(settings.device)
+    precision = resolve_precision(settings.precision, device.type)
+    precision_context = lambda: autocast(device.type, precision)  # noqa: E731
+
+    network = copy.deepcopy(model.network).to(device)
+    network.eval()
+    report(0.0, "adapting: super-resolving crops of the scan for context")
+    lr_side = (side // factor, side, side)
+    blocks = []
+    with torch.no_grad(), precision_context():
+        for z, y, x in crop_corners(normalised, settings.crops + settings.check_crops, lr_side, rng):
+            raise_if_cancelled(cancel)
+            crop = normalised[z:z + lr_side[0], y:y + side, x:x + side]
+            blocks.append(network(torch.from_numpy(np.ascontiguousarray(crop))[None, None].to(device)).float().cpu().numpy()[0, 0])
+    training_blocks, check_blocks = blocks[:settings.crops], blocks[settings.crops:]
+    check_pairs = [thick_slice_pair(block, 1 + k % 2, factor, *_slice_profile_of(settings, estimate, rng))
+                   for k, block in enumerate(check_blocks)]
+    psnr_before = _network_psnr(network, check_pairs, device, precision_context) if check_pairs else float("nan")
+
+    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, betas=(0.9, 0.99))
+    budget = settings.minutes * 60.0
+    training_started = time.perf_counter()
+    step, losses = 0, []
+    network.train()
+    while True:
+        elapsed = time.perf_counter() - training_started
+        done = elapsed / budget if settings.max_steps is None else max(elapsed / budget, step / settings.max_steps)
+        if done >= 1.0:
+            break
+        raise_if_cancelled(cancel)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng)
+        with precision_context():
+            sr = network(torch.from_numpy(lr_batch).to(device))
+        loss = torch.nn.functional.l1_loss(sr.float(), torch.from_numpy(hr_batch).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        remaining = max(0.0, budget - (time.perf_counter() - training_started))
+        report(min(done, 0.999), f"adapting: step {step}, L1 {np.mean(losses[-10:]):.4f}, {remaining:.0f} s left")
+    network.eval()
+    psnr_after = _network_psnr(network, check_pairs, device, precision_context) if check_pairs else float("nan")
+    improved = bool(check_pairs) and psnr_after > psnr_before
+    record = {
+        "adapted_to": describe or {},
+        "parent": model.card.get("name"),
+        "parent_weights_sha256": model.card.get("weights_sha256"),
+        "steps": step,
+        "seconds": round(time.perf_counter() - started, 1),
+        "slice_profile": settings.slice_profile if estimate is None else estimate.describe(),
+        "slice_thickness": settings.slice_thickness,
+        "learning_rate": settings.learning_rate,
+        "hr_patch": side,
+        "precision": precision,
+        "held_out_psnr_before": round(psnr_before, 3),
+        "held_out_psnr_after": round(psnr_after, 3),
+        "kept": improved,
+    }
+    verdict = "kept" if improved else "not kept (no better on held-out crops): the pre-trained weights are used"
+    report(1.0, f"adapted in {step} steps: held-out PSNR {psnr_before:.2f} -> {psnr_after:.2f} dB, {verdict}")
+    card = copy.deepcopy(model.card)
+    card["adaptation"] = record
+    if not improved:
+        return SRModel(model.network, tuple(model.scale), dict(model.normalization), card)
+    card["name"] = f"{model.card.get('name', 'model')}_adapted"
+    card["description"] = (f"{model.card.get('description', '')} Adapted (self-supervised, {step} steps) to "
+                           f"{(describe or {}).get('input', 'one scan')}.").strip()
+    for stale in ("weights_sha256", "weights_file", "created"):
+        card.pop(stale, None)
+    return SRModel(network.cpu().eval(), tuple(model.scale), dict(model.normalization), card)
+
+
+def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator):
+    lrs, hrs = [], []
+    for _ in range(settings.batch):
+        block = blocks[rng.integers(len(blocks))]
+        for axis in range(3):
+            if rng.random() < 0.5:
+                block = np.flip(block, axis)
+        lr, hr = thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor,
+                                  *_slice_profile_of(settings, estimate, rng))
+        lrs.append(lr)
+        hrs.append(hr)
+    return np.stack(lrs)[:, None], np.stack(hrs)[:, None]
