@@ -1,0 +1,28 @@
+"""The GPU benchmark script runs (a CPU smoke run) and writes its JSON and Markdown, so it is ready for a GPU."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_throughput_smoke_run_writes_json_and_markdown(tmp_path):
+    script = load_script("gpu_throughput")
+    out = tmp_path / "bench"
+    assert script.main(["--device", "cpu", "--quick", "--networks", "default", "--precisions", "fp32,fp16",
+                        "--peak-tflops", "fp32=0.5", "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    measured, skipped = report["rows"]
+    assert measured["precision"] == "fp32" and measured["output_voxels_per_s"] > 0 and measured["tflops"] > 0
+    assert 0 < measured["percent_of_peak"] == 100 * measured["tflops"] / 0.5
+    assert "needs a CUDA GPU" in skipped["skipped"]
+    assert "| fp32 | 1 | 8 |" in out.with_suffix(".md").read_text()
+    assert script.device_peaks("NVIDIA H200", "")["bf16"] == 989.0 and script.device_peaks("unknown", "") == {}
