@@ -489,9 +489,11 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
-                     adaptMinutes=None):
+                     adaptMinutes=None, warmWorker=True):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
+        ``warmWorker``: run in the session's warm worker process (torch imported once; see
+        ``SuperResolution3DHelpers.process``) rather than a fresh process.
         Dependencies must be installed (``ensureDependencies``) before."""
         reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode, adapt)
         defaults = inferenceDefaults()
@@ -510,7 +512,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             return self.setOutputVolume(inputVolumeNode, outputVolumeNode, imageData, ijkToRAS, scale)
 
         job = SuperResolutionProcess(inputVolumeNode, reference, roiBox, settings, writeResult,
-                                     python=python or pythonExecutable(), progress=progress)
+                                     python=python or pythonExecutable(), progress=progress, useWorker=warmWorker)
         job.start()
         return job
 

@@ -1,8 +1,8 @@
 """Python packages the library needs inside Slicer: what is missing, the confirmation text, installation.
 
-PyTorch comes first and through the PyTorch extension's installer when it is there (it picks the build for
-the GPU); the rest of ``requirements.txt`` through pip. Nothing is ever installed without the user's
-confirmation, and no dialog is shown while Slicer runs its tests.
+PyTorch comes first, with ``light-the-torch`` as the PyTorch extension installs it (the build for the GPU); the
+rest of ``requirements.txt`` through pip; both in a background process (``installer.py``). Nothing is ever
+installed without the user's confirmation (one dialog), and no dialog is shown while Slicer runs its tests.
 """
 
 import importlib
@@ -77,41 +77,16 @@ def canAskUser():
     return not (callable(testing) and testing())
 
 
-def install(requirementsToInstall):
-    """Install ``requirementsToInstall`` (callers confirm first); raises ``RuntimeError`` when some are still missing."""
-    torch = [r for r in requirementsToInstall if r.split(">")[0].split("=")[0].strip().lower() == "torch"]
-    others = [r for r in requirementsToInstall if r not in torch]
-    if torch:
-        _installTorch(torch)
-    if others:
-        _pipInstall(others)
+def install(requirementsToInstall, progress=None, timeout=None):
+    """Install ``requirementsToInstall`` (callers confirm first) in a background process and wait for it
+    (``installer.PackageInstallation``; the panel polls one instead of waiting). Raises ``RuntimeError`` when the
+    installation fails or some packages are still missing afterwards."""
+    from .installer import PackageInstallation
+
+    job = PackageInstallation(requirementsToInstall, progress=progress).start()
+    if job.wait(timeout=timeout) != job.COMPLETED:
+        raise RuntimeError(job.errorMessage or f"installation {job.state}")
     importlib.invalidate_caches()
     stillMissing = missing(requirementsToInstall)
     if stillMissing:
         raise RuntimeError(f"these packages are still missing after installation: {', '.join(stillMissing)}")
-
-
-def _installTorch(torch):
-    try:
-        import PyTorchUtils
-    except ImportError:
-        PyTorchUtils = None
-    if PyTorchUtils is None:
-        _pipInstall(torch)
-        return
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torchLogic.torchInstalled():
-        version = TORCH_REQUIREMENT[len("torch"):]
-        if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=version) is None:
-            raise RuntimeError("PyTorch could not be installed; use the PyTorch Util module to install it")
-
-
-def _pipInstall(requirementsToInstall):
-    import slicer
-
-    try:
-        import slicer.packaging
-
-        slicer.packaging.pip_install(list(requirementsToInstall))
-    except (ImportError, AttributeError):
-        slicer.util.pip_install(" ".join(requirementsToInstall))

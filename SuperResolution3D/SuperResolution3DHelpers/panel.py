@@ -83,8 +83,11 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.startDeviceDetection()
 
     def cleanup(self):
+        from .process import shutdownWorkers
+
         if self._job is not None:
             self._job.cancel()
+        shutdownWorkers()
         if self._pollTimer is not None:
             self._pollTimer.stop()
         self.removeObservers()
@@ -284,19 +287,26 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateParameterNodeFromGUI()
         try:
             missing = self.logic.missingDependencies()
-            if missing:
-                if not slicer.util.confirmOkCancelDisplay(self.logic.dependencyConfirmationText(missing)):
-                    self.ui.statusLabel.text = _("Python packages not installed: nothing was done.")
-                    return
-                with slicer.util.tryWithErrorDisplay(_("Installing the Python packages failed."), waitCursor=True):
-                    self.logic.installDependencies(missing)
-                if self.logic.missingDependencies():
-                    return
-                self.startDeviceDetection()
         except Exception as error:
             slicer.util.errorDisplay(_("Checking the Python packages failed: ") + str(error))
             return
+        if missing:  # one question, then the installation runs in the background with progress; Apply follows
+            if not slicer.util.confirmOkCancelDisplay(self.logic.dependencyConfirmationText(missing)):
+                self.ui.statusLabel.text = _("Python packages not installed: nothing was done.")
+                return
+            self.startInstallation(missing)
+            return
         self.startJob(self.ui.deviceSelector.currentData or "auto")
+
+    def startInstallation(self, missing):
+        from .installer import PackageInstallation
+
+        self.ui.progressBar.value = 0
+        self.ui.progressBar.setVisible(True)
+        self.setInputsEnabled(False)
+        self._job = PackageInstallation(missing, progress=self.onProgress).start()
+        self._pollTimer.start()
+        self.updateApplyButton()
 
     def startJob(self, device):
         node = self._parameterNode
@@ -328,6 +338,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = message
 
     def onPollTimer(self):
+        from .installer import PackageInstallation
+
         job = self._job
         if job is None:
             self._pollTimer.stop()
@@ -336,6 +348,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if state == job.RUNNING:
             return
         self.onJobFinished()
+        if isinstance(job, PackageInstallation):
+            self.onInstallationFinished(job)
+            return
         if state == job.COMPLETED:
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
@@ -350,6 +365,18 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.startJob("cpu")
                 return
             slicer.util.errorDisplay(_("Super-resolution failed: ") + job.errorMessage,
+                                     detailedText="\n".join(job.log[-50:]))
+
+    def onInstallationFinished(self, job):
+        if job.state == job.COMPLETED and not self.logic.missingDependencies():
+            self.ui.statusLabel.text = _("Python packages installed in {seconds:.0f} s.").format(seconds=job.elapsed)
+            self.startDeviceDetection()
+            self.startJob(self.ui.deviceSelector.currentData or "auto")
+        elif job.state == job.CANCELLED:
+            self.ui.statusLabel.text = _("Installation cancelled: nothing was done.")
+        else:
+            self.ui.statusLabel.text = _("Installing the Python packages failed: ") + job.errorMessage
+            slicer.util.errorDisplay(_("Installing the Python packages failed: ") + job.errorMessage,
                                      detailedText="\n".join(job.log[-50:]))
 
     def onJobFinished(self):

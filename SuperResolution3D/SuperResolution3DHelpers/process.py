@@ -8,11 +8,19 @@ the library's line protocol (``SuperResolution3DLib.core.protocol``, standard li
 process ends, reads the result back through a storage node into the output node. ``cancel()`` kills the process
 tree. The temporary folder is deleted in every case and the scene is only touched when a result is read back.
 
+Warm worker: by default a run goes to a ``WarmWorker``, one ``python -m SuperResolution3DLib.worker`` process per
+Python executable that stays alive between runs, so torch and the library are imported once per Slicer session,
+not once per Apply (its ``DONE <code>`` line ends a run instead of the process exit). A cancelled run kills the
+worker (the next run starts a new one); while it is busy, another run gets a process of its own. ``shutdownWorkers()``
+ends them (the module's cleanup, and at exit).
+
 Retry policy: a failure whose error code is ``gpu_out_of_memory`` is retried with batch 1, then with half the
 window down to ``SMALLEST_RETRY_WINDOW``; after that the run fails with ``gpuOutOfMemory`` set (the panel then
 offers the CPU).
 """
 
+import atexit
+import json
 import logging
 import os
 import queue
@@ -36,6 +44,101 @@ def smallerSettings(window, batch):
     return None
 
 
+def _popen(command, **extra):
+    options = {}
+    if os.name == "nt":
+        options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        options["start_new_session"] = True  # its own process group: cancel kills launcher and Python
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+        cwd=libraryRootDir(), env=processEnvironment(), **options, **extra,
+    )
+
+
+def _readLines(process, lines):
+    for line in iter(process.stdout.readline, ""):
+        lines.put(line.rstrip("\n"))
+    process.stdout.close()
+    lines.put(None)
+
+
+def _killTree(process):
+    if process is None or process.poll() is not None:
+        return
+    try:
+        if os.name == "nt":
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
+        else:
+            import signal
+
+            os.killpg(process.pid, signal.SIGKILL)
+    except (OSError, subprocess.SubprocessError):
+        process.kill()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class WarmWorker:
+    """A long-lived ``python -m SuperResolution3DLib.worker`` process: requests in on stdin, lines out to ``lines``."""
+
+    def __init__(self, python):
+        self.python = python
+        self.process = _popen([python, "-m", f"{LIBRARY_PACKAGE}.worker"], stdin=subprocess.PIPE)
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=_readLines, args=(self.process, self.lines), daemon=True)
+        self.reader.start()
+        self.busy = False
+        self.runs = 0
+
+    @property
+    def alive(self):
+        return self.process.poll() is None
+
+    def submit(self, argv):
+        self.process.stdin.write(json.dumps({"argv": [str(a) for a in argv]}) + "\n")
+        self.process.stdin.flush()
+        self.busy = True
+        self.runs += 1
+
+    def kill(self):
+        _killTree(self.process)
+        self.reader.join(timeout=5)
+
+
+_workers = {}
+
+
+def acquireWorker(python):
+    """The idle warm worker of ``python`` (started when there is none, or it died), or None while it is busy."""
+    worker = _workers.get(python)
+    if worker is not None and not worker.alive:
+        worker = None
+    if worker is None:
+        worker = _workers[python] = WarmWorker(python)
+    if worker.busy:
+        return None
+    return worker
+
+
+def dropWorker(worker):
+    """Kill ``worker`` and forget it (a cancelled run, a broken pipe)."""
+    worker.kill()
+    if _workers.get(worker.python) is worker:
+        del _workers[worker.python]
+
+
+def shutdownWorkers():
+    for worker in list(_workers.values()):
+        dropWorker(worker)
+
+
+atexit.register(shutdownWorkers)
+
+
 class SuperResolutionProcess:
     """A background run; see the module docstring. ``state`` is one of RUNNING, COMPLETED, FAILED, CANCELLED.
 
@@ -47,7 +150,8 @@ class SuperResolutionProcess:
     RUNNING, COMPLETED, FAILED, CANCELLED = "running", "completed", "failed", "cancelled"
     LOG_LINES = 200
 
-    def __init__(self, inputVolumeNode, modelReference, roiBox, settings, writeResult, python=None, progress=None):
+    def __init__(self, inputVolumeNode, modelReference, roiBox, settings, writeResult, python=None, progress=None,
+                 useWorker=True):
         self.inputVolumeNode = inputVolumeNode
         self.outputVolumeNode = None
         self.modelReference = modelReference
@@ -69,6 +173,8 @@ class SuperResolutionProcess:
         self._reader = None
         self.startTime = None
         self.elapsed = None
+        self.useWorker = useWorker
+        self.worker = None  # the WarmWorker running this job, when it runs in one
 
     # Files and command ------------------------------------------------------------------------------
     @property
@@ -120,25 +226,21 @@ class SuperResolutionProcess:
 
     def _launch(self):
         self.errorKind, self.errorCode, self._errorEvent = None, None, None
-        options = {}
-        if os.name == "nt":
-            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            options["start_new_session"] = True  # its own process group: cancel kills launcher and Python
-        self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", bufsize=1, cwd=libraryRootDir(), env=processEnvironment(), **options,
-        )
+        command = self.command()
+        servable = command[1:3] == ["-m", f"{LIBRARY_PACKAGE}.cli"]  # a worker serves the library's CLI only
+        self.worker = acquireWorker(self.python) if self.useWorker and servable else None
+        if self.worker is not None:
+            try:
+                self.worker.submit(command[3:])  # the argv after "python -m <package>.cli"
+                self.process, self._queue, self._reader = self.worker.process, self.worker.lines, None
+                return
+            except OSError:  # the worker died between runs: a process of its own instead
+                dropWorker(self.worker)
+                self.worker = None
+        self.process = _popen(command, stdin=subprocess.DEVNULL)
         self._queue = queue.Queue()
-        self._reader = threading.Thread(target=self._readOutput, args=(self.process, self._queue), daemon=True)
+        self._reader = threading.Thread(target=_readLines, args=(self.process, self._queue), daemon=True)
         self._reader.start()
-
-    @staticmethod
-    def _readOutput(process, lines):
-        for line in iter(process.stdout.readline, ""):
-            lines.put(line.rstrip("\n"))
-        process.stdout.close()
-        lines.put(None)
 
     # Polling ----------------------------------------------------------------------------------------
     @property
@@ -146,24 +248,32 @@ class SuperResolutionProcess:
         return self.state in (self.COMPLETED, self.FAILED, self.CANCELLED)
 
     def poll(self):
-        """Handle the output so far; when the process has ended, finish the job. Returns ``self.state``."""
+        """Handle the output so far; when the run has ended, finish the job. Returns ``self.state``."""
+        from SuperResolution3DLib.core.protocol import DoneEvent, parse_line
+
         if self.state != self.RUNNING:
             return self.state
-        ended = False
         while True:
             try:
                 line = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if line is None:
-                ended = True
-                break
+                return self.state
+            if line is None:  # the process ended (a worker only ends like this when it crashed)
+                self.process.wait()
+                if self._reader is not None:
+                    self._reader.join()
+                if self.worker is not None:
+                    dropWorker(self.worker)
+                    self.worker = None
+                self._finish(self.process.returncode)
+                return self.state
+            event = parse_line(line)
+            if isinstance(event, DoneEvent) and self.worker is not None:
+                self.worker.busy = False
+                self.worker = None
+                self._finish(event.returncode)
+                return self.state
             self._handleLine(line)
-        if ended:
-            self.process.wait()
-            self._reader.join()
-            self._finish(self.process.returncode)
-        return self.state
 
     def _handleLine(self, line):
         from SuperResolution3DLib.core.protocol import ErrorEvent, ProgressEvent, parse_line
@@ -173,6 +283,8 @@ class SuperResolutionProcess:
             self._report(0.02 + 0.93 * event.fraction, event.message)
         elif isinstance(event, ErrorEvent):  # the same message follows on stderr as "...: error: <message>"
             self._errorEvent = event
+        elif event is not None:  # READY, or a DONE of no job of ours
+            return
         else:
             self.log.append(line)
             del self.log[: -self.LOG_LINES]
@@ -259,23 +371,11 @@ class SuperResolutionProcess:
         self._cleanup()
 
     def _kill(self):
-        process = self.process
-        if process is None or process.poll() is not None:
+        if self.worker is not None:  # the worker is in the middle of this run: it goes, the next run starts another
+            dropWorker(self.worker)
+            self.worker = None
             return
-        try:
-            if os.name == "nt":
-                subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
-            else:
-                import signal
-
-                os.killpg(process.pid, signal.SIGKILL)
-        except (OSError, subprocess.SubprocessError):
-            process.kill()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _killTree(self.process)
 
     def _cleanup(self):
         if self._reader is not None:

@@ -3,7 +3,11 @@
 Standard library only, so a parent can parse it without torch. One event per line on stdout:
 
 * ``PROGRESS <fraction> <message>``: how far the run is (0..1);
-* ``ERROR <json>``: the run failed; ``{"kind": <error class>, "code": <ErrorCode>, "message": <one line>}``.
+* ``ERROR <json>``: the run failed; ``{"kind": <error class>, "code": <ErrorCode>, "message": <one line>}``;
+* ``READY`` and ``DONE <exit code>``: from a warm worker (``SuperResolution3DLib.worker``): it has imported what a
+  run needs, and a request has ended (what the exit code of a one-run process would have been).
+
+A worker reads one request per line on stdin: ``{"argv": ["predict", IN, OUT, ...]}`` (``request_line``).
 
 Every other line is log text. ``code`` is what a parent acts on (``gpu_out_of_memory``: retry smaller);
 it comes from the error class (``core.errors``), never from matching message text.
@@ -17,6 +21,8 @@ from typing import Optional, Union
 
 PROGRESS_PREFIX = "PROGRESS "
 ERROR_PREFIX = "ERROR "
+DONE_PREFIX = "DONE "
+READY_LINE = "READY"
 
 
 class ErrorCode:
@@ -42,6 +48,35 @@ class ErrorEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class DoneEvent:
+    returncode: int
+
+
+@dataclass(frozen=True)
+class ReadyEvent:
+    pass
+
+
+def done_line(returncode: int) -> str:
+    return f"{DONE_PREFIX}{int(returncode)}"
+
+
+def request_line(argv) -> str:
+    return json.dumps({"argv": [str(a) for a in argv]})
+
+
+def parse_request(line: str):
+    """The ``argv`` of a worker request line; ``ValueError`` when it is not one."""
+    try:
+        argv = json.loads(line)["argv"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"a worker request is one JSON line {{\"argv\": [...]}}, got {line[:80]!r}") from None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise ValueError("a worker request's argv is a list of strings")
+    return argv
+
+
 def progress_line(fraction: float, message: str = "") -> str:
     return f"{PROGRESS_PREFIX}{float(fraction):.4f} {message}".rstrip()
 
@@ -52,8 +87,15 @@ def error_line(error: BaseException) -> str:
     return ERROR_PREFIX + json.dumps({"kind": type(error).__name__, "code": code, "message": message})
 
 
-def parse_line(line: str) -> Optional[Union[ProgressEvent, ErrorEvent]]:
+def parse_line(line: str) -> Optional[Union[ProgressEvent, ErrorEvent, DoneEvent, ReadyEvent]]:
     """The event on ``line``, or ``None`` for log text (including malformed event lines)."""
+    if line == READY_LINE:
+        return ReadyEvent()
+    if line.startswith(DONE_PREFIX):
+        try:
+            return DoneEvent(int(line[len(DONE_PREFIX):]))
+        except ValueError:
+            return None
     if line.startswith(PROGRESS_PREFIX):
         parts = line.split(" ", 2)
         try:

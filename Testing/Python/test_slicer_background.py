@@ -81,7 +81,7 @@ def test_background_process_with_roi_passes_the_voxel_box(scene, logic):
 def test_cancel_kills_the_process_and_leaves_the_scene_as_it_was(scene, logic):
     input_node = add_oblique_volume()
     nodes_before = scene.GetNumberOfNodes()
-    job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable)
+    job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable, warmWorker=False)
     time.sleep(0.3)
     assert job.poll() == job.RUNNING  # still importing torch
     job.cancel()
@@ -186,3 +186,68 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(m.startswith("adapting") and f <= 0.5 for f, m in reports)
     assert any(f > 0.5 and not m.startswith("adapting") for f, m in reports)
+
+
+def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):
+    """Apply after Apply runs in one worker process (torch imported once); cancelling kills it, the next run starts
+    a fresh one; the figures printed here are the README's warm-worker timing."""
+    input_node = add_oblique_volume()
+    timings, pids = [], []
+    for _ in range(2):
+        job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable)
+        assert job.worker is not None
+        pids.append(job.worker.process.pid)
+        assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+        timings.append(job.elapsed)
+    assert pids[0] == pids[1]
+    worker = process._workers[sys.executable]
+    assert worker.alive and not worker.busy and worker.runs >= 2
+    print(f"warm worker: first run {timings[0]:.2f} s, second run {timings[1]:.2f} s")
+
+    big = slicer.util.addVolumeFromArray(np.random.default_rng(0).random((32, 32, 32)).astype(np.float32), name="Big")
+    slow = logic.startProcess(big, model="default", device="cpu", python=sys.executable, precision="fp32")
+    time.sleep(1.0)
+    assert slow.poll() == slow.RUNNING and slow.worker is worker
+    busy_meanwhile = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable)
+    assert busy_meanwhile.worker is None  # the worker is busy: a process of its own
+    assert busy_meanwhile.wait(timeout=TIMEOUT) == busy_meanwhile.COMPLETED
+    slow.cancel()
+    assert slow.state == slow.CANCELLED and not worker.alive and sys.executable not in process._workers
+    after = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable)
+    assert after.worker is not None and after.worker.process.pid != pids[0]
+    assert after.wait(timeout=TIMEOUT) == after.COMPLETED
+
+
+def test_packages_are_installed_in_a_background_process_with_progress(scene):
+    """One question (asked by the panel), then the install commands run one after another off the GUI thread."""
+    from SuperResolution3DHelpers import installer
+
+    commands = installer.installCommands(["torch>=2.1", "monai>=1.3", "numpy>=1.23"], "py", haveLightTheTorch=False)
+    assert [argv[1:4] for _, argv in commands] == [["-m", "pip", "install"], ["-m", "light_the_torch", "install"],
+                                                   ["-m", "pip", "install"]]
+    assert commands[1][1][4:] == ["torch>=2.1", "torchvision"] and commands[2][1][4:] == ["monai>=1.3", "numpy>=1.23"]
+    assert [c[0] for c in installer.installCommands(["numpy"], "py")] == ["installing numpy"]
+
+    def fake(lines, code=0):
+        script = "; ".join(f"print({line!r}, flush=True)" for line in lines) + f"; raise SystemExit({code})"
+        return [sys.executable, "-c", script]
+
+    reports = []
+    job = installer.PackageInstallation(["a", "b"], python=sys.executable, progress=lambda f, m: reports.append((f, m)),
+                                        commands=[("installing a", fake(["Collecting a", "Installed a"])),
+                                                  ("installing b", fake(["Collecting b"]))]).start()
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED and job.step == 2
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and any("installing a: Collecting a" == m for _, m in reports)
+    assert any(m.startswith("installing b") and f >= 0.5 for f, m in reports)
+
+    failing = installer.PackageInstallation(["a"], python=sys.executable,
+                                            commands=[("installing a", fake(["ERROR: no matching distribution"], 1)),
+                                                      ("never", fake([]))]).start()
+    assert failing.wait(timeout=TIMEOUT) == failing.FAILED and failing.step == 0
+    assert "installing a failed (exit code 1): ERROR: no matching distribution" == failing.errorMessage
+
+    slow = installer.PackageInstallation(["a"], python=sys.executable,
+                                         commands=[("installing a", [sys.executable, "-c", "import time; time.sleep(60)"])]).start()
+    slow.cancel()
+    assert slow.state == slow.CANCELLED and slow.process.poll() is not None
