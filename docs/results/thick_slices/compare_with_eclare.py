@@ -12,7 +12,8 @@ slices 4x the in-plane spacing along z with the given profile (FWHM = slice spac
   plain model took, so that its whole run fits the budget;
 * ECLARE (Remedios et al., GPL-3; ``pip install eclare`` in a separate environment: a peer for comparison, never a
   dependency of this project) with its known slice profile (``--relative-slice-thickness 4`` in-plane voxels,
-  Gaussian) and as many training patches as fit the budget (its seconds per patch measured on a short first run).
+  Gaussian) and as many training patches as fit the budget (seconds per patch and the fixed cost of set-up and
+  whole-volume inference from two short runs).
 
 Scores: PSNR and SSIM inside the HR crop with 8 voxels left out at each face (``evaluate.scoring_mask``), against
 the HR crop; ECLARE's output is resampled (cubic B-spline) onto the HR grid in world space when its grid differs. Writes
@@ -48,7 +49,7 @@ from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME  # n
 from SuperResolution3DLib.models.files import interpolation_model, load_model  # noqa: E402
 
 FACTOR = 4
-CALIBRATION_PATCHES = 64
+CALIBRATION_PATCHES = (64, 192)  # two short runs: seconds per patch from their difference
 
 
 def on_hr_grid(volume: Volume, hr: Volume) -> np.ndarray:
@@ -79,6 +80,26 @@ def run_eclare(run_eclare_path: str, lr_path: Path, out_dir: Path, n_patches: in
     return read_volume(output), seconds, training
 
 
+def score_ours(score, lr, model, inference, budget: float) -> None:
+    """B-spline, the bundled through-plane model, and the model adapted for what is left of the budget."""
+    started = time.perf_counter()
+    score("B-spline", super_resolve(lr, interpolation_model("bspline", (1, 1, FACTOR)), inference).array,
+          time.perf_counter() - started)
+    started = time.perf_counter()
+    plain = super_resolve(lr, model, inference).array
+    plain_seconds = time.perf_counter() - started
+    score(DEFAULT_THICK_SLICE_MODEL_NAME, plain, plain_seconds)
+
+    started = time.perf_counter()
+    minutes = max(0.1, (budget - 2 * plain_seconds) / 60.0)  # the run = adaptation + one inference
+    adapted = adapt_to_scan(lr.array, model, AdaptationSettings(minutes=minutes, device="cpu"))
+    output = super_resolve(lr, adapted, inference).array
+    record = adapted.card["adaptation"]
+    score(f"{DEFAULT_THICK_SLICE_MODEL_NAME} --adapt", output, time.perf_counter() - started,
+          f"{record['steps']} steps, held-out {record['held_out_psnr_before']:.2f} -> {record['held_out_psnr_after']:.2f} dB, "
+          f"{'kept' if record['kept'] else 'not kept'}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("hr", nargs="+")
@@ -86,6 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=5.0)
     parser.add_argument("--profile", default="gaussian", choices=["gaussian", "rect", "trapezoid"])
     parser.add_argument("--out", default=str(REPO / "docs" / "results" / "thick_slices" / "eclare"))
+    parser.add_argument("--eclare-only", action="store_true", help="only the ECLARE rows (to redo them)")
     args = parser.parse_args(argv)
 
     budget = args.budget_minutes * 60.0
@@ -110,36 +132,22 @@ def main(argv=None) -> int:
             rows.append(row)
             print(row, flush=True)
 
-        started = time.perf_counter()
-        score("B-spline", super_resolve(lr, interpolation_model("bspline", (1, 1, FACTOR)), inference).array,
-              time.perf_counter() - started)
-        started = time.perf_counter()
-        plain = super_resolve(lr, model, inference).array
-        plain_seconds = time.perf_counter() - started
-        score(DEFAULT_THICK_SLICE_MODEL_NAME, plain, plain_seconds)
-
-        started = time.perf_counter()
-        minutes = max(0.1, (budget - 2 * plain_seconds) / 60.0)  # the run = adaptation + one inference
-        adapted = adapt_to_scan(lr.array, model, AdaptationSettings(minutes=minutes, device="cpu"))
-        output = super_resolve(lr, adapted, inference).array
-        record = adapted.card["adaptation"]
-        score(f"{DEFAULT_THICK_SLICE_MODEL_NAME} --adapt", output, time.perf_counter() - started,
-              f"{record['steps']} steps, held-out {record['held_out_psnr_before']:.2f} -> {record['held_out_psnr_after']:.2f} dB, "
-              f"{'kept' if record['kept'] else 'not kept'}")
-
+        if not args.eclare_only:
+            score_ours(score, lr, model, inference, budget)
         with tempfile.TemporaryDirectory() as work:
             work = Path(work)
             lr_path = work / "lr.nii.gz"
             write_volume(lr, lr_path)
-            shortest, calibration_seconds, calibration_training = run_eclare(args.eclare, lr_path, work / "calibration",
-                                                                             CALIBRATION_PATCHES)
-            overhead = calibration_seconds - calibration_training
-            per_patch = calibration_training / CALIBRATION_PATCHES
+            small, large = CALIBRATION_PATCHES
+            shortest, seconds_small, _ = run_eclare(args.eclare, lr_path, work / "calibration_small", small)
+            _, seconds_large, _ = run_eclare(args.eclare, lr_path, work / "calibration_large", large)
+            per_patch = max(1e-3, (seconds_large - seconds_small) / (large - small))
+            overhead = max(0.0, seconds_small - small * per_patch)
             n_patches = int((budget - overhead) / per_patch)
-            if n_patches <= CALIBRATION_PATCHES:  # its shortest run already takes the budget: that run is its result
-                score("ECLARE", on_hr_grid(shortest, hr), calibration_seconds,
-                      f"its shortest run ({CALIBRATION_PATCHES} patches) exceeds the budget: {overhead:.0f} s outside "
-                      f"training (set-up, whole-volume inference), {per_patch:.2f} s per patch; output resampled")
+            if n_patches <= small:  # its shortest run already takes the budget: that run is its result
+                score("ECLARE", on_hr_grid(shortest, hr), seconds_small,
+                      f"its shortest run ({small} patches) exceeds the budget: {overhead:.0f} s fixed "
+                      f"(set-up, whole-volume inference), {per_patch:.2f} s per patch; output resampled")
                 continue
             volume, seconds, _ = run_eclare(args.eclare, lr_path, work / "run", n_patches)
             score("ECLARE", on_hr_grid(volume, hr), seconds,
