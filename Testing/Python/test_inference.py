@@ -361,10 +361,10 @@ def test_nan_voxel_gives_nan_around_its_output_position():
 # Devices and precision -----------------------------------------------------------------------------
 def test_fp16_on_the_cpu_is_refused_and_bf16_stays_close_to_fp32():
     with pytest.raises(DeviceError, match="fp16 needs a CUDA GPU"):
-        super_resolve(random_volume((6, 6, 6)), rrdb_model(), InferenceSettings(precision="fp16", **CPU))
+        super_resolve(random_volume((6, 6, 6)), rrdb_model(), InferenceSettings(**{**CPU, "precision": "fp16"}))
     volume, model = random_volume((6, 6, 6)), rrdb_model()
-    full = super_resolve(volume, model, InferenceSettings(precision="fp32", **CPU)).array
-    half = super_resolve(volume, model, InferenceSettings(precision="bf16", **CPU)).array
+    full = super_resolve(volume, model, InferenceSettings(**CPU)).array
+    half = super_resolve(volume, model, InferenceSettings(**{**CPU, "precision": "bf16"})).array
     assert np.abs(half - full).max() <= 0.02 * (full.max() - full.min())
 
 

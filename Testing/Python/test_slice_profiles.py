@@ -77,7 +77,7 @@ def test_training_patches_with_random_slice_profiles_follow_the_grid_relation():
     hr = np.cumsum(rng.random((40, 24, 24)), axis=0).astype(np.float32)  # rises along z
     volume = prepare_training_volume("x", hr, (1, 1, 4), {"kind": "minmax"}, 0.1)
     data = DataConfig(train=["x"], patch_size=16, augment_intensity=0.0, augment_flips=False,
-                      degradation="slice_profile", slice_thickness=[0.8, 1.3])
+                      augment_axis_permutations=False, degradation="slice_profile", slice_thickness=[0.8, 1.3])
     sampler = PatchSampler([volume], (1, 1, 4), data)
     for _ in range(5):
         lr, hr_patch = sampler.sample(rng)
@@ -86,6 +86,22 @@ def test_training_patches_with_random_slice_profiles_follow_the_grid_relation():
         on = np.abs(lr - hr_patch[::4]).mean()
         off = np.abs(lr - hr_patch[2::4]).mean()
         assert on < off
+
+
+def test_any_axis_of_a_training_volume_can_become_the_thick_one():
+    """Sagittal and coronal thick slices are as common as axial ones: with slice-profile degradation the axis
+    permutation comes before the thick slices, so a volume's x axis can end up as the network's z."""
+    from SuperResolution3DLib.core.config import DataConfig
+    from SuperResolution3DLib.data.patches import PatchSampler, prepare_training_volume
+
+    ramp_along_x = np.broadcast_to(np.arange(24, dtype=np.float32), (24, 24, 24)).copy()
+    volume = prepare_training_volume("x", ramp_along_x, (1, 1, 4), {"kind": "minmax"}, -1.0)
+    data = DataConfig(train=["x"], patch_size=16, augment_intensity=0.0, augment_flips=False, augment_noise=0.0,
+                      degradation="slice_profile")
+    sampler = PatchSampler([volume], (1, 1, 4), data)
+    rng = np.random.default_rng(1)
+    thick_axis_is_x = [np.ptp(sampler.sample(rng)[1].mean(axis=(1, 2))) > 0.1 for _ in range(30)]
+    assert any(thick_axis_is_x) and not all(thick_axis_is_x)
 
 
 def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path):
