@@ -125,7 +125,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     if through_plane and thick is None:
         raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
                                "the other two, which agree)")
-    if not is_interpolation(model):
+    from SuperResolution3DLib.networks import InterpolationUpsampler3D
+
+    if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve
         log(device_and_precision_text(settings))
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
@@ -143,10 +145,6 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
                                         input_name=Path(str(input_path)).name)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick), model
-
-
-def is_interpolation(model) -> bool:
-    return not any(True for _ in model.network.parameters())
 
 
 def device_and_precision_text(settings) -> str:

@@ -90,13 +90,11 @@ class PackageInstallation:
             self.progress((self.step + within) / max(1, len(self.commands)), message)
 
     def poll(self):
+        from .process import pendingLines
+
         if self.state != self.RUNNING:
             return self.state
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                return self.state
+        for line in pendingLines(self._queue):
             if line is None:
                 self._stepEnded(self.process.wait())
                 return self.state
@@ -104,6 +102,7 @@ class PackageInstallation:
             del self.log[: -self.LOG_LINES]
             if line.strip():
                 self._report(0.5, f"{self.commands[self.step][0]}: {line.strip()[:120]}")
+        return self.state
 
     def _stepEnded(self, returnCode):
         if returnCode != 0:

@@ -63,6 +63,15 @@ def _readLines(process, lines):
     lines.put(None)
 
 
+def pendingLines(lines):
+    """The lines a reader thread (``_readLines``) has queued so far; ``None`` marks the end of the output."""
+    while True:
+        try:
+            yield lines.get_nowait()
+        except queue.Empty:
+            return
+
+
 def _killTree(process):
     if process is None or process.poll() is not None:
         return
@@ -253,11 +262,7 @@ class SuperResolutionProcess:
 
         if self.state != self.RUNNING:
             return self.state
-        while True:
-            try:
-                line = self._queue.get_nowait()
-            except queue.Empty:
-                return self.state
+        for line in pendingLines(self._queue):
             if line is None:  # the process ended (a worker only ends like this when it crashed)
                 self.process.wait()
                 if self._reader is not None:
@@ -274,6 +279,7 @@ class SuperResolutionProcess:
                 self._finish(event.returncode)
                 return self.state
             self._handleLine(line)
+        return self.state
 
     def _handleLine(self, line):
         from SuperResolution3DLib.core.protocol import ErrorEvent, ProgressEvent, parse_line

@@ -121,7 +121,7 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
     from SuperResolution3DLib.inference.api import resolve_model
 
     model = resolve_model(model)
-    thick, scale = _checked_thick_and_scale(volume, model, thick)
+    thick, _ = _checked_thick_and_scale(volume, model, thick)
     turned = permute_axes(volume, axis_order_with_thick_last(thick.axis))
     describe = {"input": input_name, "size": list(volume.size), "spacing": [round(float(s), 4) for s in volume.spacing],
                 "thick_axis": AXIS_NAMES[thick.axis], "ratio": round(thick.ratio, 3)}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import subprocess
 import sys
 import tempfile
@@ -74,10 +73,7 @@ def run_eclare(run_eclare_path: str, lr_path: Path, out_dir: Path, n_patches: in
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"run-eclare failed: {result.stderr[-2000:]}")
-    match = re.search(r"ECLARE elapsed time: ([0-9.]+)s", result.stdout)
-    training = float(match.group(1)) if match else seconds
-    output = next(out_dir.glob("*_eclare.nii*"))
-    return read_volume(output), seconds, training
+    return read_volume(next(out_dir.glob("*_eclare.nii*"))), seconds
 
 
 def score_ours(score, lr, model, inference, budget: float) -> None:
@@ -139,8 +135,8 @@ def main(argv=None) -> int:
             lr_path = work / "lr.nii.gz"
             write_volume(lr, lr_path)
             small, large = CALIBRATION_PATCHES
-            shortest, seconds_small, _ = run_eclare(args.eclare, lr_path, work / "calibration_small", small)
-            _, seconds_large, _ = run_eclare(args.eclare, lr_path, work / "calibration_large", large)
+            shortest, seconds_small = run_eclare(args.eclare, lr_path, work / "calibration_small", small)
+            _, seconds_large = run_eclare(args.eclare, lr_path, work / "calibration_large", large)
             per_patch = max(1e-3, (seconds_large - seconds_small) / (large - small))
             overhead = max(0.0, seconds_small - small * per_patch)
             n_patches = int((budget - overhead) / per_patch)
@@ -149,7 +145,7 @@ def main(argv=None) -> int:
                       f"its shortest run ({small} patches) exceeds the budget: {overhead:.0f} s fixed "
                       f"(set-up, whole-volume inference), {per_patch:.2f} s per patch; output resampled")
                 continue
-            volume, seconds, _ = run_eclare(args.eclare, lr_path, work / "run", n_patches)
+            volume, seconds = run_eclare(args.eclare, lr_path, work / "run", n_patches)
             score("ECLARE", on_hr_grid(volume, hr), seconds,
                   f"{n_patches} patches ({per_patch:.2f} s per patch, {overhead:.0f} s outside training); output resampled")
 
