@@ -70,7 +70,8 @@ def inferenceDefaults():
     from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
 
     defaults = InferenceSettings()
-    window = defaults.window if isinstance(defaults.window, int) else max(defaults.window)
+    # window 0 is auto (the panel's spin box shows "auto"; the process passes --window auto)
+    window = 0 if defaults.window == "auto" else defaults.window if isinstance(defaults.window, int) else max(defaults.window)
     return {"window": int(window), "overlap": float(defaults.overlap), "batch": int(defaults.batch),
             "precision": str(defaults.precision), "device": str(defaults.device),
             "adapt_minutes": float(AdaptationSettings().minutes)}
@@ -119,7 +120,8 @@ from disk. Its card (scale, training data, metrics) is shown below it.</li>
 <li>Optionally enable <b>region of interest</b> and pick a Markups ROI: only that box is super-resolved,
 which is much faster and needs far less memory (the whole 4x output has 64x the voxels of the input).</li>
 <li><b>Device</b>: auto uses CUDA when available, else the CPU. Advanced: window (input voxels per
-network call), overlap, batch and precision (fp16 on CUDA only; bf16 on CUDA or a CPU with native bf16).</li>
+network call; auto: on the CPU the largest that fits a quarter of the free memory, 64 on a GPU), overlap, batch and
+precision (fp16 on CUDA only; bf16 on CUDA or a CPU with native bf16).</li>
 <li>Press <b>Apply</b>. The work runs in a separate process: Slicer stays responsive and Apply turns into
 Cancel. The result is shown with the input as foreground for comparison.</li>
 </ol>

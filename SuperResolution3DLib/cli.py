@@ -57,6 +57,12 @@ def _positive_triple(what: str) -> Callable[[str], tuple]:
     return parse
 
 
+def _window_option(what: str) -> Callable[[str], object]:
+    """An argparse type: ``auto`` or ``4`` / ``x,y,z`` positive integers."""
+    triple = _positive_triple(what)
+    return lambda text: "auto" if text.strip().lower() == "auto" else triple(text)
+
+
 def _box_option(option: str, what: str) -> Callable[[str], tuple]:
     """An argparse type for ``X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z`` boxes: ``((x, y, z), (sx, sy, sz))``."""
 
@@ -211,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
     from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
-    from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
+    from SuperResolution3DLib.core.vocabulary import BACKENDS, CLAMP_MODES
     from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 
     defaults = InferenceSettings()
@@ -228,11 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "(an existing empty one, or a path ending in /) for a DICOM series")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
-    predict.add_argument("--window", type=_positive_triple("--window"), default=defaults.window, metavar="N|X,Y,Z", help="largest window on the input grid, in voxels (default: %(default)s)")
+    predict.add_argument("--window", type=_window_option("--window"), default=defaults.window, metavar="auto|N|X,Y,Z",
+                         help="largest window on the input grid, in voxels; auto: the largest that fits a quarter of the free "
+                         "RAM on the CPU (fewest windows, least work), 64 on a GPU (default: %(default)s)")
     predict.add_argument("--overlap", type=_number(float, "--overlap", 0.0, 1.0, high_open=True), default=defaults.overlap, help="fraction of a window shared with its neighbours (default: %(default)s)")
     predict.add_argument("--context", type=_number(int, "--context", 0), default=defaults.context, help="extra input voxels around each window, cropped after the network (default: %(default)s)")
     predict.add_argument("--batch", type=_number(int, "--batch", 1), default=defaults.batch, help="windows per network call (default: %(default)s)")
     predict.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES), help="auto: bf16 where the CPU/GPU computes it natively; fp16 on CUDA only (default: %(default)s)")
+    predict.add_argument("--backend", default=defaults.backend, choices=list(BACKENDS),
+                         help="what runs the network on a CPU: auto (OpenVINO where installed and worth converting the model "
+                         "once, else PyTorch), torch or openvino (default: %(default)s)")
     predict.add_argument("--roi", type=_box_option("--roi", "voxel indices of the input"), default=None, metavar="X,Y,Z,SX,SY,SZ", help="super-resolve only this box of input voxels (start and size, x,y,z)")
     predict.add_argument("--png", default=None, help="also write a PNG with axial/coronal/sagittal views of LR, trilinear and SR")
     predict.add_argument("--reference", "--hr", dest="hr", metavar="HR", help="the high-resolution volume of the same scan, when you have one: "
@@ -321,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--adapt: slice thickness in slice spacings the adaptation assumes")
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default=InferenceSettings().device, help="device for super-resolution and the metric networks (default: %(default)s)")
-    evaluate.add_argument("--window", type=_positive_triple("--window"), default=InferenceSettings().window, metavar="N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
+    evaluate.add_argument("--window", type=_window_option("--window"), default=InferenceSettings().window, metavar="auto|N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")
     evaluate.add_argument("--context", type=_number(int, "--context", 0), default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
     evaluate.set_defaults(run=command_evaluate)

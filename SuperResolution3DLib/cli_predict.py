@@ -95,7 +95,7 @@ def inference_settings(args: argparse.Namespace):
 
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
-        device=args.device, precision=args.precision, clamp=args.clamp,
+        device=args.device, precision=args.precision, clamp=args.clamp, backend=args.backend,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
@@ -129,6 +129,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
 
     if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve
         log(device_and_precision_text(settings))
+        log(backend_text(settings, model.network, header[0] if header else volume.size))
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
     elif thick is not None:
@@ -153,6 +154,13 @@ def device_and_precision_text(settings) -> str:
 
     device = select_device(settings.device)
     return f"device {device}, precision {describe_precision(settings.precision, device.type)}"
+
+
+def backend_text(settings, network, size_xyz) -> str:
+    from SuperResolution3DLib.inference.api import choose_network_backend, select_device
+
+    backend, reason = choose_network_backend(settings, select_device(settings.device), network, tuple(size_xyz)[::-1])
+    return f"network runs on {'OpenVINO' if backend == 'openvino' else 'PyTorch'} ({reason})"
 
 
 def adaptation_summary(record: dict) -> str:
@@ -245,7 +253,8 @@ def write_output(result, input_path, output, model) -> None:
 def check_memory_from_header(size_xyz, model, settings) -> None:
     """Run the memory estimate on the input's header size before its voxels are read (a huge input is refused
     without allocating it); the region of interest, when given, is what is estimated."""
-    from SuperResolution3DLib.inference.api import activation_width, check_memory, select_device
+    from SuperResolution3DLib.core.devices import select_device
+    from SuperResolution3DLib.inference.memory import activation_width, check_memory
 
     box = settings.roi_size if settings.roi_size is not None else size_xyz
     on_cpu = select_device(settings.device).type == "cpu"

@@ -35,8 +35,13 @@ from .locations import LIBRARY_PACKAGE, libraryRootDir, processEnvironment, pyth
 SMALLEST_RETRY_WINDOW = 16
 
 
+AUTO_WINDOW_ON_GPU = 64  # what --window auto means on a GPU (inference.api.AUTO_WINDOW_FALLBACK)
+
+
 def smallerSettings(window, batch):
-    """The next, smaller try after a GPU out-of-memory error: batch 1 first, then half the window; or None."""
+    """The next, smaller try after a GPU out-of-memory error: batch 1 first, then half the window (0: auto,
+    64 on a GPU); or None."""
+    window = window or AUTO_WINDOW_ON_GPU
     if batch > 1:
         return window, 1
     if window > SMALLEST_RETRY_WINDOW:
@@ -198,7 +203,7 @@ class SuperResolutionProcess:
         s = self.settings
         command = [
             self.python, "-m", f"{LIBRARY_PACKAGE}.cli", "predict", self.inputPath, self.outputPath,
-            "--model", str(self.modelReference), "--device", s["device"], "--window", str(s["window"]),
+            "--model", str(self.modelReference), "--device", s["device"], "--window", str(s["window"] or "auto"),
             "--overlap", str(s["overlap"]), "--batch", str(s["batch"]), "--precision", s["precision"],
             "--progress", "lines",
         ]

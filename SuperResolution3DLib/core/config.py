@@ -18,7 +18,10 @@ class InferenceSettings:
     """How ``super_resolve`` / ``sliding_window_super_resolve`` run.
 
     window: largest LR-grid window per axis ``(x, y, z)`` (or one int); the output window is ``window * scale``.
-        Each axis is covered by as few windows as this allows, shrunk to share the axis evenly.
+        Each axis is covered by as few windows as this allows, shrunk to share the axis evenly. ``auto`` (default):
+        on the CPU, the largest cube whose working set takes at most a quarter of the free RAM (up to the whole
+        volume: one window does the least work, as windows re-compute their overlap and context:
+        ``benchmarks/window_tuning.py``); 64 on a GPU or where the free RAM is unknown.
     overlap: fraction of a window shared with its neighbour (0 <= overlap < 1); rounded so that the
         overlap is a whole number of LR voxels.
     context: extra LR voxels the network sees on each side of a window (cropped from its output), so that
@@ -37,9 +40,12 @@ class InferenceSettings:
         input slices, bounding its memory at the same output (0: one pass).
     clamp: ``range`` (default: output values within the input's minimum and maximum), ``floor`` (only no
         value below the minimum) or ``none`` (see ``core.vocabulary.CLAMP_MODES``).
+    backend: what runs the network on a CPU (``core.vocabulary.BACKENDS``): ``auto`` (OpenVINO where it is
+        installed and its one-off conversion of the model is cached or pays for itself, else PyTorch), ``torch``
+        or ``openvino``. Both give the same output within 1e-5 in fp32.
     """
 
-    window: Union[int, Sequence[int]] = (64, 64, 64)
+    window: Union[str, int, Sequence[int]] = "auto"
     overlap: float = 0.125
     context: int = 4
     batch: int = 1
@@ -51,6 +57,7 @@ class InferenceSettings:
     memory_limit_bytes: Optional[int] = None
     tail_slab: int = 12
     clamp: str = "range"
+    backend: str = "auto"
 
 
 @dataclass

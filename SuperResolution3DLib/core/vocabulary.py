@@ -9,6 +9,10 @@ DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N"
 # none: the network's values as they are.
 CLAMP_MODES = ("range", "floor", "none")
 
+# What runs the network on a CPU (inference.openvino_backend): auto (OpenVINO where installed and worth its one-off
+# conversion, else PyTorch), torch, or openvino (pip install openvino; CPU only).
+BACKENDS = ("auto", "torch", "openvino")
+
 # Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for.
 SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
 # How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.

@@ -28,10 +28,13 @@ from torch import nn
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.devices import select_device
 from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
-from SuperResolution3DLib.inference.windows import ConvWorkMeter, blend_windows, window_slices
+from SuperResolution3DLib.inference.openvino_backend import choose_backend, openvino_network
+from SuperResolution3DLib.inference.memory import AUTO_WINDOW, activation_width, check_memory, resolve_window
+from SuperResolution3DLib.inference.windows import (ConvWorkMeter, blend_windows, context_box, multiply_adds_per_input_voxel,
+                                                    window_overlap, window_size_zyx, window_slices)
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
-from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError, InsufficientMemoryError
+from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError
 from SuperResolution3DLib.networks import InterpolationUpsampler3D
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.core.volume import Volume
@@ -40,15 +43,6 @@ ProgressCallback = Callable[[float, str], None]
 CancelCheck = Union[Callable[[], bool], threading.Event]
 Shape3 = Tuple[int, int, int]
 
-FLOAT32_BYTES = 4
-# Host arrays of the full output size alive at the peak: MONAI's stitched output, its count map, and
-# one more copy (the SimpleITK image, or the crop of a region of interest).
-FULL_OUTPUT_COPIES = 3
-# Input-sized arrays: the input, its finite copy, the normalised copy and its tensor.
-INPUT_COPIES = 4
-# Feature maps alive at once in the last (high-resolution) layers of a network, per window.
-WINDOW_FEATURE_MAPS = 3
-GB = 1e9
 
 
 def autocast_context(device: torch.device, precision: str):
@@ -58,55 +52,6 @@ def autocast_context(device: torch.device, precision: str):
         return autocast(device.type, resolve_precision(precision, device.type))
     except ValueError as error:
         raise DeviceError(f"{error}") from None
-
-
-# Window geometry -----------------------------------------------------------------------------------
-def window_size_zyx(window: Union[int, Sequence[int]], shape_zyx: Sequence[int], overlap: float = 0.0) -> Shape3:
-    """The LR window ``[z, y, x]``: ``settings.window`` (one int or ``(x, y, z)``) is the largest allowed.
-
-    Along each axis the volume is covered by as few windows as the largest size allows, and the
-    windows are then shrunk to share the axis evenly, so no window is mostly spent re-computing its
-    neighbour (a 49-voxel axis with a 48 maximum would otherwise take two nearly identical windows).
-    """
-    window_xyz = (int(window),) * 3 if isinstance(window, (int, np.integer)) else tuple(int(w) for w in window)
-    if len(window_xyz) != 3 or min(window_xyz) < 1:
-        raise ValueError(f"window must be a positive number of voxels or three of them (x, y, z), got {window}")
-    return tuple(balanced_window(int(n), w, overlap) for w, n in zip(window_xyz[::-1], shape_zyx))
-
-
-def balanced_window(length: int, largest: int, overlap: float) -> int:
-    if length <= largest:
-        return length
-    shared = int(math.floor(largest * overlap))
-    count = math.ceil((length - shared) / max(1, largest - shared))
-    return min(largest, math.ceil((length - shared) / count) + shared)
-
-
-def window_overlap(window_zyx: Sequence[int], overlap: float) -> Tuple[float, ...]:
-    """Per-axis overlap to hand to MONAI so that each window step is a whole number of LR voxels.
-
-    MONAI steps by ``int(window * (1 - overlap))`` voxels. The step is computed once here and the
-    overlap returned makes MONAI reproduce it without floating-point surprises (``10 * (1 - 0.3)``
-    is 6.999...), so ``overlap * window`` and ``overlap * window * scale`` are whole numbers.
-    """
-    if not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}")
-    overlaps = []
-    for w in window_zyx:
-        step = max(1, int(math.floor(w * (1 - overlap) + 1e-6)))
-        overlaps.append((w - step - 0.5) / w if step < w else 0.0)
-    return tuple(overlaps)
-
-
-def context_box(window: slice, context: int, length: int) -> Tuple[slice, int]:
-    """Grow a window by ``context`` voxels per side, shifted to stay inside ``[0, length)``.
-
-    Returns the grown slice and the offset of the window inside it. All windows grow to the same size,
-    so they can share a batch.
-    """
-    size = min(window.stop - window.start + 2 * context, length)
-    start = min(max(window.start - context, 0), length - size)
-    return slice(start, start + size), window.start - start
 
 
 # Cancel and progress -------------------------------------------------------------------------------
@@ -156,7 +101,8 @@ class WindowPredictor:
         self.cancel = cancel
         self.done = 0
         self.batch_size = 0
-        self.meter = ConvWorkMeter(network, self._report_within) if progress is not None else None
+        self.meter = (ConvWorkMeter(network, self._report_within)
+                      if progress is not None and isinstance(network, nn.Module) else None)
 
     def run_network(self, batch: torch.Tensor) -> torch.Tensor:
         """The network on a batch; its full-resolution tail in slabs when it can (bounded memory, same output)."""
@@ -233,17 +179,18 @@ def sliding_window_super_resolve(
     if isinstance(network, InterpolationUpsampler3D):
         return _whole_volume_interpolation(inputs, network, progress)
 
-    try:
-        network.to(device, memory_format=torch.channels_last_3d)
-    except torch.cuda.OutOfMemoryError:
-        parameters = sum(p.numel() for p in network.parameters())
-        raise GPUOutOfMemoryError(
-            f"the GPU ran out of memory moving the network ({parameters:,} parameters) to {device}; "
-            "free GPU memory (close other programs using it) or use --device cpu"
-        ) from None
-    window = window_size_zyx(settings.window, array.shape, settings.overlap)
+    backend, _ = choose_network_backend(settings, device, network, array.shape)
+    if backend == "openvino":
+        runner = openvino_network(network, resolve_precision(settings.precision, device.type),
+                                  log=(lambda message: progress(0.0, message)) if progress else None)
+        amp = contextlib.nullcontext()
+    else:
+        runner = network_on_device(network, device)
+    # the width as super_resolve's memory check counts it: feature maps in host memory on the CPU
+    feature_channels = activation_width(network) if device.type == "cpu" and settings.window == AUTO_WINDOW else 0.0
+    window = window_size_zyx(resolve_window(settings, array.shape, scale, feature_channels), array.shape, settings.overlap)
     windows = window_slices(array.shape, window, window_overlap(window, settings.overlap))
-    predictor = WindowPredictor(network, inputs, scale_zyx, settings.context, len(windows), device, progress, cancel,
+    predictor = WindowPredictor(runner, inputs, scale_zyx, settings.context, len(windows), device, progress, cancel,
                                 settings.tail_slab)
     if progress is not None:
         progress(0.0, f"super-resolving: {len(windows)} windows")
@@ -259,6 +206,32 @@ def sliding_window_super_resolve(
     return output[0, 0].numpy()
 
 
+def network_on_device(network: nn.Module, device: torch.device) -> nn.Module:
+    try:
+        return network.to(device, memory_format=torch.channels_last_3d)
+    except torch.cuda.OutOfMemoryError:
+        parameters = sum(p.numel() for p in network.parameters())
+        raise GPUOutOfMemoryError(
+            f"the GPU ran out of memory moving the network ({parameters:,} parameters) to {device}; "
+            "free GPU memory (close other programs using it) or use --device cpu"
+        ) from None
+
+
+def job_gflop(network: nn.Module, shape_zyx: Sequence[int]) -> float:
+    """Convolution GFLOP of ``network`` over an input of ``shape_zyx`` voxels (windows and context left out)."""
+    return 2.0 * multiply_adds_per_input_voxel(network) * math.prod(int(n) for n in shape_zyx) / 1e9
+
+
+def choose_network_backend(settings: InferenceSettings, device: torch.device, network: nn.Module,
+                           shape_zyx: Sequence[int]) -> Tuple[str, str]:
+    """``(torch | openvino, reason)`` for super-resolving an input of ``shape_zyx`` (``inference.openvino_backend``)."""
+    try:
+        precision = resolve_precision(settings.precision, device.type)
+    except ValueError as error:
+        raise DeviceError(f"{error}") from None
+    return choose_backend(settings.backend, device.type, network, lambda: job_gflop(network, shape_zyx), precision)
+
+
 def _whole_volume_interpolation(
     inputs: torch.Tensor, network: InterpolationUpsampler3D, progress: Optional[ProgressCallback]
 ) -> np.ndarray:
@@ -270,130 +243,6 @@ def _whole_volume_interpolation(
     if progress is not None:
         progress(1.0, f"{network.mode} interpolation done")
     return output
-
-
-# Memory --------------------------------------------------------------------------------------------
-def estimate_peak_memory_bytes(
-    lr_shape_zyx: Sequence[int],
-    scale: ScaleLike,
-    settings: Optional[InferenceSettings] = None,
-    feature_channels: float = 0,
-) -> int:
-    """Estimated peak host RAM (bytes) of super-resolving an LR volume of shape ``lr_shape_zyx``.
-
-    ``3 x 4 bytes`` per output voxel (MONAI's stitched float32 output, its float32 count map, and one more
-    full-size copy), ``4 x 4 bytes`` per input voxel, and the window batches: ``batch`` output windows
-    (grown by ``context``) of float32, times ``1 + 3 * feature_channels`` when the network's feature maps
-    live in host memory too (pass ``activation_width(network)`` when it runs on the CPU).
-    In short: about three times the float32 output size.
-    """
-    settings = settings or InferenceSettings()
-    scale_zyx = np.asarray(as_scale(scale)[::-1], dtype=np.int64)
-    lr_shape = np.asarray(lr_shape_zyx, dtype=np.int64)
-    output_voxels = int(np.prod(lr_shape * scale_zyx))
-    window = np.minimum(np.asarray(window_size_zyx(settings.window, lr_shape, settings.overlap)) + 2 * settings.context, lr_shape)
-    window_voxels = int(np.prod(window * scale_zyx)) * settings.batch
-    return (
-        FULL_OUTPUT_COPIES * FLOAT32_BYTES * output_voxels
-        + INPUT_COPIES * FLOAT32_BYTES * int(np.prod(lr_shape))
-        + int(FLOAT32_BYTES * window_voxels * (1 + WINDOW_FEATURE_MAPS * feature_channels))
-    )
-
-
-def available_memory_bytes() -> Optional[int]:
-    """``MemAvailable`` from ``/proc/meminfo``, else psutil's figure, else ``None`` (unknown)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return int(psutil.virtual_memory().available)
-
-
-def check_memory(
-    lr_shape_zyx: Sequence[int],
-    scale: ScaleLike,
-    settings: Optional[InferenceSettings] = None,
-    feature_channels: float = 0,
-) -> None:
-    """Raise ``InsufficientMemoryError`` when the estimated peak exceeds ``settings.memory_limit_bytes``
-    (or, when that is ``None``, the available RAM; the check is skipped when that is unknown).
-
-    The message gives the output size and how big a region of interest would fit.
-    """
-    settings = settings or InferenceSettings()
-    limit = settings.memory_limit_bytes if settings.memory_limit_bytes is not None else available_memory_bytes()
-    if limit is None:
-        return
-    needed = estimate_peak_memory_bytes(lr_shape_zyx, scale, settings, feature_channels)
-    if needed <= limit:
-        return
-    scale_zyx = as_scale(scale)[::-1]
-    output_shape = [n * s for n, s in zip(lr_shape_zyx, scale_zyx)]
-    output_voxels = int(np.prod(output_shape, dtype=np.int64))
-    side = largest_fitting_cube(lr_shape_zyx, scale, settings, feature_channels, limit)
-    if side > 0:
-        advice = (
-            f"super-resolve a region of interest instead (--roi X,Y,Z,SX,SY,SZ, or roi_start/roi_size): "
-            f"a box of about {side}x{side}x{side} input voxels would fit"
-        )
-    else:
-        advice = "even a small region of interest would not fit; use a smaller --window or --batch"
-    raise InsufficientMemoryError(
-        f"the output would have {output_voxels:,} voxels ({'x'.join(map(str, output_shape[::-1]))}, "
-        f"{output_voxels * FLOAT32_BYTES / GB:.1f} GB as float32) and the run needs about "
-        f"{needed / GB:.1f} GB, but only {limit / GB:.1f} GB are available; {advice}"
-    )
-
-
-def largest_fitting_cube(
-    lr_shape_zyx: Sequence[int], scale: ScaleLike, settings: InferenceSettings, feature_channels: float, limit: int
-) -> int:
-    """The largest side (input voxels) of a cubic region of interest, margin included, within ``limit``."""
-
-    def fits(side: int) -> bool:
-        box = (side + 2 * settings.roi_margin,) * 3
-        return estimate_peak_memory_bytes(box, scale, settings, feature_channels) <= limit
-
-    low, high = 0, int(max(lr_shape_zyx))
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return low
-
-
-def activation_width(network: nn.Module, probe_size: int = 8) -> float:
-    """The network's widest activation in float32 values per output voxel (0 for interpolation).
-
-    Measured with forward hooks on a small probe input (``probe_size`` voxels per axis), so that a
-    convolution with many channels on a coarse grid (a pixel-shuffle upsampler) counts for what it
-    holds: 256 channels at half the output resolution count as 32 per output voxel.
-    """
-    convolutions = [m for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    if not convolutions:
-        return 0.0
-    parameter = next(network.parameters())
-    probe = torch.zeros((1, convolutions[0].in_channels) + (probe_size,) * 3, dtype=parameter.dtype, device=parameter.device)
-    widest = [0]
-
-    def record(_module, _inputs, output):
-        if isinstance(output, torch.Tensor):
-            widest[0] = max(widest[0], output.numel())
-
-    hooks = [module.register_forward_hook(record) for module in network.modules()]
-    try:
-        with torch.inference_mode():
-            output = network(probe)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return widest[0] / max(1, output[0, 0].numel())
 
 
 # Regions of interest -------------------------------------------------------------------------------

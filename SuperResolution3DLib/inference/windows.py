@@ -12,16 +12,68 @@ from __future__ import annotations
 import math
 import time
 from itertools import product
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 import torch
 from torch import nn
 
 Window = Tuple[slice, slice, slice]
+Shape3 = Tuple[int, int, int]
 
 # Gaussian blend: sigma = 1/8 of the output window per axis, weights clamped at 1e-3 (MONAI's values)
 GAUSSIAN_SIGMA_SCALE = 0.125
 MIN_BLEND_WEIGHT = 1e-3
+
+
+# Window geometry ---------------------------------------------------------------------------------
+def window_size_zyx(window: Union[int, Sequence[int]], shape_zyx: Sequence[int], overlap: float = 0.0) -> Shape3:
+    """The LR window ``[z, y, x]``: ``settings.window`` (one int or ``(x, y, z)``) is the largest allowed.
+
+    Along each axis the volume is covered by as few windows as the largest size allows, and the
+    windows are then shrunk to share the axis evenly, so no window is mostly spent re-computing its
+    neighbour (a 49-voxel axis with a 48 maximum would otherwise take two nearly identical windows).
+    """
+    window_xyz = (int(window),) * 3 if isinstance(window, (int, np.integer)) else tuple(int(w) for w in window)
+    if len(window_xyz) != 3 or min(window_xyz) < 1:
+        raise ValueError(f"window must be a positive number of voxels or three of them (x, y, z), got {window}")
+    return tuple(balanced_window(int(n), w, overlap) for w, n in zip(window_xyz[::-1], shape_zyx))
+
+
+def balanced_window(length: int, largest: int, overlap: float) -> int:
+    if length <= largest:
+        return length
+    shared = int(math.floor(largest * overlap))
+    count = math.ceil((length - shared) / max(1, largest - shared))
+    return min(largest, math.ceil((length - shared) / count) + shared)
+
+
+def window_overlap(window_zyx: Sequence[int], overlap: float) -> Tuple[float, ...]:
+    """Per-axis overlap to hand to MONAI so that each window step is a whole number of LR voxels.
+
+    MONAI steps by ``int(window * (1 - overlap))`` voxels. The step is computed once here and the
+    overlap returned makes MONAI reproduce it without floating-point surprises (``10 * (1 - 0.3)``
+    is 6.999...), so ``overlap * window`` and ``overlap * window * scale`` are whole numbers.
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be >= 0 and < 1, got {overlap}")
+    overlaps = []
+    for w in window_zyx:
+        step = max(1, int(math.floor(w * (1 - overlap) + 1e-6)))
+        overlaps.append((w - step - 0.5) / w if step < w else 0.0)
+    return tuple(overlaps)
+
+
+def context_box(window: slice, context: int, length: int) -> Tuple[slice, int]:
+    """Grow a window by ``context`` voxels per side, shifted to stay inside ``[0, length)``.
+
+    Returns the grown slice and the offset of the window inside it. All windows grow to the same size,
+    so they can share a batch.
+    """
+    size = min(window.stop - window.start + 2 * context, length)
+    start = min(max(window.start - context, 0), length - size)
+    return slice(start, start + size), window.start - start
 
 
 def axis_starts(length: int, window: int, overlap: float) -> List[int]:
@@ -87,6 +139,34 @@ def blend_windows(
     return output.div_(count)
 
 
+def conv_multiply_adds(module: nn.Module, output: torch.Tensor) -> float:
+    """Multiply-adds a convolution spent on ``output``."""
+    return float(output.numel()) * module.in_channels / module.groups * math.prod(module.kernel_size)
+
+
+def multiply_adds_per_input_voxel(network: nn.Module, probe_size: int = 8) -> float:
+    """Convolution multiply-adds of ``network`` per input voxel, measured on a ``probe_size``^3 probe of zeros
+    (every convolution's output grows in proportion to the input); 0 for a network without convolutions."""
+    convolutions = [m for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    if not convolutions:
+        return 0.0
+    total = [0.0]
+
+    def count(module, _inputs, output):
+        total[0] += conv_multiply_adds(module, output)
+
+    parameter = next(network.parameters())
+    probe = torch.zeros((1, convolutions[0].in_channels) + (probe_size,) * 3, dtype=parameter.dtype, device=parameter.device)
+    hooks = [m.register_forward_hook(count) for m in convolutions]
+    try:
+        with torch.inference_mode():
+            network(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total[0] / probe_size**3
+
+
 class ConvWorkMeter:
     """Counts the multiply-adds of ``network``'s convolutions while it runs and calls ``report(fraction)`` of
     the current batch's work (throttled). Work per input voxel is measured once on a small probe: every
@@ -102,28 +182,7 @@ class ConvWorkMeter:
         self.done = 0.0
         self._reported = (0.0, time.monotonic())
         self._hooks: List = []
-        self.work_per_voxel = self._probe(probe_size) if self.convolutions else 0.0
-
-    @staticmethod
-    def conv_work(module: nn.Module, output: torch.Tensor) -> float:
-        return float(output.numel()) * module.in_channels / module.groups * math.prod(module.kernel_size)
-
-    def _probe(self, size: int) -> float:
-        total = [0.0]
-
-        def count(module, _inputs, output):
-            total[0] += self.conv_work(module, output)
-
-        parameter = next(self.network.parameters())
-        probe = torch.zeros((1, self.convolutions[0].in_channels) + (size,) * 3, dtype=parameter.dtype, device=parameter.device)
-        hooks = [m.register_forward_hook(count) for m in self.convolutions]
-        try:
-            with torch.inference_mode():
-                self.network(probe)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        return total[0] / size**3
+        self.work_per_voxel = multiply_adds_per_input_voxel(network, probe_size)
 
     def __enter__(self) -> "ConvWorkMeter":
         self._hooks = [m.register_forward_hook(self._count) for m in self.convolutions]
@@ -142,7 +201,7 @@ class ConvWorkMeter:
     def _count(self, module, _inputs, output) -> None:
         if self.expected <= 0:
             return
-        self.done += self.conv_work(module, output)
+        self.done += conv_multiply_adds(module, output)
         fraction = min(1.0, self.done / self.expected)
         last_fraction, last_time = self._reported
         now = time.monotonic()

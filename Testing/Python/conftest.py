@@ -7,3 +7,9 @@ from pathlib import Path
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
+
+# Converted models (the OpenVINO backend's cache) go to a fresh folder, never to the user's ~/.cache.
+import os
+import tempfile
+
+os.environ["SR3D_CACHE"] = tempfile.mkdtemp(prefix="sr3d_test_cache_")

@@ -19,13 +19,9 @@ from SuperResolution3DLib.core.errors import (
     InputVolumeError,
     InsufficientMemoryError,
 )
-from SuperResolution3DLib.inference.api import (
-    check_memory,
-    estimate_peak_memory_bytes,
-    sliding_window_super_resolve,
-    super_resolve,
-    window_overlap,
-)
+from SuperResolution3DLib.inference.api import sliding_window_super_resolve, super_resolve
+from SuperResolution3DLib.inference.memory import check_memory, estimate_peak_memory_bytes
+from SuperResolution3DLib.inference.windows import window_overlap
 from SuperResolution3DLib.core.devices import select_device
 from SuperResolution3DLib.models.files import SRModel, save_model
 from SuperResolution3DLib.networks import InterpolationUpsampler3D, RRDBNet3D
@@ -304,7 +300,7 @@ def test_memory_estimate_is_about_three_outputs():
 
 
 def test_activation_width_counts_channels_on_the_grid_they_live_on():
-    from SuperResolution3DLib.inference.api import activation_width
+    from SuperResolution3DLib.inference.memory import activation_width
     from SuperResolution3DLib.networks import build_network
 
     # SRResNet3D: 8 features, pixel-shuffle convolutions of 64 channels at half the output resolution
@@ -456,3 +452,33 @@ def test_clamp_keeps_the_output_inside_the_input_range_as_asked():
     np.testing.assert_array_equal(both, np.clip(raw, lo, hi))
     with pytest.raises(ValueError, match="clamp must be one of range, floor, none"):
         super_resolve(volume, model, InferenceSettings(clamp="yes", **CPU))
+
+
+def test_auto_window_is_the_largest_that_fits_a_quarter_of_the_memory():
+    from SuperResolution3DLib.inference.memory import (AUTO_WINDOW_FALLBACK, resolve_window, window_size_zyx,
+                                                       window_working_set_bytes)
+
+    shape, width = (60, 80, 70), 4.0
+    roomy = InferenceSettings(memory_limit_bytes=10**13, **CPU)
+    assert InferenceSettings().window == "auto"
+    assert resolve_window(roomy, shape, 4, width) == 80  # the whole volume in one window
+    tight = InferenceSettings(memory_limit_bytes=4 * 2**30, **CPU)
+    side = resolve_window(tight, shape, 4, width)
+    assert 24 <= side < 80
+
+    def working_set(side):
+        return window_working_set_bytes(window_size_zyx(side, shape, tight.overlap), 4, tight, width, shape)
+
+    assert working_set(side) <= 2**30 < working_set(side + 1)
+    assert resolve_window(tight, shape, 4, 0.0) == AUTO_WINDOW_FALLBACK  # a GPU's feature maps are not in host RAM
+    assert resolve_window(InferenceSettings(window=16, **CPU), shape, 4, width) == 16
+
+
+def test_auto_window_output_equals_one_whole_volume_window():
+    network = tiny_rrdb(num_block=1)
+    array = np.random.default_rng(1).random((9, 11, 10)).astype(np.float32)
+    whole = sliding_window_super_resolve(array, network, 4, InferenceSettings(window=11, **CPU))
+    auto = sliding_window_super_resolve(array, network, 4, InferenceSettings(memory_limit_bytes=10**12, **CPU))
+    np.testing.assert_array_equal(auto, whole)
+    tiled = sliding_window_super_resolve(array, network, 4, InferenceSettings(window=5, context=0, **CPU))
+    assert not np.array_equal(tiled, whole)  # windows without context differ: auto really used one window

@@ -259,7 +259,7 @@ def test_library_errors_leave_the_scene_alone(scene, logic):
 def test_parameters_live_in_the_parameter_node_and_are_saved_with_the_scene(scene, logic):
     node = logic.getParameterNode()
     logic.setDefaultParameters(node)
-    assert node.GetParameter("Model") == "default" and node.GetParameter("Window") == "64"
+    assert node.GetParameter("Model") == "default" and node.GetParameter("Window") == "0"  # 0: auto
     node.SetParameter("Device", "cpu")
     logic.setDefaultParameters(node)  # keeps what the user chose
     assert node.GetParameter("Device") == "cpu"
@@ -308,6 +308,20 @@ def test_gpu_out_of_memory_retry_plan():
     assert smaller(64, 1) == (32, 1)
     assert smaller(20, 1) == (16, 1)
     assert smaller(16, 1) is None
+    assert smaller(0, 1) == (32, 1)  # auto is 64 on a GPU
+
+
+def test_the_auto_window_goes_to_the_library_as_auto(tmp_path):
+    from SuperResolution3D import inferenceDefaults
+
+    assert inferenceDefaults()["window"] == 0
+    job = process.SuperResolutionProcess.__new__(process.SuperResolutionProcess)
+    job.python, job.tempDir, job.modelReference, job.roiBox = "python", str(tmp_path), "default", None
+    job.settings = dict(device="cpu", window=0, overlap=0.125, batch=1, precision="auto")
+    command = job.command()
+    assert command[command.index("--window") + 1] == "auto"
+    job.settings["window"] = 48
+    assert job.command()[command.index("--window") + 1] == "48"
 
 
 def test_a_failed_job_raises_the_library_error_it_reports():
