@@ -153,7 +153,12 @@ def device_and_precision_text(settings) -> str:
     from SuperResolution3DLib.core.precision import describe_precision
 
     device = select_device(settings.device)
-    return f"device {device}, precision {describe_precision(settings.precision, device.type)}"
+    threads = ""
+    if device.type == "cpu":
+        import torch
+
+        threads = f" ({torch.get_num_threads()} threads)"
+    return f"device {device}{threads}, precision {describe_precision(settings.precision, device.type)}"
 
 
 def backend_text(settings, network, size_xyz) -> str:
@@ -177,6 +182,9 @@ def command_predict(args: argparse.Namespace) -> int:
     check_predict_arguments(args)
     settings = inference_settings(args)
     adaptation = adaptation_settings(args)
+    from SuperResolution3DLib.core.devices import set_inference_threads
+
+    set_inference_threads()
     progress, adaptation_progress = progress_printer(args.progress), progress_printer(args.progress, "adapting")
     if adaptation is not None and args.progress == "lines":  # one bar in a parent process: adapting is its first half
         lines = progress
@@ -220,6 +228,9 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
         find_model_files(args.model)
     check_device_present(args.device)
     settings = inference_settings(args)
+    from SuperResolution3DLib.core.devices import set_inference_threads
+
+    set_inference_threads()
     if "LOCAL_RANK" in os.environ and args.device in ("auto", "cuda") and visible_nvidia_devices():
         settings.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun process
     output_dir.mkdir(exist_ok=True)

@@ -76,3 +76,30 @@ def select_device(name: str = "auto"):
             "use --device cuda:0 or --device cpu"
         )
     return device
+
+
+def available_cpu_count(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (containers), at least 1."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def set_inference_threads() -> int:
+    """Set torch's CPU threads to ``available_cpu_count()`` unless ``OMP_NUM_THREADS`` says otherwise; the count."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads()
+    threads = available_cpu_count()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

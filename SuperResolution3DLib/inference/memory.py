@@ -7,16 +7,16 @@ of windows with the network's widest feature maps when they live in host memory 
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import numpy as np
-import torch
 from torch import nn
 
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.errors import InsufficientMemoryError
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
-from SuperResolution3DLib.inference.windows import window_size_zyx
+from SuperResolution3DLib.inference.windows import shape_probe, window_size_zyx
 
 FLOAT32_BYTES = 4
 # Host arrays of the full output size alive at the peak: MONAI's stitched output, its count map, and
@@ -172,22 +172,7 @@ def activation_width(network: nn.Module, probe_size: int = 8) -> float:
     convolution with many channels on a coarse grid (a pixel-shuffle upsampler) counts for what it
     holds: 256 channels at half the output resolution count as 32 per output voxel.
     """
-    convolutions = [m for m in network.modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    if not convolutions:
+    if not any(isinstance(m, nn.modules.conv._ConvNd) for m in network.modules()):
         return 0.0
-    parameter = next(network.parameters())
-    probe = torch.zeros((1, convolutions[0].in_channels) + (probe_size,) * 3, dtype=parameter.dtype, device=parameter.device)
-    widest = [0]
-
-    def record(_module, _inputs, output):
-        if isinstance(output, torch.Tensor):
-            widest[0] = max(widest[0], output.numel())
-
-    hooks = [module.register_forward_hook(record) for module in network.modules()]
-    try:
-        with torch.inference_mode():
-            output = network(probe)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return widest[0] / max(1, output[0, 0].numel())
+    shapes, output = shape_probe(network, probe_size)
+    return max(math.prod(shape) for _, shape in shapes) / max(1, math.prod(output[2:]))

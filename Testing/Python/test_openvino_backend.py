@@ -94,3 +94,25 @@ def test_predict_says_which_backend_runs_the_network(monkeypatch, tmp_path, caps
     assert main(["predict", str(tmp_path / "in.nrrd"), str(tmp_path / "out.nrrd"), "--device", "cpu", "--window", "6",
                  "--progress", "none", "--precision", "fp32"]) == 0
     assert "network runs on PyTorch (auto: OpenVINO installed, but converting" in capsys.readouterr().out
+
+
+def test_threads_follow_the_cpus_this_process_may_use(monkeypatch, tmp_path):
+    from SuperResolution3DLib.core import devices
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("max 100000\n")
+    cpus = devices.available_cpu_count(quota)
+    assert cpus >= 1
+    quota.write_text("100000 100000\n")  # a container allowed one CPU
+    assert devices.available_cpu_count(quota) == 1
+    assert devices.available_cpu_count(tmp_path / "missing") == cpus
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        assert devices.set_inference_threads() == 1  # the user's OMP_NUM_THREADS wins
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert devices.set_inference_threads() == cpus == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

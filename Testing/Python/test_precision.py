@@ -29,7 +29,7 @@ def test_predict_prints_the_precision_it_runs_in(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "in.nrrd"), str(tmp_path / "out.nrrd"), "--device", "cpu",
                  "--window", "6", "--progress", "none"]) == 0
     expected = "bf16 (auto: this CPU has" if cpu_has_native_bf16() else "fp32 (auto: no native bf16"
-    assert f"device cpu, precision {expected}" in capsys.readouterr().out
+    assert f"threads), precision {expected}" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (emulated bf16 is ~45x slower)")
