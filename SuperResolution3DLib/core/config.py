@@ -121,6 +121,10 @@ class DataConfig:
     degradation: ``kspace`` (the paper's truncation, any scale) or ``slice_profile``: thick slices along the one
         axis whose scale is above 1, each patch with a profile drawn from ``slice_profiles`` and a thickness
         drawn uniformly in ``slice_thickness`` (in slice spacings: below 1 leaves gaps, above 1 overlaps).
+    voxel_scales: resolution augmentation: each training volume is used at each of these voxel sizes, as multiples
+        of its own (1.0: as it is; 1.5: a 1 mm scan also serves as a 1.5 mm one), made coarser in k-space
+        (``data.degradation.fourier_resample``: the band-limited image a scan with larger voxels would measure), so
+        that the network sees anatomy at the voxel sizes of the scans it will be given.
     """
 
     train: List[str] = field(default_factory=list)
@@ -137,6 +141,7 @@ class DataConfig:
     degradation: str = "kspace"
     slice_profiles: List[str] = field(default_factory=lambda: list(SLICE_PROFILES))
     slice_thickness: List[float] = field(default_factory=lambda: [0.8, 1.3])
+    voxel_scales: List[float] = field(default_factory=lambda: [1.0])
     folds: int = 0
     fold: int = 0
 
@@ -290,6 +295,8 @@ def check_training_config(config: TrainingConfig) -> None:
     if any(config.data.patch_size % s for s in scale):
         raise TrainingConfigError(f"data.patch_size {config.data.patch_size} must be a multiple of the scale {scale}")
     check_degradation(config.data, scale)
+    if not config.data.voxel_scales or min(config.data.voxel_scales) < 1.0 or max(config.data.voxel_scales) > 4.0:
+        raise TrainingConfigError(f"data.voxel_scales must list voxel-size factors from 1 to 4, got {config.data.voxel_scales}")
     check_network_config(config.network, "network")
     if config.gan is not None:
         check_network_config(config.gan.discriminator, "gan.discriminator")

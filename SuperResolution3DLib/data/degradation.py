@@ -77,3 +77,17 @@ def kspace_degrade(volume: Union[Volume, np.ndarray], scale: ScaleLike = 4) -> V
     lr = nearest_downsample(kspace_lowpass(volume.array, scale), scale)
     spacing = tuple(np.asarray(volume.spacing) * np.asarray(scale, dtype=float))
     return Volume(lr, spacing, volume.origin, volume.direction)
+
+
+def fourier_resample(array: np.ndarray, factor: float) -> np.ndarray:
+    """The volume a scan with ``factor`` times larger voxels would give: the central ``1/factor`` of the spectrum
+    (per axis, ``round(n / factor)`` frequencies) transformed back on a grid of that many voxels, real part,
+    intensities kept (the mean is unchanged). ``factor`` 1 returns the array as float32."""
+    array = np.asarray(array, dtype=np.float32)
+    if factor == 1.0:
+        return array
+    shape = tuple(max(2, int(round(n / factor))) for n in array.shape)
+    spectrum = np.fft.fftshift(np.fft.fftn(array.astype(np.float64)))
+    centre = [slice(n // 2 - m // 2, n // 2 - m // 2 + m) for n, m in zip(array.shape, shape)]
+    kept = np.fft.ifftshift(spectrum[tuple(centre)])
+    return (np.fft.ifftn(kept).real * (np.prod(shape) / np.prod(array.shape))).astype(np.float32)

@@ -18,7 +18,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from SuperResolution3DLib.data.degradation import kspace_lowpass, kspace_truncate, nearest_downsample
+from SuperResolution3DLib.data.degradation import fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
@@ -51,14 +51,17 @@ def prepare_training_volume(
 
 
 def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float,
-                          degradation: str = "kspace") -> List[TrainingVolume]:
+                          degradation: str = "kspace", voxel_scales: Sequence[float] = (1.0,)) -> List[TrainingVolume]:
+    """Each volume once per voxel scale (``DataConfig.voxel_scales``), named ``name`` or ``name@1.5x``."""
     from SuperResolution3DLib.data.io import read_volume
 
     volumes = []
     for path in paths:
-        volume = read_volume(path)
-        volumes.append(prepare_training_volume(Path(path).name, volume.array, scale, normalization, foreground_threshold,
-                                               degradation))
+        array = read_volume(path).array
+        for factor in voxel_scales:
+            name = Path(path).name if factor == 1.0 else f"{Path(path).name}@{factor:g}x"
+            volumes.append(prepare_training_volume(name, fourier_resample(array, float(factor)), scale, normalization,
+                                                   foreground_threshold, degradation))
     return volumes
 
 

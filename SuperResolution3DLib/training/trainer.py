@@ -227,7 +227,7 @@ class Trainer:
         self.train_paths, self.validation_paths, self.test_paths = split_volume_entries(data, self.config.base_dir)
         self.log(f"training volumes: {[p.name for p in self.train_paths]}")
         volumes = load_training_volumes(self.train_paths, self.scale, self.config.normalization, data.foreground_threshold,
-                                        data.degradation)
+                                        data.degradation, data.voxel_scales)
         self.sampler = PatchSampler(volumes, self.scale, data)
         self.validation_batch = None
         if self.validation_paths:
@@ -465,6 +465,7 @@ class Trainer:
                 "axis_permutations": config.data.augment_axis_permutations,
                 "intensity": config.data.augment_intensity,
                 "noise": config.data.augment_noise,
+                "voxel_scales": list(config.data.voxel_scales),
             },
             "best_validation_patch_psnr": self.best_psnr,
             "wall_clock_hours": round(self.train_seconds / 3600, 2),

@@ -128,3 +128,18 @@ def test_non_negative_volumes_keep_the_papers_magnitude_image():
     hr = rng.random((16, 16, 16)) * 100
     assert np.allclose(kspace_lowpass(hr, 4), np.abs(kspace_truncate(hr, 4)).astype(np.float32))
     assert kspace_lowpass(hr, 4).min() >= 0
+
+
+def test_fourier_resample_makes_the_volume_a_scan_with_larger_voxels_would_give():
+    from SuperResolution3DLib.data.degradation import fourier_resample
+
+    z, y, x = np.meshgrid(*(np.linspace(0, 2 * np.pi, 30, endpoint=False),) * 3, indexing="ij")
+    smooth = (100 + 10 * np.cos(x) + 5 * np.sin(2 * y) - 3 * np.cos(z)).astype(np.float32)
+    coarse = fourier_resample(smooth, 1.5)
+    assert coarse.shape == (20, 20, 20) and coarse.dtype == np.float32
+    z2, y2, x2 = np.meshgrid(*(np.linspace(0, 2 * np.pi, 20, endpoint=False),) * 3, indexing="ij")
+    expected = 100 + 10 * np.cos(x2) + 5 * np.sin(2 * y2) - 3 * np.cos(z2)
+    np.testing.assert_allclose(coarse, expected, atol=1e-3)  # band-limited content kept exactly, mean too
+    assert fourier_resample(smooth, 1.0) is not None and np.array_equal(fourier_resample(smooth, 1.0), smooth)
+    noisy = np.random.default_rng(0).normal(0, 1, (30, 30, 30)).astype(np.float32)
+    assert fourier_resample(noisy, 2.0).std() < 0.6 * noisy.std()  # the fine frequencies are gone

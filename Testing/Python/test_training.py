@@ -165,3 +165,25 @@ def test_gan_start_from_in_the_old_place_is_still_read(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text("stage: gan\ndata: {train: [a.nii]}\ngan: {start_from: parent.json}\n")
     assert load_training_config(path).start_from == "parent.json"
+
+
+def test_voxel_scales_add_each_training_volume_at_coarser_voxel_sizes(tmp_path):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.data.patches import load_training_volumes
+
+    write_volume(Volume(np.random.default_rng(0).random((24, 30, 36)).astype(np.float32)), tmp_path / "a.nrrd")
+    volumes = load_training_volumes([tmp_path / "a.nrrd"], (2, 2, 2), {"kind": "minmax"}, 0.1, voxel_scales=(1.0, 1.5))
+    assert [v.name for v in volumes] == ["a.nrrd", "a.nrrd@1.5x"]
+    assert volumes[0].hr.shape == (24, 30, 36) and volumes[1].hr.shape == (16, 20, 24)
+
+
+def test_voxel_scales_below_one_are_refused():
+    from SuperResolution3DLib.core.config import TrainingConfig, check_training_config
+    from SuperResolution3DLib.core.errors import TrainingConfigError
+
+    config = TrainingConfig()
+    config.data.train = ["synth:head"]
+    config.data.voxel_scales = [0.5]
+    with pytest.raises(TrainingConfigError, match="voxel_scales must list voxel-size factors from 1 to 4"):
+        check_training_config(config)
