@@ -42,7 +42,7 @@ class InferenceSettings:
         value below the minimum) or ``none`` (see ``core.vocabulary.CLAMP_MODES``).
     backend: what runs the network on a CPU (``core.vocabulary.BACKENDS``): ``auto`` (OpenVINO where it is
         installed and its one-off conversion of the model is cached or pays for itself, else PyTorch), ``torch``
-        or ``openvino``. Both give the same output within 1e-5 in fp32.
+        or ``openvino``. Both give the same output within 1e-4 in fp32.
     """
 
     window: Union[str, int, Sequence[int]] = "auto"

@@ -45,13 +45,18 @@ Shape3 = Tuple[int, int, int]
 
 
 
-def autocast_context(device: torch.device, precision: str):
-    """The autocast context for ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) on ``device``
-    (``core.precision``: ``auto`` is bf16 where the device computes it natively; fp16 needs CUDA)."""
+def device_precision(device: torch.device, precision: str) -> str:
+    """``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) resolved for ``device`` (``core.precision``: ``auto`` is
+    bf16 where the device computes it natively); one the device cannot run is a ``DeviceError`` (fp16 needs CUDA)."""
     try:
-        return autocast(device.type, resolve_precision(precision, device.type))
+        return resolve_precision(precision, device.type)
     except ValueError as error:
         raise DeviceError(f"{error}") from None
+
+
+def autocast_context(device: torch.device, precision: str):
+    """The autocast context for ``precision`` on ``device`` (``device_precision``)."""
+    return autocast(device.type, device_precision(device, precision))
 
 
 # Cancel and progress -------------------------------------------------------------------------------
@@ -181,7 +186,7 @@ def sliding_window_super_resolve(
 
     backend, _ = choose_network_backend(settings, device, network, array.shape)
     if backend == "openvino":
-        runner = openvino_network(network, resolve_precision(settings.precision, device.type),
+        runner = openvino_network(network, device_precision(device, settings.precision),
                                   log=(lambda message: progress(0.0, message)) if progress else None)
         amp = contextlib.nullcontext()
     else:
@@ -225,11 +230,8 @@ def job_gflop(network: nn.Module, shape_zyx: Sequence[int]) -> float:
 def choose_network_backend(settings: InferenceSettings, device: torch.device, network: nn.Module,
                            shape_zyx: Sequence[int]) -> Tuple[str, str]:
     """``(torch | openvino, reason)`` for super-resolving an input of ``shape_zyx`` (``inference.openvino_backend``)."""
-    try:
-        precision = resolve_precision(settings.precision, device.type)
-    except ValueError as error:
-        raise DeviceError(f"{error}") from None
-    return choose_backend(settings.backend, device.type, network, lambda: job_gflop(network, shape_zyx), precision)
+    return choose_backend(settings.backend, device.type, network, lambda: job_gflop(network, shape_zyx),
+                          device_precision(device, settings.precision))
 
 
 def _whole_volume_interpolation(

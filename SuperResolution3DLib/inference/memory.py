@@ -8,6 +8,7 @@ of windows with the network's widest feature maps when they live in host memory 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -43,7 +44,7 @@ def resolve_window(settings: InferenceSettings, lr_shape_zyx: Sequence[int], sca
     """
     if settings.window != AUTO_WINDOW:
         return settings.window
-    limit = settings.memory_limit_bytes if settings.memory_limit_bytes is not None else available_memory_bytes()
+    limit = memory_limit_bytes(settings)
     if feature_channels <= 0 or limit is None:
         return AUTO_WINDOW_FALLBACK
     budget = AUTO_WINDOW_MEMORY_SHARE * limit
@@ -53,13 +54,22 @@ def resolve_window(settings: InferenceSettings, lr_shape_zyx: Sequence[int], sca
         window = np.asarray(window_size_zyx(side, lr_shape, settings.overlap))
         return window_working_set_bytes(window, scale, settings, feature_channels, lr_shape) <= budget
 
-    low, high = AUTO_WINDOW_SMALLEST, int(lr_shape.max())
-    if high <= low or fits(high):
-        return max(high, 1)
+    largest = int(lr_shape.max())
+    return max(largest, 1) if largest <= AUTO_WINDOW_SMALLEST else largest_that_fits(AUTO_WINDOW_SMALLEST, largest, fits)
+
+
+def largest_that_fits(low: int, high: int, fits) -> int:
+    """The largest ``side`` in ``[low, high]`` with ``fits(side)`` (``fits`` true up to a point, then false); ``low``
+    when none fits."""
     while low < high:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if fits(middle) else (low, middle - 1)
     return low
+
+
+def memory_limit_bytes(settings: InferenceSettings) -> Optional[int]:
+    """``settings.memory_limit_bytes``, or the free RAM when that is ``None`` (``None`` when that is unknown)."""
+    return settings.memory_limit_bytes if settings.memory_limit_bytes is not None else available_memory_bytes()
 
 
 def estimate_peak_memory_bytes(
@@ -125,9 +135,11 @@ def check_memory(
     The message gives the output size and how big a region of interest would fit.
     """
     settings = settings or InferenceSettings()
-    limit = settings.memory_limit_bytes if settings.memory_limit_bytes is not None else available_memory_bytes()
+    limit = memory_limit_bytes(settings)
     if limit is None:
         return
+    # the free RAM read once: the auto window of every estimate below (and of the search for a fitting box) uses it
+    settings = replace(settings, memory_limit_bytes=limit)
     needed = estimate_peak_memory_bytes(lr_shape_zyx, scale, settings, feature_channels)
     if needed <= limit:
         return
@@ -158,11 +170,7 @@ def largest_fitting_cube(
         box = (side + 2 * settings.roi_margin,) * 3
         return estimate_peak_memory_bytes(box, scale, settings, feature_channels) <= limit
 
-    low, high = 0, int(max(lr_shape_zyx))
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return low
+    return largest_that_fits(0, int(max(lr_shape_zyx)), fits)
 
 
 def activation_width(network: nn.Module, probe_size: int = 8) -> float:
