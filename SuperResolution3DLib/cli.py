@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", default="psnr,ssim,lpips,fid", help="comma-separated: psnr, ssim, lpips (ST-LPIPS when LPIPS cannot run offline), stlpips, fid (default: %(default)s)")
     evaluate.add_argument("--folds", type=int, default=1, help="k of k-fold: sorted volume i is in fold i %% k (default: %(default)s)")
     evaluate.add_argument("--fold", type=int, default=None, help="evaluate only this fold (its test volumes); default: all volumes")
-    evaluate.add_argument("--scale", type=_positive_triple("--scale"), default=None, help="degradation scale (default: the first learned model's, else 4)")
+    evaluate.add_argument("--scale", type=_positive_triple("--scale"), default=None, help="degradation scale (default: the first learned model's, else 4); a through-plane model also runs at "
+                          "other one-axis scales (1,1,6), as sr3d predict runs it on that ratio")
     evaluate.add_argument("--slice-step", type=int, default=1, help="LPIPS/FID use every k-th slice of each view (default: %(default)s, all)")
     evaluate.add_argument("--lpips-backbone", default="alex", choices=["alex", "vgg"], help="LPIPS / ST-LPIPS trunk (default: %(default)s)")
     evaluate.add_argument("--lpips-weights", default=None, help="local file of torchvision's ImageNet backbone weights for LPIPS")

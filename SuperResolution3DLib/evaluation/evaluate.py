@@ -158,13 +158,53 @@ def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None)
     methods: Dict[str, Any] = {}
     for name in names:
         model = interpolation_model(str(name), scale) if str(name) in INTERPOLATION_MODES else learned[str(name)]
-        if tuple(model.scale) != scale:
+        if not serves_scale(model.scale, scale):
             raise ValueError(f"model {name!r} has scale {tuple(model.scale)}, the evaluation uses {scale}")
         label = _method_label(str(name), model)
         while label in methods:
             label += "'"
         methods[label] = model
     return methods, scale
+
+
+def thick_axis_of(scale: Sequence[int]) -> Optional[int]:
+    """The one index axis a scale enlarges (``(1, 1, 6)`` -> 2), or ``None`` when it enlarges none or several."""
+    enlarged = [axis for axis, factor in enumerate(scale) if int(factor) > 1]
+    return enlarged[0] if len(enlarged) == 1 else None
+
+
+def serves_scale(model_scale: Sequence[int], scale: Sequence[int]) -> bool:
+    """A model serves an evaluation of its own scale; a through-plane model (``(1, 1, f)``) also serves any
+    one-axis scale, as ``sr3d predict`` runs it on a thick-slice input of any ratio."""
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane
+
+    return tuple(model_scale) == tuple(scale) or (is_through_plane(model_scale) and thick_axis_of(scale) is not None)
+
+
+def super_resolve_for_scale(lr: Volume, hr: Volume, model, scale: Sequence[int], settings: InferenceSettings) -> Volume:
+    """``model`` on the degraded ``lr``. A through-plane model of another factor or axis than ``scale`` runs as
+    ``sr3d predict`` runs it on such a thick-slice input (along the thick axis, its output resampled onto the HR
+    slices: ``inference.thick_slices``)."""
+    from SuperResolution3DLib.inference.api import super_resolve
+
+    if tuple(model.scale) == tuple(scale):
+        return super_resolve(lr, model, settings)
+    from SuperResolution3DLib.inference.thick_slices import ThickSlices, super_resolve_thick_slices
+
+    axis = thick_axis_of(scale)
+    # the HR slice spacing is the target (an HR volume need not be isotropic: 0.96 x 0.96 x 1.5 mm CT)
+    thick = ThickSlices(axis, float(lr.spacing[axis]), float(hr.spacing[axis]))
+    return super_resolve_thick_slices(lr, model, settings, thick=thick)
+
+
+def pad_past_extent(sr_array: np.ndarray, hr_shape: Sequence[int], interior: int) -> np.ndarray:
+    """A through-plane model at another ratio than its factor gives up to ``ratio`` slices fewer than the HR past
+    the last LR slice (the documented extent of its output grid); those are edge-copied when the interior that
+    is scored leaves them out, so every method is scored on the same voxels."""
+    missing = [int(h) - int(s) for s, h in zip(sr_array.shape, hr_shape)]
+    if not any(missing) or min(missing) < 0 or max(missing) > int(interior):
+        return sr_array
+    return np.pad(sr_array, [(0, m) for m in missing], mode="edge")
 
 
 def _method_label(name: str, model) -> str:
@@ -242,7 +282,6 @@ def evaluate_methods(
     import torch
 
     from SuperResolution3DLib.evaluation import perceptual as pm
-    from SuperResolution3DLib.inference.api import super_resolve
     from SuperResolution3DLib.data.io import read_volume, validate_volume
     from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr, ssim
 
@@ -251,9 +290,12 @@ def evaluate_methods(
     if not methods:
         raise ValueError("no method to evaluate")
     scales = {tuple(model.scale) for model in methods.values()}
-    if len(scales) != 1:
+    if settings.scale is None and len(scales) != 1:
         raise ValueError(f"all methods must share one scale, got {sorted(scales)}")
     scale = as_scale(settings.scale) if settings.scale is not None else scales.pop()
+    for method_name, model in methods.items():
+        if not serves_scale(model.scale, scale):
+            raise ValueError(f"{method_name} has scale {tuple(model.scale)}, the evaluation uses {scale}")
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed)
     columns, notes = resolve_metrics(settings, log)
@@ -291,11 +333,12 @@ def evaluate_methods(
                                         f"{adapted.card['adaptation']['held_out_psnr_before']:.2f} -> "
                                         f"{adapted.card['adaptation']['held_out_psnr_after']:.2f} dB, "
                                         f"{'kept' if adapted.card['adaptation']['kept'] else 'not kept'}")
-                    sr = super_resolve(lr, adapted, inference_settings)
+                    sr = super_resolve_for_scale(lr, hr, adapted, scale, inference_settings)
                 else:
-                    sr = super_resolve(lr, model, inference_settings)
+                    sr = super_resolve_for_scale(lr, hr, model, scale, inference_settings)
                 seconds = time.perf_counter() - started
                 sr_array, _ = crop_to_common(sr.array.astype(np.float32), hr_array)
+                sr_array = pad_past_extent(sr_array, hr_array.shape, settings.interior)
                 if sr_array.shape != hr_array.shape:
                     raise ValueError(f"{method_name} gave {sr.array.shape} voxels for the HR shape {hr_array.shape}")
                 row: Dict[str, Any] = {"volume": name, "fold": int(fold), "method": method_name}

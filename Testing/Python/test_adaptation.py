@@ -199,3 +199,35 @@ def test_evaluate_scores_a_through_plane_model_also_adapted(tmp_path):
     assert [row["method"] for row in result.rows] == ["bspline", "tiny", "tiny+adapt"]
     assert all(np.isfinite(row["psnr"]) for row in result.rows)
     assert any("tiny+adapt: 2 steps" in note for note in result.notes)
+
+
+def test_a_through_plane_model_is_scored_at_other_ratios_as_predict_runs_it():
+    """A 4x through-plane model on slices 3x and 6x thicker: run along the thick axis, its output resampled onto
+    the HR slices (the thick-slice rule), scored on the same voxels as B-spline; the anisotropic HR spacing
+    (0.5 x 0.5 x 1 mm) names the target slices."""
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, evaluate_methods, serves_scale
+    from SuperResolution3DLib.models.files import interpolation_model
+
+    assert serves_scale((1, 1, 4), (1, 1, 6)) and serves_scale((1, 1, 4), (3, 1, 1))
+    assert not serves_scale((1, 1, 4), (2, 2, 2)) and not serves_scale((4, 4, 4), (1, 1, 4))
+    hr = Volume(isotropic_texture((48, 40, 40)), (0.5, 0.5, 1.0), (3.0, -2.0, 7.0))
+    for scale in ((1, 1, 3), (1, 1, 6), (3, 1, 1)):
+        settings = EvaluationSettings(metrics=("psnr",), scale=scale, slice_profile="gaussian", figure_subject=None, interior=6)
+        methods = {"bspline": interpolation_model("bspline", scale), "tiny": tiny_thick_model()}
+        result = evaluate_methods([("texture", hr)], methods, settings, InferenceSettings(device="cpu", precision="fp32"),
+                                  progress=False, log=None)
+        scores = {row["method"]: row["psnr"] for row in result.rows}
+        assert np.isfinite(scores["tiny"]) and scores["tiny"] > 10.0, (scale, scores)
+    with pytest.raises(ValueError, match="the evaluation uses"):
+        evaluate_methods([("texture", hr)], {"tiny": tiny_thick_model()},
+                         EvaluationSettings(metrics=("psnr",), scale=(2, 2, 2), figure_subject=None), progress=False, log=None)
+
+
+def test_slices_past_a_models_extent_are_padded_only_outside_the_scored_interior():
+    from SuperResolution3DLib.evaluation.evaluate import pad_past_extent
+
+    sr = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    padded = pad_past_extent(sr, (4, 3, 4), interior=2)
+    assert padded.shape == (4, 3, 4) and np.array_equal(padded[:2], sr) and np.array_equal(padded[3], sr[1])
+    assert pad_past_extent(sr, (5, 3, 4), interior=2).shape == (2, 3, 4)  # 3 missing > interior: left to fail
