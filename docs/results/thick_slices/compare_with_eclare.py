@@ -3,6 +3,10 @@
     python docs/results/thick_slices/compare_with_eclare.py HR... --eclare /path/to/venv/bin/run-eclare \
         [--budget-minutes 5] [--profile gaussian] [--out docs/results/thick_slices/eclare]
 
+    # one core each, side by side, for a long budget (both processes together take the budget, not twice it):
+    python .../compare_with_eclare.py HR --ours-only --threads 1 --budget-minutes 30 --out OURS &
+    python .../compare_with_eclare.py HR --eclare-only --eclare RUN_ECLARE --threads 1 --budget-minutes 30 --out THEIRS
+
 For each real HR scan (the docs/results.md protocol: 96 x 112 x 96 centre crop, CT shifted by its minimum), thick
 slices 4x the in-plane spacing along z with the given profile (FWHM = slice spacing) are made, then super-resolved by
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,11 +70,14 @@ def on_hr_grid(volume: Volume, hr: Volume) -> np.ndarray:
     return sitk.GetArrayFromImage(resampled)
 
 
-def run_eclare(run_eclare_path: str, lr_path: Path, out_dir: Path, n_patches: int) -> tuple:
+def run_eclare(run_eclare_path: str, lr_path: Path, out_dir: Path, n_patches: int, threads: int = 0) -> tuple:
+    environment = dict(os.environ)
+    if threads:
+        environment.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     started = time.perf_counter()
     result = subprocess.run([run_eclare_path, "--in-fpath", str(lr_path), "--out-dir", str(out_dir), "--n-patches", str(n_patches),
                              "--relative-slice-thickness", str(float(FACTOR)), "--relative-slice-profile-type", "gaussian",
-                             "--batch-size", "32"], capture_output=True, text=True)
+                             "--batch-size", "32"], capture_output=True, text=True, env=environment)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"run-eclare failed: {result.stderr[-2000:]}")
@@ -99,12 +107,24 @@ def score_ours(score, lr, model, inference, budget: float) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("hr", nargs="+")
-    parser.add_argument("--eclare", required=True, help="the run-eclare executable (in its own environment)")
+    parser.add_argument("--eclare", help="the run-eclare executable (in its own environment; not needed with --ours-only)")
     parser.add_argument("--budget-minutes", type=float, default=5.0)
     parser.add_argument("--profile", default="gaussian", choices=["gaussian", "rect", "trapezoid"])
     parser.add_argument("--out", default=str(REPO / "docs" / "results" / "thick_slices" / "eclare"))
     parser.add_argument("--eclare-only", action="store_true", help="only the ECLARE rows (to redo them)")
+    parser.add_argument("--ours-only", action="store_true", help="only B-spline and our rows (ECLARE in another process)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for every method (0: all). Two processes with --threads 1, one --eclare-only "
+                             "and one --ours-only, give each side one core for the same wall-clock budget")
     args = parser.parse_args(argv)
+    if args.eclare_only and args.ours_only:
+        parser.error("--eclare-only and --ours-only leave nothing to run")
+    if not args.ours_only and not args.eclare:
+        parser.error("--eclare (the run-eclare executable) is needed unless --ours-only")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     budget = args.budget_minutes * 60.0
     settings = EvaluationSettings(crop=(96, 112, 96), shift_to_zero=True, interior=8, slice_profile=args.profile,
@@ -130,13 +150,15 @@ def main(argv=None) -> int:
 
         if not args.eclare_only:
             score_ours(score, lr, model, inference, budget)
+        if args.ours_only:
+            continue
         with tempfile.TemporaryDirectory() as work:
             work = Path(work)
             lr_path = work / "lr.nii.gz"
             write_volume(lr, lr_path)
             small, large = CALIBRATION_PATCHES
-            shortest, seconds_small = run_eclare(args.eclare, lr_path, work / "calibration_small", small)
-            _, seconds_large = run_eclare(args.eclare, lr_path, work / "calibration_large", large)
+            shortest, seconds_small = run_eclare(args.eclare, lr_path, work / "calibration_small", small, args.threads)
+            _, seconds_large = run_eclare(args.eclare, lr_path, work / "calibration_large", large, args.threads)
             per_patch = max(1e-3, (seconds_large - seconds_small) / (large - small))
             overhead = max(0.0, seconds_small - small * per_patch)
             n_patches = int((budget - overhead) / per_patch)
@@ -145,7 +167,7 @@ def main(argv=None) -> int:
                       f"its shortest run ({small} patches) exceeds the budget: {overhead:.0f} s fixed "
                       f"(set-up, whole-volume inference), {per_patch:.2f} s per patch; output resampled")
                 continue
-            volume, seconds = run_eclare(args.eclare, lr_path, work / "run", n_patches)
+            volume, seconds = run_eclare(args.eclare, lr_path, work / "run", n_patches, args.threads)
             score("ECLARE", on_hr_grid(volume, hr), seconds,
                   f"{n_patches} patches ({per_patch:.2f} s per patch, {overhead:.0f} s outside training); output resampled")
 
@@ -155,8 +177,9 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = [f"Budget {args.budget_minutes:g} min per method and scan (CPU: see docs/results.md), {args.profile} slices 4x "
-             "thicker along z, 96x112x96 crop, interior 8.", "",
+    cores = f"{args.threads} thread(s) per method" if args.threads else "all cores"
+    lines = [f"Budget {args.budget_minutes:g} min per method and scan ({cores}; CPU: see docs/results.md), {args.profile} "
+             "slices 4x thicker along z, 96x112x96 crop, interior 8.", "",
              "| scan | method | PSNR | SSIM | seconds | note |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['volume']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds']:.0f} | {r['note']} |" for r in rows]
     (out / "results.md").write_text("\n".join(lines) + "\n")
