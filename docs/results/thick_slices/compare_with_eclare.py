@@ -53,7 +53,6 @@ from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME  # n
 from SuperResolution3DLib.models.files import interpolation_model, load_model  # noqa: E402
 
 FACTOR = 4
-CALIBRATION_PATCHES = (64, 192)  # two short runs: seconds per patch from their difference
 
 
 def on_hr_grid(volume: Volume, hr: Volume) -> np.ndarray:
@@ -112,6 +111,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="gaussian", choices=["gaussian", "rect", "trapezoid"])
     parser.add_argument("--out", default=str(REPO / "docs" / "results" / "thick_slices" / "eclare"))
     parser.add_argument("--eclare-only", action="store_true", help="only the ECLARE rows (to redo them)")
+    parser.add_argument("--calibration-patches", default="64,192",
+                        help="patch counts of ECLARE's two short calibration runs; with one thread its fixed cost hides "
+                             "the per-patch time of 64 vs 192 patches, so long budgets take e.g. 256,1024")
     parser.add_argument("--ours-only", action="store_true", help="only B-spline and our rows (ECLARE in another process)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for every method (0: all). Two processes with --threads 1, one --eclare-only "
@@ -156,7 +158,7 @@ def main(argv=None) -> int:
             work = Path(work)
             lr_path = work / "lr.nii.gz"
             write_volume(lr, lr_path)
-            small, large = CALIBRATION_PATCHES
+            small, large = (int(n) for n in args.calibration_patches.split(","))
             shortest, seconds_small = run_eclare(args.eclare, lr_path, work / "calibration_small", small, args.threads)
             _, seconds_large = run_eclare(args.eclare, lr_path, work / "calibration_large", large, args.threads)
             per_patch = max(1e-3, (seconds_large - seconds_small) / (large - small))
