@@ -82,9 +82,11 @@ def command_degrade(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.data.degradation import kspace_degrade
     from SuperResolution3DLib.data.io import check_output_path, read_volume, validate_volume, write_volume
 
+    from SuperResolution3DLib.core.scale import thick_axis_of
+
     check_output_path(args.hr, args.lr)
-    thick_axes = [axis for axis, factor in enumerate(args.scale) if factor > 1]
-    if args.profile != "kspace" and len(thick_axes) != 1:
+    axis = thick_axis_of(args.scale)
+    if args.profile != "kspace" and axis is None:
         raise InputVolumeError(f"--profile {args.profile} makes thick slices along one axis; give a --scale such as 1,1,4")
     if args.thickness is not None and args.profile == "kspace":
         raise InputVolumeError("--thickness needs a slice --profile (rect, trapezoid or gaussian)")
@@ -94,7 +96,6 @@ def command_degrade(args: argparse.Namespace) -> int:
     else:
         from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 
-        axis = thick_axes[0]
         thickness = None if args.thickness is None else args.thickness / hr.spacing[axis]
         lr = thick_slice_degrade(hr, axis, args.scale[axis], args.profile, thickness)
     write_volume(lr, args.lr)

@@ -48,3 +48,9 @@ def config_scale(config: Optional[Dict[str, Any]]) -> Tuple[int, int, int]:
     """The ``(x, y, z)`` upscaling a network config describes (its ``scale``, default 4 x 4 x 4)."""
     scale = config.get("scale") if isinstance(config, dict) else None
     return as_scale(DEFAULT_SCALE if scale is None else scale)
+
+
+def thick_axis_of(scale: Sequence[int]) -> Optional[int]:
+    """The one index axis a scale enlarges (``(1, 1, 6)`` -> 2), or ``None`` when it enlarges none or several."""
+    enlarged = [axis for axis, factor in enumerate(scale) if int(factor) > 1]
+    return enlarged[0] if len(enlarged) == 1 else None

@@ -30,7 +30,7 @@ import numpy as np
 
 from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
 from SuperResolution3DLib.core.folds import select_fold
-from SuperResolution3DLib.core.scale import as_scale
+from SuperResolution3DLib.core.scale import as_scale, thick_axis_of
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import kspace_degrade
 from SuperResolution3DLib.evaluation.tables import (COLUMN_TITLES, DECIMALS, markdown_table, results_markdown,  # noqa: F401
@@ -165,12 +165,6 @@ def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None)
             label += "'"
         methods[label] = model
     return methods, scale
-
-
-def thick_axis_of(scale: Sequence[int]) -> Optional[int]:
-    """The one index axis a scale enlarges (``(1, 1, 6)`` -> 2), or ``None`` when it enlarges none or several."""
-    enlarged = [axis for axis, factor in enumerate(scale) if int(factor) > 1]
-    return enlarged[0] if len(enlarged) == 1 else None
 
 
 def serves_scale(model_scale: Sequence[int], scale: Sequence[int]) -> bool:
@@ -386,11 +380,11 @@ def degrade_for_evaluation(hr: Volume, scale: Sequence[int], settings: Evaluatio
         return kspace_degrade(hr, scale)
     from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 
-    thick = [axis for axis, factor in enumerate(scale) if factor > 1]
-    if len(thick) != 1:
+    axis = thick_axis_of(scale)
+    if axis is None:
         raise ValueError(f"a slice profile needs a scale above 1 on one axis only, got {list(scale)}")
-    factor = scale[thick[0]]
-    return thick_slice_degrade(hr, thick[0], factor, settings.slice_profile, factor * settings.slice_thickness)
+    factor = scale[axis]
+    return thick_slice_degrade(hr, axis, factor, settings.slice_profile, factor * settings.slice_thickness)
 
 
 def centre_crop_box(size_xyz: Sequence[int], crop_xyz: Sequence[int]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
