@@ -79,10 +79,9 @@ def _box_option(option: str, what: str) -> Callable[[str], tuple]:
 
 
 def command_degrade(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.core.scale import thick_axis_of
     from SuperResolution3DLib.data.degradation import kspace_degrade
     from SuperResolution3DLib.data.io import check_output_path, read_volume, validate_volume, write_volume
-
-    from SuperResolution3DLib.core.scale import thick_axis_of
 
     check_output_path(args.hr, args.lr)
     axis = thick_axis_of(args.scale)

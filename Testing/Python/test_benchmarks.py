@@ -1,4 +1,5 @@
-"""The GPU benchmark script runs (a CPU smoke run) and writes its JSON and Markdown, so it is ready for a GPU."""
+"""Benchmark scripts: the GPU benchmark runs (a CPU smoke run) and writes its JSON and Markdown, so it is ready for a
+GPU; the ECLARE comparison refuses options it cannot use before any work."""
 
 import importlib.util
 import json
@@ -26,3 +27,19 @@ def test_gpu_throughput_smoke_run_writes_json_and_markdown(tmp_path):
     assert "needs a CUDA GPU" in skipped["skipped"]
     assert "| fp32 | 1 | 8 |" in out.with_suffix(".md").read_text()
     assert script.device_peaks("NVIDIA H200", "")["bf16"] == 989.0 and script.device_peaks("unknown", "") == {}
+
+
+def test_eclare_comparison_refuses_calibration_patch_counts_it_cannot_use(capsys):
+    path = BENCHMARKS.parent / "docs" / "results" / "thick_slices" / "compare_with_eclare.py"
+    spec = importlib.util.spec_from_file_location("compare_with_eclare", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.calibration_patches("256,1024") == (256, 1024)
+    for bad in ("192", "192,64", "0,64", "a,b"):
+        try:
+            script.main(["hr.nii.gz", "--calibration-patches", bad])
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"--calibration-patches {bad} was accepted")
+        assert "--calibration-patches" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from SuperResolution3DLib.core.scale import as_scale
+from SuperResolution3DLib.core.scale import as_scale, thick_axis_of
 from SuperResolution3DLib.data.degradation import (
     kspace_band_mask,
     kspace_degrade,
@@ -101,6 +101,13 @@ def test_scale_parsing():
         as_scale((1, 0, 4))
     with pytest.raises(ValueError):
         as_scale((1, 2))
+
+
+def test_the_thick_axis_is_the_one_axis_a_scale_enlarges():
+    assert thick_axis_of((1, 1, 6)) == 2
+    assert thick_axis_of((3, 1, 1)) == 0
+    assert thick_axis_of((4, 4, 4)) is None
+    assert thick_axis_of((1, 1, 1)) is None
 
 
 def ct_head_phantom(n=96):

@@ -63,6 +63,10 @@ def test_sr3d_degrade_makes_thick_slices_with_a_profile_and_thickness_in_mm(tmp_
     lr = read_volume(lr_path)
     np.testing.assert_allclose(lr.array, array[::4], rtol=1e-6)
     assert lr.spacing == (1.0, 1.0, 2.0)
+    assert main(["degrade", str(hr_path), str(lr_path), "--scale", "2,1,1", "--profile", "rect", "--thickness", "1"]) == 0
+    lr = read_volume(lr_path)
+    np.testing.assert_allclose(lr.array, array[:, :, ::2], rtol=1e-6)
+    assert lr.spacing == (2.0, 1.0, 0.5)
     assert main(["degrade", str(hr_path), str(lr_path), "--scale", "4", "--profile", "rect"]) == 2
     assert "one axis" in capsys.readouterr().err
     assert main(["degrade", str(hr_path), str(lr_path), "--scale", "1,1,4", "--thickness", "2"]) == 2

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 
@@ -53,6 +54,18 @@ from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME  # n
 from SuperResolution3DLib.models.files import interpolation_model, load_model  # noqa: E402
 
 FACTOR = 4
+
+
+def calibration_patches(text: str) -> Tuple[int, int]:
+    """``"SMALL,LARGE"`` -> ``(SMALL, LARGE)``: two patch counts, the second larger (the per-patch time is their
+    difference over the difference of their run times)."""
+    try:
+        small, large = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give two patch counts such as 64,192, not {text!r}") from None
+    if not 0 < small < large:
+        raise argparse.ArgumentTypeError(f"the two patch counts must grow from above 0, e.g. 64,192; got {text!r}")
+    return small, large
 
 
 def on_hr_grid(volume: Volume, hr: Volume) -> np.ndarray:
@@ -111,7 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="gaussian", choices=["gaussian", "rect", "trapezoid"])
     parser.add_argument("--out", default=str(REPO / "docs" / "results" / "thick_slices" / "eclare"))
     parser.add_argument("--eclare-only", action="store_true", help="only the ECLARE rows (to redo them)")
-    parser.add_argument("--calibration-patches", default="64,192",
+    parser.add_argument("--calibration-patches", default="64,192", type=calibration_patches,
                         help="patch counts of ECLARE's two short calibration runs; with one thread its fixed cost hides "
                              "the per-patch time of 64 vs 192 patches, so long budgets take e.g. 256,1024")
     parser.add_argument("--ours-only", action="store_true", help="only B-spline and our rows (ECLARE in another process)")
@@ -158,7 +171,7 @@ def main(argv=None) -> int:
             work = Path(work)
             lr_path = work / "lr.nii.gz"
             write_volume(lr, lr_path)
-            small, large = (int(n) for n in args.calibration_patches.split(","))
+            small, large = args.calibration_patches
             shortest, seconds_small = run_eclare(args.eclare, lr_path, work / "calibration_small", small, args.threads)
             _, seconds_large = run_eclare(args.eclare, lr_path, work / "calibration_large", large, args.threads)
             per_patch = max(1e-3, (seconds_large - seconds_small) / (large - small))
