@@ -43,3 +43,11 @@ def test_eclare_comparison_refuses_calibration_patch_counts_it_cannot_use(capsys
         else:
             raise AssertionError(f"--calibration-patches {bad} was accepted")
         assert "--calibration-patches" in capsys.readouterr().err
+
+
+def test_gpu_throughput_scores_fp32_convolutions_against_the_tf32_peak_when_cudnn_may_use_it():
+    script = load_script("gpu_throughput")
+    assert script.peak_name("fp32", "cuda", True) == "tf32"
+    assert script.peak_name("fp32", "cuda", False) == "fp32" and script.peak_name("fp32", "cpu", True) == "fp32"
+    assert script.peak_name("bf16", "cuda", True) == "bf16"
+    assert script.device_peaks("NVIDIA H200", "")["tf32"] == 494.7

@@ -1,0 +1,172 @@
+"""Train a config's stage-1 (L1) model on a GPU machine for a fixed wall-clock budget, from packed volumes
+(``pack_training_data.py``), on a machine that has torch and numpy but not SimpleITK or the template packages.
+
+    python scripts/device/train_on_device.py CONFIG PACKED_DIR OUT_DIR --minutes 7 [--batch 16] [--lr 2e-4]
+        [--min-lr 1e-6] [--workers 7] [--validate-every 200] [--validation-patches 64]
+
+It is ``sr3d train`` with three changes that a time-boxed run on a borrowed GPU needs: the learning rate
+follows a cosine over the wall-clock budget (not over a step count), patch pairs are drawn by a pool of
+worker processes (the numpy sampler alone cannot feed a GPU), and the model is exported without the test-volume
+scores (they need SimpleITK: ``score_exported_model.py`` adds them on the CPU machine). The run is a normal
+warm-started campaign run: the card adds its steps and hours to those of ``start_from``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import multiprocessing
+import shutil
+import sys
+import time
+import types
+from dataclasses import replace
+from pathlib import Path
+
+
+def stub_simpleitk_if_missing() -> None:
+    """Training reads no file through SimpleITK here, but modules import it at their top."""
+    try:
+        import SimpleITK  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("SimpleITK")
+        def placeholder(name):
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return type(name, (), {})
+
+        stub.__getattr__ = placeholder
+        sys.modules["SimpleITK"] = stub
+
+
+def read_packed_volumes(packed: Path) -> None:
+    """``data.io.read_volume`` reads ``.npz`` volumes written by ``pack_training_data.py``."""
+    import numpy as np
+
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data import io
+
+    original = io.read_volume
+
+    def read_volume(path):
+        if str(path).endswith(".npz"):
+            return Volume(np.load(path)["array"].astype(np.float32))
+        return original(path)
+
+    io.read_volume = read_volume
+
+
+_SAMPLER = None
+
+
+def _draw_batch(seed_and_size):
+    import numpy as np
+
+    seed, size = seed_and_size
+    return _SAMPLER.batch(np.random.default_rng(seed), size)
+
+
+class PooledSampler:
+    """Batches drawn ahead by forked worker processes that share the loaded volumes."""
+
+    def __init__(self, sampler, workers: int, batch_size: int, seed: int, depth: int = 3) -> None:
+        global _SAMPLER
+        _SAMPLER = sampler
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.batch_size, self.next_seed = batch_size, seed * 1_000_003
+        self.pending = collections.deque(self._submit() for _ in range(workers * depth))
+
+    def _submit(self):
+        self.next_seed += 1
+        return self.pool.apply_async(_draw_batch, ((self.next_seed, self.batch_size),))
+
+    def batch(self, rng, size):
+        result = self.pending.popleft().get()
+        self.pending.append(self._submit())
+        return result
+
+    def close(self) -> None:
+        self.pool.terminate()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("packed", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--min-lr", type=float, default=1e-6)
+    parser.add_argument("--workers", type=int, default=7)
+    parser.add_argument("--validate-every", type=int, default=200)
+    parser.add_argument("--validation-patches", type=int, default=64)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--run-dir", type=Path, help="the run's logs (default OUT_DIR/run); OUT_DIR gets the model and metrics CSV")
+    args = parser.parse_args(argv)
+
+    stub_simpleitk_if_missing()
+    read_packed_volumes(args.packed)
+    import torch
+
+    from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.training.export import export_trained_model
+    from SuperResolution3DLib.training.trainer import L1Trainer
+
+    torch.backends.cudnn.benchmark = True
+    config = load_training_config(args.config)
+    packed = json.loads((args.packed / "manifest.json").read_text())[config.name]
+    entry = lambda e: e if e.startswith("synth:") else str((args.packed / e).resolve())  # noqa: E731
+    args.out.mkdir(parents=True, exist_ok=True)
+    budget = args.minutes * 60
+    config = replace(
+        config,
+        data=replace(config.data, train=[entry(e) for e in packed["train"]], validation=[entry(e) for e in packed["validation"]], test=[]),
+        optim=replace(config.optim, steps=10**7, batch_size=args.batch, learning_rate=args.lr, min_learning_rate=args.min_lr,
+                      device=args.device, num_threads=2),
+        schedule=replace(config.schedule, validate_every=args.validate_every, checkpoint_every=10**9, log_every=20,
+                         validation_patches=args.validation_patches),
+        output_dir=str(args.run_dir or args.out / "run"), export_model=str(args.out / f"{config.name}.json"),
+    )
+
+    class TimedL1Trainer(L1Trainer):
+        def set_learning_rate(self) -> float:
+            done = min(1.0, (time.time() - self.started) / budget)
+            value = self.config.optim.min_learning_rate + 0.5 * (self.config.optim.learning_rate - self.config.optim.min_learning_rate) * (1 + math.cos(math.pi * done))
+            for group in self.optimizer.param_groups:
+                group["lr"] = value
+            return value
+
+        def model_card(self):
+            card = super().model_card()
+            settings = card["training_settings"]
+            settings["optimizer"] += f" over a {args.minutes:g}-minute wall-clock budget"
+            if self.device.type == "cuda":
+                settings["device"] = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+            for role in ("train", "validation"):
+                card["training_data"][role] = [name.removesuffix(".npz") for name in card["training_data"][role]]
+            return card
+
+    trainer = TimedL1Trainer(config)
+    trainer.load_data()
+    trainer.sampler = PooledSampler(trainer.sampler, args.workers, args.batch, config.optim.seed)
+    trainer.save_checkpoint = lambda: None  # nothing outlives the borrowed machine but the exported model
+    trainer.started = time.time()
+    deadline = trainer.started + budget
+    trainer.fit(progress=False, cancel=lambda: time.time() > deadline)
+    trainer.sampler.close()
+    row = {"step": trainer.step, **trainer.validate()}
+    trainer.record_validation(row)
+    trainer.write_log_row(row)
+    trainer.close_logs()
+    print(f"{config.name}: {trainer.step} steps in {trainer.train_seconds:.0f} s, final {row}, best val_psnr {trainer.best_psnr:.3f}")
+    trainer.config = replace(config, optim=replace(config.optim, steps=trainer.step))
+    export_trained_model(trainer)
+    shutil.copy(trainer.output_dir / "metrics.csv", args.out / f"{config.name}_metrics.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
