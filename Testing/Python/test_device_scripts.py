@@ -65,3 +65,17 @@ def test_a_packed_config_trains_without_simpleitk_and_is_scored_afterwards(tmp_p
     scores = model.card["metrics"]
     (volume_scores,) = scores.values()
     assert {"model", "trilinear", "bspline"} <= set(volume_scores) and volume_scores["model"]["psnr"] > 10
+
+
+def test_a_script_run_without_simpleitk_reads_packed_volumes_with_their_spacing(tmp_path):
+    sys.path.insert(0, str(SCRIPTS))
+    from packed import write_packed_volume
+
+    array = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6) - 60  # signed values survive
+    write_packed_volume(tmp_path / "scan.npz", array, (0.8, 0.8, 4.0))
+    reader = tmp_path / "reader.py"
+    reader.write_text("import sys\nfrom SuperResolution3DLib.data.io import read_volume\n"
+                      "v = read_volume(sys.argv[1])\nprint(v.array.shape, v.spacing, float(v.array.min()), 'SimpleITK' in sys.modules)\n")
+    result = run_script("run_without_simpleitk.py", reader, tmp_path / "scan.npz", block_simpleitk=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "(4, 5, 6) (0.8, 0.8, 4.0) -60.0 True"

@@ -1,9 +1,11 @@
 """Pack the training and validation volumes of training configs for a machine without SimpleITK or the
 template packages (a GPU machine with torch and numpy alone): each volume as it is read for training
 (``data.io.read_volume``), stored float16 in one compressed ``.npz`` per volume, plus ``manifest.json``
-listing each config's packed ``train`` and ``validation`` entries (``synth:`` entries stay as they are).
+listing each config's packed ``train`` and ``validation`` entries, with each volume's spacing (``synth:`` entries stay as they are).
 
-    python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs]
+    python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs] [--with-test]
+
+``--with-test`` packs the ``test`` volumes too (for an evaluation there, e.g. ``run_without_simpleitk.py``).
 
 float16 keeps integer intensities up to 2048 exactly and CT up to 4096 HU within 1 HU.
 """
@@ -15,7 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from packed import write_packed_volume  # noqa: E402
 
 from SuperResolution3DLib.core.config import load_training_config
 from SuperResolution3DLib.data.io import read_volume
@@ -27,14 +30,15 @@ def packed_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.name) + ".npz"
 
 
-def pack(out: Path, config_paths) -> dict:
+def pack(out: Path, config_paths, with_test: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for config_path in config_paths:
         config = load_training_config(config_path)
-        train, validation, _ = split_volume_entries(config.data, config.base_dir)
+        train, validation, test = split_volume_entries(config.data, config.base_dir)
         entries = {}
-        for role, paths in (("train", train), ("validation", validation)):
+        roles = [("train", train), ("validation", validation)] + ([("test", test)] if with_test else [])
+        for role, paths in roles:
             entries[role] = []
             for path in paths:
                 if is_synthetic_entry(path):
@@ -42,8 +46,9 @@ def pack(out: Path, config_paths) -> dict:
                     continue
                 name = packed_name(path)
                 if not (out / name).exists():
-                    array = read_volume(path).array
-                    np.savez_compressed(out / name, array=array.astype(np.float16))
+                    volume = read_volume(path)
+                    array = volume.array
+                    write_packed_volume(out / name, array, volume.spacing)
                     print(f"{name}: {array.shape}, {array.min():.0f}..{array.max():.0f}")
                 entries[role].append(name)
         manifest[config.name] = entries
@@ -52,6 +57,7 @@ def pack(out: Path, config_paths) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
+    arguments = [a for a in sys.argv[1:] if a != "--with-test"]
+    if len(arguments) < 2:
         sys.exit(__doc__)
-    pack(Path(sys.argv[1]), sys.argv[2:])
+    pack(Path(arguments[0]), arguments[1:], with_test="--with-test" in sys.argv)

@@ -21,41 +21,11 @@ import multiprocessing
 import shutil
 import sys
 import time
-import types
 from dataclasses import replace
 from pathlib import Path
 
-
-def stub_simpleitk_if_missing() -> None:
-    """Training reads no file through SimpleITK here, but modules import it at their top."""
-    try:
-        import SimpleITK  # noqa: F401
-    except ImportError:
-        stub = types.ModuleType("SimpleITK")
-        def placeholder(name):
-            if name.startswith("_"):
-                raise AttributeError(name)
-            return type(name, (), {})
-
-        stub.__getattr__ = placeholder
-        sys.modules["SimpleITK"] = stub
-
-
-def read_packed_volumes(packed: Path) -> None:
-    """``data.io.read_volume`` reads ``.npz`` volumes written by ``pack_training_data.py``."""
-    import numpy as np
-
-    from SuperResolution3DLib.core.volume import Volume
-    from SuperResolution3DLib.data import io
-
-    original = io.read_volume
-
-    def read_volume(path):
-        if str(path).endswith(".npz"):
-            return Volume(np.load(path)["array"].astype(np.float32))
-        return original(path)
-
-    io.read_volume = read_volume
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from packed import read_packed_volumes, stub_simpleitk_if_missing  # noqa: E402
 
 
 _SAMPLER = None
@@ -108,7 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     stub_simpleitk_if_missing()
-    read_packed_volumes(args.packed)
+    read_packed_volumes()
     import torch
 
     from SuperResolution3DLib.core.config import load_training_config

@@ -7,6 +7,10 @@
     python .../compare_with_eclare.py HR --ours-only --threads 1 --budget-minutes 30 --out OURS &
     python .../compare_with_eclare.py HR --eclare-only --eclare RUN_ECLARE --threads 1 --budget-minutes 30 --out THEIRS
 
+    # our rows on a GPU machine without SimpleITK (volumes packed by scripts/device/pack_training_data.py --with-test):
+    python scripts/device/run_without_simpleitk.py docs/results/thick_slices/compare_with_eclare.py HR.npz \
+        --ours-only --no-bspline --device cuda --budget-minutes 0.75 --out OUT
+
 For each real HR scan (the docs/results.md protocol: 96 x 112 x 96 centre crop, CT shifted by its minimum), thick
 slices 4x the in-plane spacing along z with the given profile (FWHM = slice spacing) are made, then super-resolved by
 
@@ -96,11 +100,12 @@ def run_eclare(run_eclare_path: str, lr_path: Path, out_dir: Path, n_patches: in
     return read_volume(next(out_dir.glob("*_eclare.nii*"))), seconds
 
 
-def score_ours(score, lr, model, inference, budget: float) -> None:
+def score_ours(score, lr, model, inference, budget: float, device: str = "cpu", bspline: bool = True) -> None:
     """B-spline, the bundled through-plane model, and the model adapted for what is left of the budget."""
-    started = time.perf_counter()
-    score("B-spline", super_resolve(lr, interpolation_model("bspline", (1, 1, FACTOR)), inference).array,
-          time.perf_counter() - started)
+    if bspline:
+        started = time.perf_counter()
+        score("B-spline", super_resolve(lr, interpolation_model("bspline", (1, 1, FACTOR)), inference).array,
+              time.perf_counter() - started)
     started = time.perf_counter()
     plain = super_resolve(lr, model, inference).array
     plain_seconds = time.perf_counter() - started
@@ -108,7 +113,7 @@ def score_ours(score, lr, model, inference, budget: float) -> None:
 
     started = time.perf_counter()
     minutes = max(0.1, (budget - 2 * plain_seconds) / 60.0)  # the run = adaptation + one inference
-    adapted = adapt_to_scan(lr.array, model, AdaptationSettings(minutes=minutes, device="cpu"))
+    adapted = adapt_to_scan(lr.array, model, AdaptationSettings(minutes=minutes, device=device))
     output = super_resolve(lr, adapted, inference).array
     record = adapted.card["adaptation"]
     score(f"{DEFAULT_THICK_SLICE_MODEL_NAME} --adapt", output, time.perf_counter() - started,
@@ -128,6 +133,8 @@ def main(argv=None) -> int:
                         help="patch counts of ECLARE's two short calibration runs; with one thread its fixed cost hides "
                              "the per-patch time of 64 vs 192 patches, so long budgets take e.g. 256,1024")
     parser.add_argument("--ours-only", action="store_true", help="only B-spline and our rows (ECLARE in another process)")
+    parser.add_argument("--no-bspline", action="store_true", help="leave out the B-spline row (it needs SimpleITK)")
+    parser.add_argument("--device", default="cpu", help="where our model and its adaptation run (cpu, cuda); ECLARE runs on the CPU")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for every method (0: all). Two processes with --threads 1, one --eclare-only "
                              "and one --ours-only, give each side one core for the same wall-clock budget")
@@ -144,7 +151,7 @@ def main(argv=None) -> int:
     budget = args.budget_minutes * 60.0
     settings = EvaluationSettings(crop=(96, 112, 96), shift_to_zero=True, interior=8, slice_profile=args.profile,
                                   slice_thickness=1.0)
-    inference = InferenceSettings(device="cpu")
+    inference = InferenceSettings(device=args.device)
     model = load_model(DEFAULT_THICK_SLICE_MODEL_NAME)
     rows = []
     for path in args.hr:
@@ -164,7 +171,7 @@ def main(argv=None) -> int:
             print(row, flush=True)
 
         if not args.eclare_only:
-            score_ours(score, lr, model, inference, budget)
+            score_ours(score, lr, model, inference, budget, args.device, not args.no_bspline)
         if args.ours_only:
             continue
         with tempfile.TemporaryDirectory() as work:
@@ -193,7 +200,8 @@ def main(argv=None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     cores = f"{args.threads} thread(s) per method" if args.threads else "all cores"
-    lines = [f"Budget {args.budget_minutes:g} min per method and scan ({cores}; CPU: see docs/results.md), {args.profile} "
+    where = "CPU: see docs/results.md" if args.device == "cpu" else f"our rows on {args.device}"
+    lines = [f"Budget {args.budget_minutes:g} min per method and scan ({cores}; {where}), {args.profile} "
              "slices 4x thicker along z, 96x112x96 crop, interior 8.", "",
              "| scan | method | PSNR | SSIM | seconds | note |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['volume']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds']:.0f} | {r['note']} |" for r in rows]
