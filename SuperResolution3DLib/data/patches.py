@@ -12,6 +12,8 @@ holds for every pair.
 
 from __future__ import annotations
 
+import collections
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
@@ -162,6 +164,53 @@ class PatchSampler:
     def batch(self, rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
         pairs = [self.sample(rng) for _ in range(size)]
         return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None]
+
+
+_POOLED_SAMPLER = None  # the sampler forked workers inherit (set just before the pool forks them)
+
+
+def _draw_pooled_batch(seed_key_and_size):
+    seed_key, size = seed_key_and_size
+    return _POOLED_SAMPLER.batch(np.random.default_rng(seed_key), size)
+
+
+def batch_seed_key(seed: int, rank: int, index: int) -> Tuple[int, int, int]:
+    """The random stream of batch ``index`` of process ``rank`` when batches are drawn by workers."""
+    return (seed, rank, index)
+
+
+class PatchBatchPool:
+    """Batches drawn ahead by ``workers`` forked processes that share the loaded volumes (``DataConfig.workers``).
+
+    Batch ``i`` is ``sampler.batch(default_rng(batch_seed_key(seed, rank, i)), batch_size)`` whichever worker draws
+    it, so the stream depends on the batch index alone: a run resumed at step ``k`` (``first_batch=k``) draws what an
+    uninterrupted run would have. ``depth`` batches per worker are kept in flight.
+    """
+
+    def __init__(self, sampler: PatchSampler, workers: int, batch_size: int, seed: int, rank: int = 0,
+                 first_batch: int = 0, depth: int = 2) -> None:
+        global _POOLED_SAMPLER
+        if "fork" not in multiprocessing.get_all_start_methods():
+            raise TrainingConfigError("data.workers needs processes started by fork (Linux, macOS); set data.workers: 0")
+        _POOLED_SAMPLER = sampler
+        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.batch_size, self.seed, self.rank, self.next_index = batch_size, seed, rank, first_batch
+        self.pending = collections.deque(self._submit() for _ in range(workers * depth))
+
+    def _submit(self):
+        key = batch_seed_key(self.seed, self.rank, self.next_index)
+        self.next_index += 1
+        return self.pool.apply_async(_draw_pooled_batch, ((key, self.batch_size),))
+
+    def next(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The next batch ``(lr, hr)``, as ``PatchSampler.batch`` returns it."""
+        batch = self.pending.popleft().get()
+        self.pending.append(self._submit())
+        return batch
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
 
 
 def split_volume_entries(data: DataConfig, base_dir: str = ".") -> Tuple[List[Path], List[Path], List[Path]]:

@@ -36,7 +36,7 @@ from SuperResolution3DLib.core.paths import resolve_path
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import config_scale
 from SuperResolution3DLib.data.io import atomic_output_path
-from SuperResolution3DLib.data.patches import PatchSampler, load_training_volumes, split_volume_entries
+from SuperResolution3DLib.data.patches import PatchBatchPool, PatchSampler, load_training_volumes, split_volume_entries
 from SuperResolution3DLib.models.card import sha256_of_file
 from SuperResolution3DLib.networks import build_network
 from SuperResolution3DLib.training.distributed import DistributedContext, main_only, rank_rng, wrap_ddp
@@ -114,6 +114,7 @@ class Trainer:
         self.timings: Dict[str, float] = {}
         self._board = None
         self.train_seconds = 0.0  # wall clock of this run, kept across resumes
+        self.batch_pool: Optional[PatchBatchPool] = None
         self.start_info: Optional[str] = None
         self.parent_campaign: Dict[str, Any] = {}
         if config.start_from:
@@ -237,6 +238,22 @@ class Trainer:
             )
             val_sampler = PatchSampler(val_volumes, self.scale, _without_augmentation(data))
             self.validation_batch = val_sampler.batch(np.random.default_rng(12345), self.config.schedule.validation_patches)
+
+    def draw_batch(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The training batch of this step: from this process's sampler, or from ``data.workers`` worker processes
+        (started at the first batch, so that a resumed run's pool begins at its step)."""
+        workers, batch_size = self.config.data.workers, self.config.optim.batch_size
+        if not workers:
+            return self.sampler.batch(self.rng, batch_size)
+        if self.batch_pool is None:
+            self.batch_pool = PatchBatchPool(self.sampler, workers, batch_size, self.config.optim.seed, self.context.rank,
+                                             first_batch=self.step)
+        return self.batch_pool.next()
+
+    def close_batch_pool(self) -> None:
+        if self.batch_pool is not None:
+            self.batch_pool.close()
+            self.batch_pool = None
 
     def to_device(self, batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).contiguous(memory_format=self.memory_format)
@@ -419,7 +436,7 @@ class Trainer:
                     self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
                     break
                 lr_value = self.set_learning_rate()
-                lr, hr = self.sampler.batch(self.rng, optim.batch_size)
+                lr, hr = self.draw_batch()
                 losses = self.train_step(self.to_device(lr), self.to_device(hr))
                 self.step += 1
                 self.train_seconds = seconds_before + time.time() - started
@@ -437,6 +454,7 @@ class Trainer:
                     self.save_checkpoint()
         finally:
             bar.close()
+            self.close_batch_pool()
             self.close_logs()
 
     # export ---------------------------------------------------------------------------------------
@@ -474,6 +492,7 @@ class Trainer:
             "device": str(self.device),
             "processes": self.context.world_size,
             "effective_batch_size": optim.batch_size * self.context.world_size,
+            "patch_workers": config.data.workers,
             "validation_history": [
                 {"step": row["step"], "val_psnr": row["val_psnr"], "val_ssim": row.get("val_ssim")}
                 for row in self.history if "val_psnr" in row

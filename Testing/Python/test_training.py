@@ -101,8 +101,10 @@ def test_a_few_steps_lower_the_loss_and_export_a_model(tiny_config):
     assert np.isfinite(scores["model"]["psnr"])
 
 
-def test_resume_continues_from_the_saved_state(tiny_config):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_continues_from_the_saved_state(tiny_config, workers):
     config = load_training_config(tiny_config)
+    config.data.workers = workers
     config.optim.steps = 6
     config.schedule.checkpoint_every = 3
     straight = L1Trainer(config, log=lambda m: None)
@@ -187,3 +189,30 @@ def test_voxel_scales_below_one_are_refused():
     config.data.voxel_scales = [0.5]
     with pytest.raises(TrainingConfigError, match="voxel_scales must list voxel-size factors from 1 to 4"):
         check_training_config(config)
+
+
+def test_worker_batches_depend_on_the_batch_index_alone(tiny_config):
+    from SuperResolution3DLib.data.patches import PatchBatchPool, batch_seed_key
+
+    config = load_training_config(tiny_config)
+    trainer = L1Trainer(config, log=lambda m: None)
+    trainer.load_data()
+    pool = PatchBatchPool(trainer.sampler, 2, 3, seed=5, rank=1, first_batch=7)
+    try:
+        batches = [pool.next() for _ in range(3)]
+    finally:
+        pool.close()
+    for index, (lr, hr) in zip(range(7, 10), batches):
+        want_lr, want_hr = trainer.sampler.batch(np.random.default_rng(batch_seed_key(5, 1, index)), 3)
+        np.testing.assert_array_equal(lr, want_lr)
+        np.testing.assert_array_equal(hr, want_hr)
+    assert lr.shape == (3, 1, 6, 6, 6) and hr.shape == (3, 1, 24, 24, 24)
+    assert not np.array_equal(batches[0][1], batches[1][1])
+
+
+def test_data_workers_must_be_a_count(tiny_config):
+    values = yaml.safe_load(tiny_config.read_text())
+    values["data"]["workers"] = -1
+    tiny_config.write_text(yaml.safe_dump(values))
+    with pytest.raises(TrainingConfigError, match="data.workers"):
+        load_training_config(tiny_config)

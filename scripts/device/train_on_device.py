@@ -5,8 +5,8 @@
         [--min-lr 1e-6] [--workers 7] [--validate-every 200] [--validation-patches 64]
 
 It is ``sr3d train`` with three changes that a time-boxed run on a borrowed GPU needs: the learning rate
-follows a cosine over the wall-clock budget (not over a step count), patch pairs are drawn by a pool of
-worker processes (the numpy sampler alone cannot feed a GPU), and the model is exported without the test-volume
+follows a cosine over the wall-clock budget (not over a step count), patch pairs are drawn by ``--workers`` worker
+processes (``data.workers``: the numpy sampler alone cannot feed a GPU), and the model is exported without the test-volume
 scores (they need SimpleITK: ``score_exported_model.py`` adds them on the CPU machine). The run is a normal
 warm-started campaign run: the card adds its steps and hours to those of ``start_from``.
 """
@@ -14,10 +14,8 @@ warm-started campaign run: the card adds its steps and hours to those of ``start
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import math
-import multiprocessing
 import shutil
 import sys
 import time
@@ -26,39 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from packed import read_packed_volumes, stub_simpleitk_if_missing  # noqa: E402
-
-
-_SAMPLER = None
-
-
-def _draw_batch(seed_and_size):
-    import numpy as np
-
-    seed, size = seed_and_size
-    return _SAMPLER.batch(np.random.default_rng(seed), size)
-
-
-class PooledSampler:
-    """Batches drawn ahead by forked worker processes that share the loaded volumes."""
-
-    def __init__(self, sampler, workers: int, batch_size: int, seed: int, depth: int = 3) -> None:
-        global _SAMPLER
-        _SAMPLER = sampler
-        self.pool = multiprocessing.get_context("fork").Pool(workers)
-        self.batch_size, self.next_seed = batch_size, seed * 1_000_003
-        self.pending = collections.deque(self._submit() for _ in range(workers * depth))
-
-    def _submit(self):
-        self.next_seed += 1
-        return self.pool.apply_async(_draw_batch, ((self.next_seed, self.batch_size),))
-
-    def batch(self, rng, size):
-        result = self.pending.popleft().get()
-        self.pending.append(self._submit())
-        return result
-
-    def close(self) -> None:
-        self.pool.terminate()
 
 
 def main(argv=None) -> int:
@@ -93,7 +58,7 @@ def main(argv=None) -> int:
     budget = args.minutes * 60
     config = replace(
         config,
-        data=replace(config.data, train=[entry(e) for e in packed["train"]], validation=[entry(e) for e in packed["validation"]], test=[]),
+        data=replace(config.data, workers=args.workers, train=[entry(e) for e in packed["train"]], validation=[entry(e) for e in packed["validation"]], test=[]),
         optim=replace(config.optim, steps=10**7, batch_size=args.batch, learning_rate=args.lr, min_learning_rate=args.min_lr,
                       device=args.device, num_threads=2),
         schedule=replace(config.schedule, validate_every=args.validate_every, checkpoint_every=10**9, log_every=20,
@@ -121,12 +86,10 @@ def main(argv=None) -> int:
 
     trainer = TimedL1Trainer(config)
     trainer.load_data()
-    trainer.sampler = PooledSampler(trainer.sampler, args.workers, args.batch, config.optim.seed)
     trainer.save_checkpoint = lambda: None  # nothing outlives the borrowed machine but the exported model
     trainer.started = time.time()
     deadline = trainer.started + budget
     trainer.fit(progress=False, cancel=lambda: time.time() > deadline)
-    trainer.sampler.close()
     row = {"step": trainer.step, **trainer.validate()}
     trainer.record_validation(row)
     trainer.write_log_row(row)
