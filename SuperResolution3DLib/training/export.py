@@ -19,21 +19,28 @@ def export_trained_model(trainer: Trainer, log: Callable[[str], None] = print) -
     """Save the trainer's export network with its card; test volumes (``data.test``) are degraded,
     super-resolved whole and scored against trilinear and B-spline interpolation (and the stage's
     reference models, e.g. the GAN's stage-1 start), and the scores go into the card."""
-    from SuperResolution3DLib.data.patches import split_volume_entries
-    from SuperResolution3DLib.evaluation.evaluate import evaluate_against_interpolation
     from SuperResolution3DLib.models.files import SRModel, save_model
 
     config = trainer.config
     network = trainer.best_generator()
     card = trainer.model_card()
-    test_paths = split_volume_entries(config.data, config.base_dir)[2]
-    if test_paths:
-        model = SRModel(network, trainer.scale, dict(config.normalization), card)
-        # a through-plane model is scored on contiguous Gaussian thick slices (k-space truncation otherwise)
-        profile = "gaussian" if config.data.degradation == "slice_profile" else None
-        card["metrics"] = evaluate_against_interpolation(model, test_paths, references=trainer.reference_models(), log=log,
-                                                         slice_profile=profile)
-        card["training_data"]["test"] = [p.name for p in test_paths]
+    score_on_test_volumes(SRModel(network, trainer.scale, dict(config.normalization), card), config,
+                          trainer.reference_models(), log)
     path = save_model(export_path(trainer), network, card)
     log(f"model written to {path}")
     return path
+
+
+def score_on_test_volumes(model, config, references=None, log: Callable[[str], None] = print) -> None:
+    """Put the scores of ``model`` (an ``SRModel``) on ``config``'s test volumes (``data.test``) into its card."""
+    from SuperResolution3DLib.data.patches import split_volume_entries
+    from SuperResolution3DLib.evaluation.evaluate import evaluate_against_interpolation
+
+    test_paths = split_volume_entries(config.data, config.base_dir)[2]
+    if not test_paths:
+        return
+    # a through-plane model is scored on contiguous Gaussian thick slices (k-space truncation otherwise)
+    profile = "gaussian" if config.data.degradation == "slice_profile" else None
+    model.card["metrics"] = evaluate_against_interpolation(model, test_paths, references=references, log=log,
+                                                           slice_profile=profile)
+    model.card["training_data"]["test"] = [p.name for p in test_paths]

@@ -215,9 +215,13 @@ class Trainer:
         self.timings[name] = self.timings.get(name, 0.0) + now - started
         return now
 
-    def set_learning_rate(self) -> float:
+    def scheduled_learning_rate(self) -> float:
+        """This step's learning rate: a cosine from ``learning_rate`` to ``min_learning_rate`` over ``optim.steps``."""
         optim = self.config.optim
-        value = cosine_learning_rate(self.step, optim.steps, optim.learning_rate, optim.min_learning_rate)
+        return cosine_learning_rate(self.step, optim.steps, optim.learning_rate, optim.min_learning_rate)
+
+    def set_learning_rate(self) -> float:
+        value = self.scheduled_learning_rate()
         for group in self.optimizer.param_groups:
             group["lr"] = value
         return value

@@ -40,8 +40,7 @@ def read_packed_volumes() -> None:
     def read_volume(path):
         if str(path).endswith(".npz"):
             with np.load(path) as packed:
-                spacing = tuple(packed["spacing"]) if "spacing" in packed else (1.0, 1.0, 1.0)
-                return Volume(packed["array"].astype(np.float32), spacing=spacing)
+                return Volume(packed["array"].astype(np.float32), spacing=tuple(packed["spacing"]))
         return original(path)
 
     io.read_volume = read_volume

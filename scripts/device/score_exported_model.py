@@ -10,18 +10,13 @@ from __future__ import annotations
 import sys
 
 from SuperResolution3DLib.core.config import load_training_config
-from SuperResolution3DLib.data.patches import split_volume_entries
-from SuperResolution3DLib.evaluation.evaluate import evaluate_against_interpolation
 from SuperResolution3DLib.models.files import load_model, save_model
+from SuperResolution3DLib.training.export import score_on_test_volumes
 
 
 def score(model_path: str, config_path: str) -> None:
-    config = load_training_config(config_path)
     model = load_model(model_path)
-    test_paths = split_volume_entries(config.data, config.base_dir)[2]
-    profile = "gaussian" if config.data.degradation == "slice_profile" else None
-    model.card["metrics"] = evaluate_against_interpolation(model, test_paths, slice_profile=profile)
-    model.card["training_data"]["test"] = [p.name for p in test_paths]
+    score_on_test_volumes(model, load_training_config(config_path))
     print(f"model written to {save_model(model_path, model.network, model.card)}")
 
 

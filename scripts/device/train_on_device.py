@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import time
@@ -48,7 +47,7 @@ def main(argv=None) -> int:
 
     from SuperResolution3DLib.core.config import load_training_config
     from SuperResolution3DLib.training.export import export_trained_model
-    from SuperResolution3DLib.training.trainer import L1Trainer
+    from SuperResolution3DLib.training.trainer import L1Trainer, cosine_learning_rate
 
     torch.backends.cudnn.benchmark = True
     config = load_training_config(args.config)
@@ -67,12 +66,9 @@ def main(argv=None) -> int:
     )
 
     class TimedL1Trainer(L1Trainer):
-        def set_learning_rate(self) -> float:
-            done = min(1.0, (time.time() - self.started) / budget)
-            value = self.config.optim.min_learning_rate + 0.5 * (self.config.optim.learning_rate - self.config.optim.min_learning_rate) * (1 + math.cos(math.pi * done))
-            for group in self.optimizer.param_groups:
-                group["lr"] = value
-            return value
+        def scheduled_learning_rate(self) -> float:
+            optim = self.config.optim
+            return cosine_learning_rate(time.time() - self.started, budget, optim.learning_rate, optim.min_learning_rate)
 
         def model_card(self):
             card = super().model_card()
