@@ -74,7 +74,7 @@ def inferenceDefaults():
     window = 0 if defaults.window == "auto" else defaults.window if isinstance(defaults.window, int) else max(defaults.window)
     return {"window": int(window), "overlap": float(defaults.overlap), "batch": int(defaults.batch),
             "precision": str(defaults.precision), "device": str(defaults.device),
-            "adapt_minutes": float(AdaptationSettings().minutes)}
+            "adapt_minutes": float(AdaptationSettings().minutes), "mirror_ensemble": bool(defaults.mirror_ensemble)}
 
 
 def roiVoxelBox(roiNode, volumeNode):
@@ -155,6 +155,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             "Model": "default", "Device": defaults["device"], "Window": str(defaults["window"]),
             "Overlap": str(defaults["overlap"]), "Batch": str(defaults["batch"]), "Precision": defaults["precision"],
             "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
+            "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false",
         }
 
     # Parameter node ---------------------------------------------------------------------------------
@@ -451,7 +452,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def process(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                 progress=None, window=None, overlap=None, batch=None, precision=None, cancel=None, showResult=False,
-                timeout=None, adapt=False, adaptMinutes=None):
+                timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None):
         """Super-resolve ``inputVolumeNode`` and return the output volume node (waits for the run).
 
         model: a bundled model name, ``"default"``, ``"trilinear"``/``"bspline"``/``"nearest"``, or a model ``.json``.
@@ -463,11 +464,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         error class (``InputVolumeError``, ``ModelFileError``, ``GPUOutOfMemoryError``, ...) with its message,
         ``CancelledError`` when cancelled. It runs the same background process as the panel (``startProcess``),
         with its GPU out-of-memory retries. adapt: a thick-slice input's through-plane model is first fine-tuned
-        on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``).
+        on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``). mirrorEnsemble: average the network
+        over the 8 mirror images of the input (8x the time; ``None`` takes the library's default, off).
         """
         self.ensureDependencies()
         job = self.startProcess(inputVolumeNode, outputVolumeNode, model, device, roiNode, progress, window, overlap,
-                                batch, precision, adapt=adapt, adaptMinutes=adaptMinutes)
+                                batch, precision, adapt=adapt, adaptMinutes=adaptMinutes, mirrorEnsemble=mirrorEnsemble)
         job.wait(timeout=timeout, cancel=cancel)
         if job.state != job.COMPLETED:
             raise self.jobError(job)
@@ -491,7 +493,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
-                     adaptMinutes=None, warmWorker=True):
+                     adaptMinutes=None, warmWorker=True, mirrorEnsemble=None):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
         ``warmWorker``: run in the session's warm worker process (torch imported once; see
@@ -505,6 +507,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             overlap=float(overlap if overlap is not None else defaults["overlap"]),
             batch=int(batch if batch is not None else defaults["batch"]),
             precision=str(precision or defaults["precision"]),
+            mirror_ensemble=bool(defaults["mirror_ensemble"] if mirrorEnsemble is None else mirrorEnsemble),
         )
         if adapt:
             settings["adapt_minutes"] = float(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"])

@@ -180,7 +180,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         crop=args.crop, shift_to_zero=args.shift_to_zero, interior=args.interior,
         slice_profile=args.profile, slice_thickness=args.thickness, adapt=adaptation_settings(args),
     )
-    inference = InferenceSettings(window=args.window, context=args.context, device=args.device)
+    inference = InferenceSettings(window=args.window, context=args.context, device=args.device,
+                                  mirror_ensemble=args.mirror_ensemble)
     try:
         written = run_evaluation(args.hr, args.models, args.out, settings, inference, progress=args.progress != "none")
     except ValueError as error:  # bad folds, box, metric names or model scales
@@ -203,6 +204,10 @@ def command_data(args: argparse.Namespace) -> int:
         return 2
     prepare_sources(Path(args.downloads), Path(args.out), args.names or None)
     return 0
+
+
+MIRROR_ENSEMBLE_HELP = ("average the network's output over the 8 mirror images of the input: 8 times the time, "
+                        "slightly less error (docs/results.md)")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -253,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "auto: RANK/WORLD_SIZE under torchrun (default: %(default)s)")
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
+    predict.add_argument("--mirror-ensemble", action="store_true", help=MIRROR_ENSEMBLE_HELP)
     predict.add_argument("--adapt", action="store_true", help="thick-slice inputs: first fine-tune the through-plane model on the "
                          "scan itself (its in-plane detail made into thick slices; self-supervised, SMORE's idea)")
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
@@ -331,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--adapt: slice profile the adaptation assumes (default: mixed)")
     evaluate.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
                           help="--adapt: slice thickness in slice spacings the adaptation assumes")
+    evaluate.add_argument("--mirror-ensemble", action="store_true", help="learned models: " + MIRROR_ENSEMBLE_HELP)
     evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     evaluate.add_argument("--device", default=InferenceSettings().device, help="device for super-resolution and the metric networks (default: %(default)s)")
     evaluate.add_argument("--window", type=_window_option("--window"), default=InferenceSettings().window, metavar="auto|N|X,Y,Z", help="largest window on the LR grid (default: %(default)s)")

@@ -74,6 +74,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.batchSpinBox.connect("valueChanged(int)", self.updateParameterNodeFromGUI)
         self.ui.overlapSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.showResultCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.mirrorEnsembleCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptMinutesSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -145,6 +146,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.batchSpinBox.value = int(node.GetParameter("Batch") or defaults["Batch"])
             self.ui.overlapSpinBox.value = float(node.GetParameter("Overlap") or defaults["Overlap"])
             self.ui.showResultCheckBox.checked = node.GetParameter("ShowResult") != "false"
+            self.ui.mirrorEnsembleCheckBox.checked = node.GetParameter("MirrorEnsemble") == "true"
             self.ui.adaptCheckBox.checked = node.GetParameter("Adapt") == "true"
             self.ui.adaptMinutesSpinBox.value = float(node.GetParameter("AdaptMinutes") or defaults["AdaptMinutes"])
         finally:
@@ -170,6 +172,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("Batch", str(self.ui.batchSpinBox.value))
             node.SetParameter("Overlap", str(self.ui.overlapSpinBox.value))
             node.SetParameter("ShowResult", "true" if self.ui.showResultCheckBox.checked else "false")
+            node.SetParameter("MirrorEnsemble", "true" if self.ui.mirrorEnsembleCheckBox.checked else "false")
             node.SetParameter("Adapt", "true" if self.ui.adaptCheckBox.checked else "false")
             node.SetParameter("AdaptMinutes", str(self.ui.adaptMinutesSpinBox.value))
         finally:
@@ -322,6 +325,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData,
                 adapt=self.ui.adaptCheckBox.enabled and self.ui.adaptCheckBox.checked,
                 adaptMinutes=self.ui.adaptMinutesSpinBox.value,
+                mirrorEnsemble=self.ui.mirrorEnsembleCheckBox.checked,
             )
         except Exception as error:  # bad input, missing model...: nothing was started or added
             self.ui.statusLabel.text = str(error)

@@ -209,6 +209,8 @@ class SuperResolutionProcess:
         ]
         if "adapt_minutes" in s:
             command += ["--adapt", "--adapt-minutes", str(s["adapt_minutes"])]
+        if s.get("mirror_ensemble"):
+            command.append("--mirror-ensemble")
         if self.roiBox is not None:
             command += ["--roi", ",".join(str(v) for v in tuple(self.roiBox[0]) + tuple(self.roiBox[1]))]
         return command

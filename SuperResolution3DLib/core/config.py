@@ -43,6 +43,8 @@ class InferenceSettings:
     backend: what runs the network on a CPU (``core.vocabulary.BACKENDS``): ``auto`` (OpenVINO where it is
         installed and its one-off conversion of the model is cached or pays for itself, else PyTorch), ``torch``
         or ``openvino``. Both give the same output within 1e-4 in fp32.
+    mirror_ensemble: average the network's output over the 8 mirror images of each window (``inference.ensemble``):
+        8 times the time, slightly less error (measured in ``docs/results.md``).
     """
 
     window: Union[str, int, Sequence[int]] = "auto"
@@ -58,6 +60,7 @@ class InferenceSettings:
     tail_slab: int = 12
     clamp: str = "range"
     backend: str = "auto"
+    mirror_ensemble: bool = False
 
 
 @dataclass

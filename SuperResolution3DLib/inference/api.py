@@ -28,6 +28,7 @@ from torch import nn
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.devices import select_device
 from SuperResolution3DLib.core.vocabulary import CLAMP_MODES
+from SuperResolution3DLib.inference.ensemble import MIRROR_PASSES, mirror_ensemble
 from SuperResolution3DLib.inference.openvino_backend import choose_backend, openvino_network
 from SuperResolution3DLib.inference.memory import AUTO_WINDOW, activation_width, check_memory, resolve_window
 from SuperResolution3DLib.inference.windows import (ConvWorkMeter, blend_windows, context_box, multiply_adds_per_input_voxel,
@@ -94,8 +95,10 @@ class WindowPredictor:
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelCheck] = None,
         tail_slab: int = 0,
+        mirror_ensemble: bool = False,
     ) -> None:
         self.network = network
+        self.mirror_ensemble = bool(mirror_ensemble)
         self.tail_slab = int(tail_slab)
         self.inputs = inputs
         self.scale_zyx = tuple(scale_zyx)
@@ -110,9 +113,15 @@ class WindowPredictor:
                       if progress is not None and isinstance(network, nn.Module) else None)
 
     def run_network(self, batch: torch.Tensor) -> torch.Tensor:
-        """The network on a batch; its full-resolution tail in slabs when it can (bounded memory, same output)."""
+        """The network on a batch (averaged over its mirror images with ``mirror_ensemble``)."""
         if self.meter is not None:
-            self.meter.start_batch(batch)
+            self.meter.start_batch(batch, MIRROR_PASSES if self.mirror_ensemble else 1)
+        if self.mirror_ensemble:
+            return mirror_ensemble(self._run_once, batch, self.scale_zyx)
+        return self._run_once(batch)
+
+    def _run_once(self, batch: torch.Tensor) -> torch.Tensor:
+        """One pass; the full-resolution tail in slabs when the network can (bounded memory, same output)."""
         if self.tail_slab > 0 and hasattr(self.network, "forward_in_slabs"):
             return self.network.forward_in_slabs(batch, self.tail_slab)
         return self.network(batch)
@@ -196,7 +205,7 @@ def sliding_window_super_resolve(
     window = window_size_zyx(resolve_window(settings, array.shape, scale, feature_channels), array.shape, settings.overlap)
     windows = window_slices(array.shape, window, window_overlap(window, settings.overlap))
     predictor = WindowPredictor(runner, inputs, scale_zyx, settings.context, len(windows), device, progress, cancel,
-                                settings.tail_slab)
+                                settings.tail_slab, settings.mirror_ensemble)
     if progress is not None:
         progress(0.0, f"super-resolving: {len(windows)} windows")
     try:

@@ -213,8 +213,9 @@ class ConvWorkMeter:
             hook.remove()
         self._hooks = []
 
-    def start_batch(self, batch: torch.Tensor) -> None:
-        self.expected = self.work_per_voxel * batch.shape[0] * math.prod(batch.shape[2:])
+    def start_batch(self, batch: torch.Tensor, passes: int = 1) -> None:
+        """A batch begins that the network will run ``passes`` times (the mirror ensemble's 8)."""
+        self.expected = self.work_per_voxel * batch.shape[0] * math.prod(batch.shape[2:]) * passes
         self.done = 0.0
         self._reported = (0.0, time.monotonic())
 

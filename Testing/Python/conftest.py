@@ -13,3 +13,16 @@ import os
 import tempfile
 
 os.environ["SR3D_CACHE"] = tempfile.mkdtemp(prefix="sr3d_test_cache_")
+
+import pytest
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Two CPU cores are shared with other jobs; one thread avoids oversubscription (10-100x faster here)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

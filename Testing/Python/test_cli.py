@@ -64,6 +64,18 @@ def test_predict_region_of_interest_and_progress_lines(tmp_path, capsys):
     np.testing.assert_allclose(sr.origin, lr.index_to_world((10, 12, 14)), atol=1e-4)
 
 
+def test_predict_with_the_mirror_ensemble(tmp_path, capsys):
+    roi = ("--roi", "10,12,14,8,9,10", "--progress", "none")
+    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "plain.nrrd", *roi)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "ensemble.nrrd", *roi, "--mirror-ensemble")
+    assert code == 0, err
+    plain, ensemble = read_volume(tmp_path / "plain.nrrd"), read_volume(tmp_path / "ensemble.nrrd")
+    assert ensemble.size == plain.size and ensemble.origin == plain.origin and ensemble.spacing == plain.spacing
+    difference = np.abs(ensemble.array - plain.array)
+    assert 0 < float(difference.mean()) < 0.05 * float(np.ptp(plain.array))
+
+
 def test_degrade_writes_the_lr_grid(tmp_path, capsys):
     hr = Volume(np.random.default_rng(0).random((16, 12, 20)).astype(np.float32), (0.5, 0.7, 1.0), (1, 2, 3))
     write_volume(hr, tmp_path / "hr.nrrd")

@@ -44,13 +44,7 @@ DIRECTION = oblique_direction()
 CPU = dict(device="cpu", precision="fp32")  # exact comparisons: no bf16 autocast where the CPU has it
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two CPU cores are shared with other jobs; one thread avoids oversubscription (10-100x faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trilinear_model(scale: Sequence[int] = (4, 4, 4), normalization=None) -> SRModel:

@@ -322,6 +322,19 @@ def test_the_auto_window_goes_to_the_library_as_auto(tmp_path):
     assert command[command.index("--window") + 1] == "auto"
     job.settings["window"] = 48
     assert job.command()[command.index("--window") + 1] == "48"
+    assert "--mirror-ensemble" not in command
+    job.settings["mirror_ensemble"] = True
+    assert job.command()[-1] == "--mirror-ensemble"
+
+
+def test_the_mirror_ensemble_is_off_by_default_and_reaches_the_process(scene, logic):
+    assert logic.defaultParameters()["MirrorEnsemble"] == "false"
+    input_node = add_oblique_volume()
+    for asked, expected in ((None, False), (True, True)):
+        job = logic.startProcess(input_node, model="trilinear", device="cpu", python=sys.executable,
+                                 mirrorEnsemble=asked, warmWorker=False)
+        assert ("--mirror-ensemble" in job.command()) == expected
+        assert job.wait(timeout=120) == job.COMPLETED, job.errorMessage
 
 
 def test_a_failed_job_raises_the_library_error_it_reports():
