@@ -28,7 +28,7 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.synthetic import is_synthetic_entry, parse_synthetic_entry, synthetic_volume
+from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -96,8 +96,7 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
     checked: ``inspect_input`` and ``read_volume`` do that); ``None`` for a DICOM folder (its slice spacing comes
     from the slice positions, known once the series is read) or a file whose header cannot be read."""
     if is_synthetic_entry(path):
-        size = parse_synthetic_entry(str(path))[2]
-        return (size, size, size), (1.0, 1.0, 1.0)
+        return synthetic_header(str(path))
     path = Path(path).expanduser()
     if not path.is_file() or file_extension(path) not in INPUT_EXTENSIONS:
         return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple
@@ -208,9 +209,23 @@ class PatchBatchPool:
         self.pending.append(self._submit())
         return batch
 
-    def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+    def close(self, timeout: float = 60.0) -> None:
+        """Let the batches in flight finish, then stop the workers.
+
+        ``Pool.terminate`` while a worker is writing a batch (larger than a pipe's buffer) can leave the pool's
+        result thread waiting forever for the rest of it, and ``terminate`` then waits for that thread: a hang
+        seen in the test suite. Draining first avoids it; ``terminate`` stays the fallback for a worker that
+        does not finish within ``timeout`` seconds."""
+        self.pool.close()
+        deadline = time.monotonic() + timeout
+        for pending in self.pending:
+            pending.wait(max(0.0, deadline - time.monotonic()))
+        if all(pending.ready() for pending in self.pending):
+            self.pool.join()
+        else:
+            self.pool.terminate()
+            self.pool.join()
+        self.pending.clear()
 
 
 def split_volume_entries(data: DataConfig, base_dir: str = ".") -> Tuple[List[Path], List[Path], List[Path]]:

