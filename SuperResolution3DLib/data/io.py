@@ -1,4 +1,4 @@
-"""Reading, checking and writing 3D volumes (SimpleITK based).
+"""Reading, checking and writing 3D volumes (SimpleITK based; imported where an ITK format is read or written).
 
 Inputs: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``,
 ``.mhd``) or a folder holding a DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd`` or
@@ -8,6 +8,9 @@ they write a second data file that cannot be replaced atomically together with t
 Geometry (spacing, origin, direction) is carried through unchanged; see ``volume.py`` for the
 array and geometry conventions. Every problem a user can fix is raised as ``InputVolumeError``
 with a one-line message saying what is wrong and what to do.
+
+Packed volumes (``.npz``: the array, stored float16, with spacing, origin and direction; ``write_packed_volume``)
+are read without SimpleITK, for machines that have torch and numpy alone (``scripts/device``).
 
 NaN/Inf policy (``replace_nonfinite``): non-finite voxels are replaced by the minimum finite
 value of the volume before super-resolution, and their mask is returned so that callers can
@@ -21,16 +24,19 @@ import secrets
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
 PathLike = Union[str, "os.PathLike[str]"]
+PACKED_EXTENSION = ".npz"
 
 INPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
@@ -62,6 +68,8 @@ def read_volume(path: PathLike) -> Volume:
     if is_synthetic_entry(path):
         return synthetic_volume(str(path))
     path = Path(path).expanduser()
+    if file_extension(path) == PACKED_EXTENSION:
+        return read_packed_volume(path)
     source = _open_input(path)
     if isinstance(source, list):
         image = _read_dicom_series(path, source)
@@ -69,6 +77,31 @@ def read_volume(path: PathLike) -> Volume:
         image = _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     return _volume_from_image(image)
+
+
+def write_packed_volume(volume: Volume, path: PathLike) -> Path:
+    """``volume`` as a compressed ``.npz`` (array as float16: integers up to 2048 exact, CT up to 4096 HU within
+    1 HU; spacing, origin, direction as float64), written atomically; read back by ``read_volume``."""
+    path = Path(path).expanduser()
+    if file_extension(path) != PACKED_EXTENSION:
+        raise ValueError(f"a packed volume is a {PACKED_EXTENSION} file, got {path.name}")
+    with atomic_output_path(path) as temporary:
+        with open(temporary, "wb") as file:
+            np.savez_compressed(file, array=np.asarray(volume.array).astype(np.float16),
+                                **{name: np.asarray(getattr(volume, name), np.float64) for name in ("spacing", "origin", "direction")})
+    return path
+
+
+def read_packed_volume(path: Path) -> Volume:
+    """A volume written by ``write_packed_volume`` (float32 array, its geometry)."""
+    if not path.is_file():
+        raise InputVolumeError(f"{path} not found")
+    try:
+        with np.load(path) as packed:
+            geometry = {name: tuple(float(v) for v in packed[name]) for name in ("spacing", "origin", "direction")}
+            return Volume(packed["array"].astype(np.float32), **geometry)
+    except (OSError, ValueError, KeyError) as error:
+        raise InputVolumeError(f"{path} is not a packed volume (write_packed_volume): {error}") from None
 
 
 def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
@@ -100,6 +133,8 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
     path = Path(path).expanduser()
     if not path.is_file() or file_extension(path) not in INPUT_EXTENSIONS:
         return None
+    import SimpleITK as sitk
+
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -112,6 +147,8 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
 
 
 def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
+    import SimpleITK as sitk
+
     extension = file_extension(path)
     if extension == ".dcm":
         raise InputVolumeError(
@@ -149,6 +186,8 @@ def _execute_reader(path: Path, reader: sitk.ImageFileReader) -> sitk.Image:
 
 
 def _read_dicom_series(folder: Path, file_names: List[str]) -> sitk.Image:
+    import SimpleITK as sitk
+
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(file_names)
     try:
@@ -161,6 +200,8 @@ def _read_dicom_series(folder: Path, file_names: List[str]) -> sitk.Image:
 
 def _largest_dicom_series(folder: Path) -> List[str]:
     """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
+    import SimpleITK as sitk
+
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's multi-line warning for a folder without DICOM
     try:
@@ -208,6 +249,8 @@ def _check_image_is_3d_scalar(dimension: int, size: Tuple[int, ...], components:
 
 
 def _volume_from_image(image: sitk.Image) -> Volume:
+    import SimpleITK as sitk
+
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     return Volume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
 
@@ -378,6 +421,8 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
     ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never).
     Returns the written path.
     """
+    import SimpleITK as sitk
+
     path = Path(path).expanduser()
     _check_output_extension(path)
     _check_output_folder(path)
@@ -402,6 +447,8 @@ class _IncompleteWrite(OSError):
 
 def _verify_written(path: Path) -> None:
     """Check a freshly written file before it replaces anything: readable header, complete NIfTI data."""
+    import SimpleITK as sitk
+
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

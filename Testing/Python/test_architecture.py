@@ -15,7 +15,8 @@ def test_layers_contract_holds():
     lint_imports = Path(sys.executable).with_name("lint-imports")
     if not lint_imports.exists():
         pytest.fail("import-linter is not installed: pip install -e '.[test]'")
-    done = subprocess.run([str(lint_imports)], cwd=REPOSITORY, capture_output=True, text=True,
+    # lint-imports prints a Unicode banner; decode it as UTF-8 whatever locale an earlier test left set
+    done = subprocess.run([str(lint_imports)], cwd=REPOSITORY, capture_output=True, encoding="utf-8", errors="replace",
                           env=dict(os.environ, PYTHONPATH=str(REPOSITORY)))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 

@@ -90,7 +90,9 @@ def test_a_full_disk_never_replaces_a_good_output(small_input, tmp_path, capsys,
     out = tmp_path / f"out{suffix}"
     write_volume(Volume(np.full((24, 28, 32), 7, np.float32)), out)
     good = digest(out)
-    real_write = volume_io.sitk.WriteImage
+    import SimpleITK
+
+    real_write = SimpleITK.WriteImage
 
     def write_cut_off(image, path, *args):  # what SimpleITK does on a full disk: success, half a file
         real_write(image, path, *args)
@@ -101,7 +103,7 @@ def test_a_full_disk_never_replaces_a_good_output(small_input, tmp_path, capsys,
             data = data[: len(data) // 2]
         open(path, "wb").write(data)
 
-    monkeypatch.setattr(volume_io.sitk, "WriteImage", write_cut_off)
+    monkeypatch.setattr(SimpleITK, "WriteImage", write_cut_off)  # data.io imports SimpleITK where it writes
     refused(capsys, "predict", small_input, out, "--model", "trilinear", "--progress", "none", match="free space")
     assert digest(out) == good and leftovers(tmp_path) == []
 
@@ -231,13 +233,12 @@ SIGTERM_WHILE_WRITING = """
 import os, signal, sys
 import SimpleITK as sitk
 from SuperResolution3DLib.cli import main
-from SuperResolution3DLib.data import io
 
 real_write = sitk.WriteImage
 def write_then_terminate(image, path, *rest):
     real_write(image, path, *rest)  # the temporary file is on disk, not yet renamed
     os.kill(os.getpid(), signal.SIGTERM)
-io.sitk.WriteImage = write_then_terminate
+sitk.WriteImage = write_then_terminate  # data.io imports SimpleITK where it writes
 sys.exit(main(sys.argv[1:]))
 """
 

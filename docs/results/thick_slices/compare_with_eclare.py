@@ -8,7 +8,7 @@
     python .../compare_with_eclare.py HR --eclare-only --eclare RUN_ECLARE --threads 1 --budget-minutes 30 --out THEIRS
 
     # our rows on a GPU machine without SimpleITK (volumes packed by scripts/device/pack_training_data.py --with-test):
-    python scripts/device/run_without_simpleitk.py docs/results/thick_slices/compare_with_eclare.py HR.npz \
+    PYTHONPATH=. python docs/results/thick_slices/compare_with_eclare.py HR.npz \
         --ours-only --no-bspline --device cuda --budget-minutes 0.75 --out OUT
 
 For each real HR scan (the docs/results.md protocol: 96 x 112 x 96 centre crop, CT shifted by its minimum), thick
