@@ -131,6 +131,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve
         log(device_and_precision_text(settings))
         log(backend_text(settings, model.network, header[0] if header else volume.size))
+        if settings.mirror_ensemble:
+            log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
     elif thick is not None:

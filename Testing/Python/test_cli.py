@@ -68,8 +68,9 @@ def test_predict_with_the_mirror_ensemble(tmp_path, capsys):
     roi = ("--roi", "10,12,14,8,9,10", "--progress", "none")
     code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "plain.nrrd", *roi)
     assert code == 0, err
-    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "ensemble.nrrd", *roi, "--mirror-ensemble")
+    code, out, err = run_cli(capsys, "predict", SAMPLE_LR, tmp_path / "ensemble.nrrd", *roi, "--mirror-ensemble")
     assert code == 0, err
+    assert "mirror ensemble: each window runs on its 8 mirror images" in out + err
     plain, ensemble = read_volume(tmp_path / "plain.nrrd"), read_volume(tmp_path / "ensemble.nrrd")
     assert ensemble.size == plain.size and ensemble.origin == plain.origin and ensemble.spacing == plain.spacing
     difference = np.abs(ensemble.array - plain.array)
