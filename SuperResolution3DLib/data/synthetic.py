@@ -181,8 +181,9 @@ def dk_tissue_map(rng: np.random.Generator, labels: np.ndarray, label_tissues: D
 
     The label map holds the cortical ribbon and the deep grey matter. The brain is its closed, hole-filled hull; hull
     voxels without a label are white matter where an opening with radius 1 keeps them and sulcal CSF where it does
-    not (sheets thinner than 3 voxels). Outside the brain: CSF, skull and scalp shells of random thickness (mm, from
-    a distance map) with a noisy outline, then background."""
+    not (sheets thinner than 3 voxels). Outside the brain: CSF, skull and scalp shells of random thickness (voxels,
+    1 mm in the donors' maps; from a distance map to a radius-15 closing of the hull, so the skull does not dip into
+    deep fissures) with a noisy outline, then background."""
     import SimpleITK as sitk
 
     inside = np.argwhere(labels > 0)
@@ -192,7 +193,6 @@ def dk_tissue_map(rng: np.random.Generator, labels: np.ndarray, label_tissues: D
     grey = labels > 0
     hull = _array(sitk.BinaryFillhole(sitk.BinaryMorphologicalClosing(_binary(grey), [6, 6, 6])))
     white = _array(sitk.BinaryMorphologicalOpening(_binary(hull & ~grey), [1, 1, 1]))
-    # the skull follows the brain's outline without dipping into its deep fissures: a closing of radius 15
     head = _array(sitk.BinaryFillhole(_binary(distance_closing(hull, 15.0))))
     distance = distance_outside(head) + 1.5 * smooth_noise(rng, labels.shape, 12.0)
     csf_edge = rng.uniform(1.5, 4.0)
