@@ -220,11 +220,9 @@ class PatchBatchPool:
         deadline = time.monotonic() + timeout
         for pending in self.pending:
             pending.wait(max(0.0, deadline - time.monotonic()))
-        if all(pending.ready() for pending in self.pending):
-            self.pool.join()
-        else:
+        if not all(pending.ready() for pending in self.pending):
             self.pool.terminate()
-            self.pool.join()
+        self.pool.join()
         self.pending.clear()
 
 

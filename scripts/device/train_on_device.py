@@ -41,13 +41,14 @@ def main(argv=None) -> int:
     import torch
 
     from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.data.synthetic import is_synthetic_entry
     from SuperResolution3DLib.training.export import export_trained_model
     from SuperResolution3DLib.training.trainer import L1Trainer, cosine_learning_rate
 
     torch.backends.cudnn.benchmark = True
     config = load_training_config(args.config)
     packed = json.loads((args.packed / "manifest.json").read_text())[config.name]
-    entry = lambda e: e if e.startswith("synth:") else str((args.packed / e).resolve())  # noqa: E731
+    entry = lambda e: e if is_synthetic_entry(e) else str((args.packed / e).resolve())  # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
     budget = args.minutes * 60
     config = replace(
