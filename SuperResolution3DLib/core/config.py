@@ -10,7 +10,7 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, SLICE_PROFILES
+from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, PIXEL_LOSSES, SLICE_PROFILES
 
 
 @dataclass
@@ -163,6 +163,8 @@ class OptimConfig:
         GPU computes it natively, else fp32). Both stages use it.
     device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun each process
         takes ``cuda:LOCAL_RANK`` when CUDA is available.
+    pixel_loss: the voxel loss of stage 1: ``l1`` (the paper) or ``mse`` (its optimum is the mean, which PSNR
+        scores; a fine-tune of an L1 model). The log's ``l1`` column is the L1 distance either way.
     """
 
     steps: int = 1000
@@ -175,6 +177,7 @@ class OptimConfig:
     num_threads: int = 0
     precision: str = "fp32"
     device: str = "auto"
+    pixel_loss: str = "l1"
 
 
 @dataclass
@@ -319,6 +322,8 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(
             f"data.folds {config.data.folds} / data.fold {config.data.fold}: need folds >= 2 and 0 <= fold < folds (folds 0: off)"
         )
+    if config.optim.pixel_loss not in PIXEL_LOSSES:
+        raise TrainingConfigError(f"optim.pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {config.optim.pixel_loss!r}")
     if config.optim.precision not in PRECISION_CHOICES:
         raise TrainingConfigError(f"optim.precision must be one of {', '.join(PRECISION_CHOICES)}, got {config.optim.precision!r}")
     if config.gan is not None:

@@ -7,7 +7,7 @@ Per step, on a batch of (LR, HR) patch pairs:
    (real and fake go through D as one batch), gradient-norm clipping, Adam.
 3. One generator step with D frozen:
    ``L_gen = pixel_weight * L1(SR, HR) + perceptual_weight * L_perc + adversarial_weight * BCE(D(SR), 1)``
-   (paper: 1, 1, 0.01), gradient-norm clipping, Adam.
+   (paper: 1, 1, 0.01; the pixel term is MSE instead of L1 with ``optim.pixel_loss: mse``), gradient-norm clipping, Adam.
 4. The exponential moving average of G's weights is updated (``gan.ema_decay``).
 
 ``GANTrainer`` adds only the discriminator, the perceptual loss and the EMA to the shared ``Trainer``
@@ -120,9 +120,9 @@ class GANTrainer(Trainer):
             clock = self.tick("discriminator_step", clock)
 
         # one G step with D frozen (D called unwrapped: its weights do not change here)
-        l_pix = nn.functional.l1_loss(sr, hr)
+        l_pix, l1 = self.pixel_loss(sr, hr)
         loss = gan.pixel_weight * l_pix
-        out["l1"] = float(l_pix.detach())
+        out["l1"] = float(l1.detach())
         if self.perceptual is not None:
             with self.autocast():
                 l_perc = self.perceptual(sr, hr)
@@ -223,6 +223,7 @@ class GANTrainer(Trainer):
         settings.update(
             {
                 "stage": "GAN (3D RRDB-GAN: L1 + 2.5D perceptual + voxel-wise adversarial)",
+                "pixel_loss": self.config.optim.pixel_loss,
                 "loss_weights": {"pixel_l1": gan.pixel_weight, "perceptual": gan.perceptual_weight, "adversarial": gan.adversarial_weight},
                 "perceptual_loss": {
                     "layer": f"VGG19 features.{gan.perceptual_layer}",

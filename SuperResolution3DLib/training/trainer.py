@@ -205,6 +205,11 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
 
+    def pixel_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The voxel loss of ``optim.pixel_loss`` (l1 or mse) and the L1 distance that the log reports either way."""
+        l1 = nn.functional.l1_loss(sr, hr)
+        return (nn.functional.mse_loss(sr, hr) if self.config.optim.pixel_loss == "mse" else l1), l1
+
     def tick(self, name: str, started: float) -> float:
         """Add the time since ``started`` to ``timings[name]`` when ``collect_timings`` is on (benchmarks)."""
         if not self.collect_timings:
@@ -476,6 +481,7 @@ class Trainer:
         config, optim = self.config, self.config.optim
         settings = {
             "stage": "L1 (PSNR-oriented)",
+            "pixel_loss": optim.pixel_loss,
             "steps": self.step,
             "batch_size": optim.batch_size,
             "hr_patch_size": config.data.patch_size,
@@ -540,17 +546,18 @@ def campaign_of_card(card: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class L1Trainer(Trainer):
-    """Stage 1 (PSNR-oriented): L1 loss, Adam; exports the weights with the best validation PSNR."""
+    """Stage 1 (PSNR-oriented): L1 loss (or MSE, ``optim.pixel_loss``), Adam; exports the weights with the best
+    validation PSNR."""
 
     stage = "l1"
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> Dict[str, float]:
         self.generator.train()
         with self.autocast():
-            sr = self.generator_ddp(lr)
-        loss = nn.functional.l1_loss(sr.float(), hr)
+            sr = self.generator_ddp(lr).float()
+        loss, l1 = self.pixel_loss(sr, hr)
         self.step_optimizer(loss, self.optimizer, self.g_scaler, self.generator.parameters())
-        return {"l1": float(loss.detach())}
+        return {"l1": float(l1.detach())}
 
 
 def _without_augmentation(data):
