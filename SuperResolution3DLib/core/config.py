@@ -163,8 +163,9 @@ class OptimConfig:
         GPU computes it natively, else fp32). Both stages use it.
     device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun each process
         takes ``cuda:LOCAL_RANK`` when CUDA is available.
-    pixel_loss: the voxel loss of stage 1: ``l1`` (the paper) or ``mse`` (its optimum is the mean, which PSNR
-        scores; a fine-tune of an L1 model). The log's ``l1`` column is the L1 distance either way.
+    pixel_loss: the voxel loss of stage 1 and of the GAN's pixel term: ``l1`` (the paper) or ``mse`` (its
+        optimum is the mean, which PSNR scores; a fine-tune of an L1 model). The log's ``l1`` column is the L1
+        distance either way.
     """
 
     steps: int = 1000

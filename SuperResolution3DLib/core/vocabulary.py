@@ -18,7 +18,7 @@ SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
 # How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.
 ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")
-# The voxel loss of stage 1 (optim.pixel_loss): l1 (the paper) or mse (the mean, which PSNR scores).
+# The voxel loss of stage 1 and of the GAN's pixel term (optim.pixel_loss): l1 (the paper) or mse (the mean, which PSNR scores).
 PIXEL_LOSSES = ("l1", "mse")
 
 # Every network a config or model card can name, with the settings its constructor takes: configs are checked

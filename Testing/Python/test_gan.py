@@ -246,3 +246,24 @@ def test_sr3d_train_runs_the_gan_stage(tmp_path, monkeypatch):
     assert main(["train", str(path)]) == 0
     card = load_model(tmp_path / "run" / "tiny_gan.json").card
     assert card["training_settings"]["processes"] == 1 and card["training_settings"]["steps"] == 2
+
+
+def test_pixel_loss_mse_drives_the_generator_step(tmp_path):
+    trainer = make_trainer(tiny_gan_config(tmp_path), perceptual_weight=0.0, adversarial_weight=0.0)
+    trainer.config.optim.pixel_loss = "mse"
+    lr, hr = trainer.sampler.batch(np.random.default_rng(0), 2)
+    lr_t, hr_t = trainer.to_device(lr), trainer.to_device(hr)
+    signs = {}
+    for name, loss in (("l1", torch.nn.functional.l1_loss), ("mse", torch.nn.functional.mse_loss)):
+        trainer.generator.zero_grad()
+        loss(trainer._clip(trainer.generator(lr_t).float()), trainer._clip(hr_t.float())).backward()
+        signs[name] = torch.cat([p.grad.flatten().sign() for p in trainer.generator.parameters()])
+    trainer.generator.zero_grad()
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.generator.parameters()])
+    losses = trainer.train_step(lr_t, hr_t)
+    step = (torch.cat([p.detach().flatten() for p in trainer.generator.parameters()]) - before).sign()
+    moved = step != 0
+    assert bool(((signs["l1"] != signs["mse"]) & moved).any())
+    # Adam's first step is -lr * sign(gradient): the generator followed the MSE gradient
+    assert torch.equal(step[moved], -signs["mse"][moved])
+    assert np.isfinite(losses["l1"])
