@@ -13,6 +13,7 @@ from SuperResolution3DLib.data.io import write_volume
 from SuperResolution3DLib.core.folds import kfold_split
 from SuperResolution3DLib.training.gan import GANTrainer
 from SuperResolution3DLib.core.volume import Volume
+from pixel_loss_steps import assert_step_followed, first_step_and_loss_gradients
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -253,17 +254,9 @@ def test_pixel_loss_mse_drives_the_generator_step(tmp_path):
     trainer.config.optim.pixel_loss = "mse"
     lr, hr = trainer.sampler.batch(np.random.default_rng(0), 2)
     lr_t, hr_t = trainer.to_device(lr), trainer.to_device(hr)
-    signs = {}
-    for name, loss in (("l1", torch.nn.functional.l1_loss), ("mse", torch.nn.functional.mse_loss)):
-        trainer.generator.zero_grad()
-        loss(trainer._clip(trainer.generator(lr_t).float()), trainer._clip(hr_t.float())).backward()
-        signs[name] = torch.cat([p.grad.flatten().sign() for p in trainer.generator.parameters()])
-    trainer.generator.zero_grad()
-    before = torch.cat([p.detach().flatten().clone() for p in trainer.generator.parameters()])
-    losses = trainer.train_step(lr_t, hr_t)
-    step = (torch.cat([p.detach().flatten() for p in trainer.generator.parameters()]) - before).sign()
-    moved = step != 0
-    assert bool(((signs["l1"] != signs["mse"]) & moved).any())
-    # Adam's first step is -lr * sign(gradient): the generator followed the MSE gradient
-    assert torch.equal(step[moved], -signs["mse"][moved])
+    step, gradients, losses = first_step_and_loss_gradients(
+        trainer.generator, lambda: trainer._clip(trainer.generator(lr_t).float()), trainer._clip(hr_t.float()),
+        lambda: trainer.train_step(lr_t, hr_t),
+    )
+    assert_step_followed(step, gradients, "mse")
     assert np.isfinite(losses["l1"])

@@ -13,6 +13,7 @@ from SuperResolution3DLib.data.patches import PatchSampler, prepare_training_vol
 from SuperResolution3DLib.training.run import run_training
 from SuperResolution3DLib.training.trainer import L1Trainer
 from SuperResolution3DLib.core.volume import Volume
+from pixel_loss_steps import assert_step_followed, first_step_and_loss_gradients
 
 
 def smooth_phantom(shape, seed):
@@ -218,9 +219,7 @@ def test_data_workers_must_be_a_count(tiny_config):
         load_training_config(tiny_config)
 
 
-def _first_adam_step_direction(tiny_config, pixel_loss):
-    """The signs of the first Adam step of a trainer with ``optim.pixel_loss``, and the signs of the gradients of
-    L1 and MSE at the start (Adam's first step is -lr * sign(gradient), whatever the gradient's scale)."""
+def _first_step_of(tiny_config, pixel_loss):
     values = yaml.safe_load(tiny_config.read_text())
     values["optim"]["pixel_loss"] = pixel_loss
     tiny_config.write_text(yaml.safe_dump(values))
@@ -229,25 +228,14 @@ def _first_adam_step_direction(tiny_config, pixel_loss):
     trainer.load_data()
     lr, hr = trainer.sampler.batch(np.random.default_rng(0), 2)
     lr_t, hr_t = trainer.to_device(lr), trainer.to_device(hr)
-    gradients = {}
-    for name, loss in (("l1", torch.nn.functional.l1_loss), ("mse", torch.nn.functional.mse_loss)):
-        trainer.generator.zero_grad()
-        loss(trainer.generator(lr_t), hr_t).backward()
-        gradients[name] = torch.cat([p.grad.flatten().sign() for p in trainer.generator.parameters()])
-    trainer.generator.zero_grad()
-    before = torch.cat([p.detach().flatten().clone() for p in trainer.generator.parameters()])
-    logged = trainer.train_step(lr_t, hr_t)
-    after = torch.cat([p.detach().flatten() for p in trainer.generator.parameters()])
-    return (after - before).sign(), gradients, logged
+    return first_step_and_loss_gradients(trainer.generator, lambda: trainer.generator(lr_t), hr_t,
+                                         lambda: trainer.train_step(lr_t, hr_t))
 
 
 @pytest.mark.parametrize("pixel_loss", ["l1", "mse"])
 def test_pixel_loss_chooses_the_gradient_of_the_step(tiny_config, pixel_loss):
-    step, gradients, logged = _first_adam_step_direction(tiny_config, pixel_loss)
-    other = "l1" if pixel_loss == "mse" else "mse"
-    moved = step != 0
-    assert bool(((gradients[pixel_loss] != gradients[other]) & moved).any()), "the two losses must differ somewhere"
-    assert torch.equal(step[moved], -gradients[pixel_loss][moved])
+    step, gradients, logged = _first_step_of(tiny_config, pixel_loss)
+    assert_step_followed(step, gradients, pixel_loss)
     assert "l1" in logged and np.isfinite(logged["l1"])
 
 
