@@ -10,7 +10,7 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, PIXEL_LOSSES, SLICE_PROFILES
+from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, PIXEL_LOSSES, SLICE_PROFILES, WEIGHTS_DTYPES
 
 
 @dataclass
@@ -231,7 +231,9 @@ class TrainingConfig:
     stage: ``l1`` (PSNR-oriented, ``L1Trainer``) or ``gan`` (3D RRDB-GAN, ``GANTrainer``, settings in ``gan``).
     start_from: a checkpoint (``.pt``: its best validation weights) or model file (``.json``) whose weights
         initialise the generator of a fresh run: the L1 parent of a GAN, or the committed model that a
-        warm-started L1 run continues (its card's campaign totals carry over).
+        warm-started L1 run continues (its card's campaign totals carry over). An ``RRDBNet3D`` start with fewer
+        blocks than ``network.num_block`` grows to it with the same output (``deepened_state_dict``).
+    export_weights_dtype: ``float32`` or ``float16`` (half the model file; the network runs in float32 either way).
     """
 
     name: str = "sr3d_model"
@@ -245,6 +247,7 @@ class TrainingConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     output_dir: str = "$SR3D_RUNS/sr3d_model"
     export_model: Optional[str] = None
+    export_weights_dtype: str = "float32"
     base_dir: str = "."
     stage: str = "l1"
     start_from: Optional[str] = None
@@ -325,6 +328,10 @@ def check_training_config(config: TrainingConfig) -> None:
         )
     if config.optim.pixel_loss not in PIXEL_LOSSES:
         raise TrainingConfigError(f"optim.pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {config.optim.pixel_loss!r}")
+    if config.export_weights_dtype not in WEIGHTS_DTYPES:
+        raise TrainingConfigError(
+            f"export_weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {config.export_weights_dtype!r}"
+        )
     if config.optim.precision not in PRECISION_CHOICES:
         raise TrainingConfigError(f"optim.precision must be one of {', '.join(PRECISION_CHOICES)}, got {config.optim.precision!r}")
     if config.gan is not None:

@@ -20,6 +20,8 @@ ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")
 # The voxel loss of stage 1 and of the GAN's pixel term (optim.pixel_loss): l1 (the paper) or mse (the mean, which PSNR scores).
 PIXEL_LOSSES = ("l1", "mse")
+# How a model file stores its weights (export_weights_dtype): float16 halves the file; networks run in float32 either way.
+WEIGHTS_DTYPES = ("float32", "float16")
 
 # Every network a config or model card can name, with the settings its constructor takes: configs are checked
 # against this before torch is imported (Testing/Python/test_networks.py keeps it equal to the constructors).

@@ -50,7 +50,7 @@ from SuperResolution3DLib.models.card import (
     verify_weights_checksum,
 )
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES, WEIGHTS_DTYPES
 from SuperResolution3DLib.networks import build_network
 from SuperResolution3DLib.data.normalization import validate_normalization
 
@@ -138,14 +138,15 @@ def _state_dict_mismatch(expected: Dict[str, torch.Tensor], found: Dict[str, tor
 # Saving ----------------------------------------------------------------------------------------
 
 
-def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any]) -> Path:
+def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any], weights_dtype: str = "float32") -> Path:
     """Save ``network``'s weights and its model card side by side; return the card's path.
 
     ``path`` may be the ``.json``, the ``.safetensors`` or the stem. ``card`` needs
     ``network`` (the ``build_network`` config of ``network``) and ``normalization``; this
     fills ``format``, ``format_version``, ``name`` (if absent: the stem), ``scale``,
-    ``parameter_count``, ``weights_file``, ``weights_sha256``, ``package_version`` and
-    ``created`` (if absent). Both files are written atomically.
+    ``parameter_count``, ``weights_file``, ``weights_sha256``, ``weights_dtype``, ``package_version`` and
+    ``created`` (if absent). Both files are written atomically. ``weights_dtype`` ``float16`` stores the
+    weights in half the bytes (loading casts them back to the network's float32).
 
     Raises:
         ModelFileError: the card is incomplete or its network config does not match ``network``.
@@ -156,8 +157,10 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any]) -> Path
     card = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "name": None, **card}
     normalization = _normalization_of(card)
     network = _unwrapped(network)
-    state = {name: tensor.detach().to("cpu").clone(memory_format=torch.contiguous_format)
-             for name, tensor in network.state_dict().items()}
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ModelFileError(f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {weights_dtype!r}")
+    stored = getattr(torch, weights_dtype)
+    state = {name: _stored_tensor(tensor, stored) for name, tensor in network.state_dict().items()}
     _check_network_matches_config(card.get("network"), state)
     card.update(
         format=MODEL_FORMAT,
@@ -167,6 +170,7 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any]) -> Path
         normalization=normalization,
         parameter_count=int(sum(p.numel() for p in network.parameters())),
         weights_file=weights_path.name,
+        weights_dtype=weights_dtype,
         package_version=package_version(),
     )
     card.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -178,6 +182,14 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any]) -> Path
             card["weights_sha256"] = sha256_of_file(temporary_weights)
             temporary_card.write_text(json.dumps(card, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return card_path
+
+
+def _stored_tensor(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A weight as the file stores it: on the CPU, contiguous, floating point in ``dtype``."""
+    tensor = tensor.detach().to("cpu")
+    if tensor.is_floating_point():
+        tensor = tensor.to(dtype)
+    return tensor.clone(memory_format=torch.contiguous_format)
 
 
 def _unwrapped(network: nn.Module) -> nn.Module:

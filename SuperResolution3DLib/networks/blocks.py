@@ -20,8 +20,11 @@ def scaled_kaiming_init(modules: Iterable[nn.Module], scale: float = 0.1) -> Non
                     m.bias.data.zero_()
 
 
+RESIDUAL_SCALE = 0.2  # ESRGAN's scaling of each dense block's and each RRDB's residual
+
+
 class ResidualDenseBlock3D(nn.Module):
-    """Five densely connected 3x3x3 convolutions; returns ``x5 * 0.2 + x``.
+    """Five densely connected 3x3x3 convolutions; returns ``x5 * RESIDUAL_SCALE + x``.
 
     Input and output: ``(N, num_feat, D, H, W)``.
     """
@@ -39,11 +42,11 @@ class ResidualDenseBlock3D(nn.Module):
         for conv in self.convs[:4]:
             features.append(self.lrelu(conv(torch.cat(features, 1))))
         x5 = self.convs[4](torch.cat(features, 1))
-        return x5 * 0.2 + x
+        return x5 * RESIDUAL_SCALE + x
 
 
 class RRDB3D(nn.Module):
-    """Residual in Residual Dense Block: three dense blocks; returns ``out * 0.2 + x``."""
+    """Residual in Residual Dense Block: three dense blocks; returns ``out * RESIDUAL_SCALE + x``."""
 
     def __init__(self, num_feat: int = 64, num_grow_ch: int = 32) -> None:
         super().__init__()
@@ -53,7 +56,7 @@ class RRDB3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.rdb3(self.rdb2(self.rdb1(x)))
-        return out * 0.2 + x
+        return out * RESIDUAL_SCALE + x
 
 
 def upsampling_stages(scale_xyz: Sequence[int]) -> List[Tuple[int, int, int]]:

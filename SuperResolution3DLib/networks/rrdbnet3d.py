@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
-from SuperResolution3DLib.networks.blocks import RRDB3D, PixelShuffle3D, nearest_upsample, upsampling_stages
+from SuperResolution3DLib.networks.blocks import RESIDUAL_SCALE, RRDB3D, PixelShuffle3D, nearest_upsample, upsampling_stages
 from SuperResolution3DLib.networks.interpolation import InterpolationUpsampler3D
 
 UPSAMPLERS = ("nearest_conv", "pixel_shuffle")
@@ -137,3 +137,37 @@ class RRDBNet3D(nn.Module):
             out = self.upsample_tail(feat[:, :, low:high])
             pieces.append(out[:, :, (start - low) * scale_d : (stop - low) * scale_d])
         return torch.cat(pieces, dim=2)
+
+
+def rrdb_block_count(state: Dict[str, torch.Tensor]) -> int:
+    """Number of RRDB blocks in an ``RRDBNet3D`` state dict (its ``body.<i>.`` entries)."""
+    indices = {int(name.split(".")[1]) for name in state if name.startswith("body.")}
+    return max(indices) + 1 if indices else 0
+
+
+def deepened_state_dict(state: Dict[str, torch.Tensor], num_block: int) -> Dict[str, torch.Tensor]:
+    """The weights of a trained ``RRDBNet3D`` grown to ``num_block`` RRDB blocks, same function.
+
+    New blocks go after the trained ones. In each, every dense block's last convolution starts at zero, so the
+    dense blocks pass their input through and the RRDB multiplies it by ``1 + RESIDUAL_SCALE``; ``conv_body``,
+    the only reader of the trunk, is divided by that factor once per new block. The grown network's output equals
+    the trained one's (up to rounding), and the new blocks learn from there (their last convolutions get gradients
+    at once; their other convolutions keep ESRGAN's scaled Kaiming start).
+
+    Input: a state dict with ``k <= num_block`` blocks; output: a new state dict (``state`` is not changed).
+    """
+    trained = rrdb_block_count(state)
+    if num_block < trained:
+        raise ValueError(f"cannot shrink an RRDBNet3D from {trained} to {num_block} blocks")
+    weight = state["body.0.rdb1.convs.0.weight"]
+    num_grow_ch, num_feat = int(weight.shape[0]), int(weight.shape[1])
+    grown = dict(state)
+    for index in range(trained, num_block):
+        block = RRDB3D(num_feat, num_grow_ch)
+        for dense in (block.rdb1, block.rdb2, block.rdb3):
+            nn.init.zeros_(dense.convs[4].weight)
+            nn.init.zeros_(dense.convs[4].bias)
+        for name, tensor in block.state_dict().items():
+            grown[f"body.{index}.{name}"] = tensor.to(weight.dtype)
+    grown["conv_body.weight"] = state["conv_body.weight"] / (1 + RESIDUAL_SCALE) ** (num_block - trained)
+    return grown

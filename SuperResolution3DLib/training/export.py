@@ -26,7 +26,7 @@ def export_trained_model(trainer: Trainer, log: Callable[[str], None] = print) -
     card = trainer.model_card()
     score_on_test_volumes(SRModel(network, trainer.scale, dict(config.normalization), card), config,
                           trainer.reference_models(), log)
-    path = save_model(export_path(trainer), network, card)
+    path = save_model(export_path(trainer), network, card, weights_dtype=config.export_weights_dtype)
     log(f"model written to {path}")
     return path
 

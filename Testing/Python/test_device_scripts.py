@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.data.io import read_volume, write_packed_volume, write_volume
 from SuperResolution3DLib.data.synthetic import synthetic_volume
-from SuperResolution3DLib.models.files import load_model
+from SuperResolution3DLib.models.files import load_model, save_model
+from SuperResolution3DLib.networks import build_network
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "device"
@@ -50,13 +52,19 @@ def test_a_packed_config_trains_without_simpleitk_and_is_scored_afterwards(tmp_p
     stored = np.load(packed / "ct.nii.gz.npz")["array"]
     assert stored.dtype == np.float16 and np.allclose(stored, signed_ct.array, atol=0.5)
 
+    torch.manual_seed(0)
+    start = save_model(packed / "start.json", build_network(config["network"]), {
+        "network": config["network"], "normalization": config["normalization"],
+        "training_campaign": {"total_steps": 10, "total_hours": 0.1, "runs": []}}, weights_dtype="float16")
     out = tmp_path / "out"
     result = run_script("train_on_device.py", config_path, packed, out, "--minutes", "0.05", "--device", "cpu", "--batch", "2",
-                        "--workers", "1", "--validate-every", "2", "--validation-patches", "2", block_simpleitk=True)
+                        "--workers", "1", "--validate-every", "2", "--validation-patches", "2", "--start-from", start,
+                        block_simpleitk=True)
     assert result.returncode == 0, result.stdout + result.stderr
     card = json.loads((out / "tiny_device.json").read_text())
     steps = card["training_settings"]["steps"]
-    assert steps > 0 and card["training_campaign"]["total_steps"] == steps
+    assert steps > 0 and card["training_campaign"]["total_steps"] == steps + 10
+    assert card["training_settings"]["started_from"] == "model start.json"
     assert "wall-clock budget" in card["training_settings"]["optimizer"]
     assert card["training_data"]["train"] == ["ct.nii.gz", "synth:head?seed=0&size=48"] and "metrics" not in card
     assert (out / "tiny_device_metrics.csv").read_text().startswith("step,")
@@ -67,6 +75,19 @@ def test_a_packed_config_trains_without_simpleitk_and_is_scored_afterwards(tmp_p
     scores = model.card["metrics"]
     (volume_scores,) = scores.values()
     assert {"model", "trilinear", "bspline"} <= set(volume_scores) and volume_scores["model"]["psnr"] > 10
+
+
+def test_pack_leaves_out_the_excluded_entries(tmp_path):
+    write_volume(Volume(np.arange(4096, dtype=np.float32).reshape(16, 16, 16)), tmp_path / "scan.nii.gz")
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "name": "tiny", "network": {"name": "RRDBNet3D", "num_feat": 8, "num_grow_ch": 4, "num_block": 1, "scale": [4, 4, 4]},
+        "data": {"train": ["scan.nii.gz", "synth:head?seed=0&size=48", "synth:head?seed=1&size=48"],
+                 "validation": ["scan.nii.gz"], "patch_size": 16}}))
+    result = run_script("pack_training_data.py", tmp_path / "packed", config_path, "--exclude", "seed=1")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())["tiny"]
+    assert manifest == {"train": ["scan.nii.gz.npz", "synth:head?seed=0&size=48"], "validation": ["scan.nii.gz.npz"]}
 
 
 def test_packed_volumes_are_read_without_simpleitk_with_their_geometry(tmp_path):

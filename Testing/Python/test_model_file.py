@@ -325,3 +325,25 @@ def test_interpolation_model_card_is_the_torch_free_card() -> None:
     from SuperResolution3DLib.models.card import interpolation_card
 
     assert interpolation_model("nearest", (1, 1, 4)).card == interpolation_card("nearest", (1, 1, 4))
+
+
+def test_float16_weights_take_half_the_file_and_load_into_a_float32_network(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    network = build_network(TINY_RRDB)
+    full = save_model(tmp_path / "full", network, tiny_card())
+    half = save_model(tmp_path / "half", network, tiny_card(), weights_dtype="float16")
+    assert json.loads(full.read_text())["weights_dtype"] == "float32"
+    assert json.loads(half.read_text())["weights_dtype"] == "float16"
+    stored = load_file(str(half.with_suffix(".safetensors")))
+    assert {tensor.dtype for tensor in stored.values()} == {torch.float16}
+    ratio = half.with_suffix(".safetensors").stat().st_size / full.with_suffix(".safetensors").stat().st_size
+    assert 0.45 < ratio < 0.6
+    model = load_model(half)
+    assert {p.dtype for p in model.network.parameters()} == {torch.float32}
+    volume = torch.rand(1, 1, 4, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model.network(volume), network.eval()(volume), atol=2e-3, rtol=2e-3)
+    with pytest.raises(ModelFileError, match="weights_dtype must be one of float32, float16"):
+        save_model(tmp_path / "odd", network, tiny_card(), weights_dtype="int8")

@@ -117,3 +117,27 @@ def test_the_torch_free_network_table_matches_the_constructors():
     assert set(NETWORK_SETTINGS) == set(NETWORKS)
     for name, builder in NETWORKS.items():
         assert NETWORK_SETTINGS[name] == tuple(inspect.signature(builder).parameters), name
+
+
+@pytest.mark.parametrize("scale", [(4, 4, 4), (1, 1, 4)])
+def test_a_deepened_rrdbnet_gives_the_trained_output_and_its_new_blocks_learn(scale):
+    from SuperResolution3DLib.networks.rrdbnet3d import deepened_state_dict, rrdb_block_count
+
+    torch.manual_seed(0)
+    settings = dict(num_feat=8, num_grow_ch=4, scale=scale, upsampler="pixel_shuffle", global_skip="trilinear")
+    trained = RRDBNet3D(num_block=2, **settings)
+    with torch.no_grad():  # trained-looking weights: the tail is not the near-zero start of a fresh network
+        for parameter in trained.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    grown_state = deepened_state_dict(trained.state_dict(), 5)
+    assert rrdb_block_count(grown_state) == 5 and rrdb_block_count(trained.state_dict()) == 2
+    deeper = RRDBNet3D(num_block=5, **settings)
+    deeper.load_state_dict(grown_state)
+    x = torch.rand(2, 1, 6, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(deeper(x), trained(x), atol=1e-5, rtol=1e-5)
+    deeper(x).square().mean().backward()
+    new_last_conv = deeper.body[4].rdb3.convs[4].weight
+    assert float(new_last_conv.grad.abs().max()) > 0  # the zero-started convolutions are not stuck
+    with pytest.raises(ValueError, match="cannot shrink"):
+        deepened_state_dict(grown_state, 3)

@@ -245,3 +245,33 @@ def test_pixel_loss_must_be_known(tiny_config):
     tiny_config.write_text(yaml.safe_dump(values))
     with pytest.raises(TrainingConfigError, match="optim.pixel_loss must be one of l1, mse"):
         load_training_config(tiny_config)
+
+
+def test_a_warm_start_grows_to_the_configs_deeper_network_with_the_same_output(tiny_config, tmp_path):
+    from SuperResolution3DLib.models.files import load_model
+
+    config = load_training_config(tiny_config)
+    config.optim.steps, config.data.test = 2, []
+    parent = load_model(run_training(config, progress=False, log=lambda m: None))
+
+    config.output_dir, config.start_from = "run_deeper", str(tmp_path / "run" / "tiny.json")
+    config.network = {**config.network, "num_block": 3}
+    config.export_weights_dtype = "float16"
+    deeper = L1Trainer(config, log=lambda m: None)
+    assert len(deeper.generator.body) == 3
+    assert deeper.start_info == "model tiny.json, grown from 1 to 3 RRDB blocks (the new blocks start as identities)"
+    x = torch.rand(1, 1, 6, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.generator.eval()(x.contiguous(memory_format=torch.channels_last_3d)),
+                                   parent.network(x), atol=1e-5, rtol=1e-5)
+    child = load_model(run_training(config, progress=False, log=lambda m: None))
+    assert child.card["network"]["num_block"] == 3 and child.card["weights_dtype"] == "float16"
+    assert child.card["training_campaign"]["total_steps"] == 4
+
+
+def test_export_weights_dtype_is_checked_before_training(tiny_config, tmp_path):
+    text = tiny_config.read_text() + "export_weights_dtype: bfloat16\n"
+    bad = tmp_path / "bad_dtype.yaml"
+    bad.write_text(text)
+    with pytest.raises(TrainingConfigError, match="export_weights_dtype must be one of float32, float16"):
+        load_training_config(bad)

