@@ -280,6 +280,8 @@ def _network_text(card: Dict[str, Any]) -> str:
     text = f"{name} ({_mapping_text(network)})" if network else str(name)
     if card.get("parameter_count") is not None:
         text += f", {int(card['parameter_count']):,} parameters"
+    if card.get("weights_dtype", "float32") != "float32":
+        text += f", stored as {card['weights_dtype']}"
     return text
 
 

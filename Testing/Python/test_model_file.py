@@ -336,6 +336,8 @@ def test_float16_weights_take_half_the_file_and_load_into_a_float32_network(tmp_
     half = save_model(tmp_path / "half", network, tiny_card(), weights_dtype="float16")
     assert json.loads(full.read_text())["weights_dtype"] == "float32"
     assert json.loads(half.read_text())["weights_dtype"] == "float16"
+    assert "parameters, stored as float16" in format_model_card(json.loads(half.read_text()))
+    assert "stored as" not in format_model_card(json.loads(full.read_text()))
     stored = load_file(str(half.with_suffix(".safetensors")))
     assert {tensor.dtype for tensor in stored.values()} == {torch.float16}
     ratio = half.with_suffix(".safetensors").stat().st_size / full.with_suffix(".safetensors").stat().st_size
