@@ -157,6 +157,8 @@ def deepened_state_dict(state: Dict[str, torch.Tensor], num_block: int) -> Dict[
     Input: a state dict with ``k <= num_block`` blocks; output: a new state dict (``state`` is not changed).
     """
     trained = rrdb_block_count(state)
+    if trained == 0:
+        raise ValueError("the state dict has no RRDB blocks to grow from (no body.<i>. weights): not an RRDBNet3D")
     if num_block < trained:
         raise ValueError(f"cannot shrink an RRDBNet3D from {trained} to {num_block} blocks")
     weight = state["body.0.rdb1.convs.0.weight"]

@@ -141,3 +141,5 @@ def test_a_deepened_rrdbnet_gives_the_trained_output_and_its_new_blocks_learn(sc
     assert float(new_last_conv.grad.abs().max()) > 0  # the zero-started convolutions are not stuck
     with pytest.raises(ValueError, match="cannot shrink"):
         deepened_state_dict(grown_state, 3)
+    with pytest.raises(ValueError, match="no RRDB blocks"):
+        deepened_state_dict({"conv_first.weight": torch.zeros(8, 1, 3, 3, 3)}, 3)
