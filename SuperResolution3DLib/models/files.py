@@ -138,7 +138,7 @@ def _state_dict_mismatch(expected: Dict[str, torch.Tensor], found: Dict[str, tor
 # Saving ----------------------------------------------------------------------------------------
 
 
-def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any], weights_dtype: str = "float32") -> Path:
+def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any], weights_dtype: Optional[str] = None) -> Path:
     """Save ``network``'s weights and its model card side by side; return the card's path.
 
     ``path`` may be the ``.json``, the ``.safetensors`` or the stem. ``card`` needs
@@ -146,7 +146,8 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any], weights
     fills ``format``, ``format_version``, ``name`` (if absent: the stem), ``scale``,
     ``parameter_count``, ``weights_file``, ``weights_sha256``, ``weights_dtype``, ``package_version`` and
     ``created`` (if absent). Both files are written atomically. ``weights_dtype`` ``float16`` stores the
-    weights in half the bytes (loading casts them back to the network's float32).
+    weights in half the bytes (loading casts them back to the network's float32); by default a card's own
+    ``weights_dtype`` (a loaded model saved again keeps it), else ``float32``.
 
     Raises:
         ModelFileError: the card is incomplete or its network config does not match ``network``.
@@ -157,6 +158,7 @@ def save_model(path: PathLike, network: nn.Module, card: Dict[str, Any], weights
     card = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "name": None, **card}
     normalization = _normalization_of(card)
     network = _unwrapped(network)
+    weights_dtype = weights_dtype or card.get("weights_dtype", "float32")
     if weights_dtype not in WEIGHTS_DTYPES:
         raise ModelFileError(f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {weights_dtype!r}")
     stored = getattr(torch, weights_dtype)

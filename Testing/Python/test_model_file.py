@@ -347,5 +347,7 @@ def test_float16_weights_take_half_the_file_and_load_into_a_float32_network(tmp_
     volume = torch.rand(1, 1, 4, 4, 4)
     with torch.no_grad():
         torch.testing.assert_close(model.network(volume), network.eval()(volume), atol=2e-3, rtol=2e-3)
+    again = save_model(tmp_path / "again", model.network, model.card)  # a loaded model saved again keeps its dtype
+    assert json.loads(again.read_text())["weights_dtype"] == "float16"
     with pytest.raises(ModelFileError, match="weights_dtype must be one of float32, float16"):
         save_model(tmp_path / "odd", network, tiny_card(), weights_dtype="int8")
