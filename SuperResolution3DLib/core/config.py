@@ -128,6 +128,12 @@ class DataConfig:
         of its own (1.0: as it is; 1.5: a 1 mm scan also serves as a 1.5 mm one), made coarser in k-space
         (``data.degradation.fourier_resample``: the band-limited image a scan with larger voxels would measure), so
         that the network sees anatomy at the voxel sizes of the scans it will be given.
+    thick_ratios: ``[low, high]`` or null (off). A through-plane model of factor f also serves inputs whose slices are
+        r times the in-plane spacing (``sr3d predict`` runs it at f and resamples its output onto the input's HR
+        slices), and there the anatomy along the thick axis is r / f times as dense as along the others. With this
+        set, a patch is, with ``thick_ratio_probability``, the HR anatomy stretched along the thick axis by f / r
+        (band-limited resampling, ``data.degradation.resample_axis_spectrally``), r drawn log-uniformly in
+        ``[low, high]``, before its slices are made; slice_profile degradation only. Validation stays at f.
     workers: processes that draw patch batches ahead of the training step (0: the training process draws them). A
         GPU outruns one numpy sampler many times over (on an H200, 8 workers fed the default model's 80^3 patches
         at 8 steps of batch 16 per second); on a 2-core CPU leave it at 0. With workers, batch ``i`` has its own
@@ -150,6 +156,8 @@ class DataConfig:
     slice_profiles: List[str] = field(default_factory=lambda: list(SLICE_PROFILES))
     slice_thickness: List[float] = field(default_factory=lambda: [0.8, 1.3])
     voxel_scales: List[float] = field(default_factory=lambda: [1.0])
+    thick_ratios: Optional[List[float]] = None
+    thick_ratio_probability: float = 0.5
     workers: int = 0
     folds: int = 0
     fold: int = 0
@@ -351,8 +359,15 @@ def check_network_config(network: Dict[str, Any], where: str) -> None:
 def check_degradation(data: DataConfig, scale: Sequence[int]) -> None:
     if data.degradation not in DEGRADATIONS:
         raise TrainingConfigError(f"data.degradation must be one of {', '.join(DEGRADATIONS)}, got {data.degradation!r}")
+    if data.thick_ratios is not None and data.degradation != "slice_profile":
+        raise TrainingConfigError("data.thick_ratios needs data.degradation: slice_profile (it trains through-plane models)")
     if data.degradation == "kspace":
         return
+    ratios = data.thick_ratios
+    if ratios is not None and (len(ratios) != 2 or not 1.0 <= ratios[0] <= ratios[1] <= 12.0):
+        raise TrainingConfigError(f"data.thick_ratios must be [low, high] with 1 <= low <= high <= 12, or null; got {ratios}")
+    if not 0.0 <= data.thick_ratio_probability <= 1.0:
+        raise TrainingConfigError(f"data.thick_ratio_probability must be in [0, 1], got {data.thick_ratio_probability}")
     if sum(1 for s in scale if s > 1) != 1:
         raise TrainingConfigError(f"data.degradation slice_profile needs a scale above 1 on one axis only, got {list(scale)}")
     unknown = sorted(set(data.slice_profiles) - set(SLICE_PROFILES))

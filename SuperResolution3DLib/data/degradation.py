@@ -79,6 +79,21 @@ def kspace_degrade(volume: Union[Volume, np.ndarray], scale: ScaleLike = 4) -> V
     return Volume(lr, spacing, volume.origin, volume.direction)
 
 
+def resample_axis_spectrally(array: np.ndarray, axis: int, length: int) -> np.ndarray:
+    """``array`` with index ``axis`` resampled onto ``length`` samples over the same extent, band-limited: the
+    axis is mirrored (even extension, so its two ends do not wrap into each other), its spectrum cut or zero-padded
+    to ``length``'s frequencies and transformed back. Stretches anatomy along one axis (``length`` above the axis'
+    size) or compresses it with the blur a coarser sampling would measure. Intensities (the mean) are kept."""
+    moved = np.moveaxis(np.asarray(array, dtype=np.float64), axis, 0)
+    size = moved.shape[0]
+    spectrum = np.fft.rfft(np.concatenate([moved, moved[::-1]], axis=0), axis=0)
+    kept = np.zeros((length + 1,) + moved.shape[1:], dtype=complex)
+    count = min(size, length) + 1
+    kept[:count] = spectrum[:count]
+    resampled = np.fft.irfft(kept, n=2 * length, axis=0)[:length] * (length / size)
+    return np.ascontiguousarray(np.moveaxis(resampled, 0, axis), dtype=np.float32)
+
+
 def fourier_resample(array: np.ndarray, factor: float) -> np.ndarray:
     """The volume a scan with ``factor`` times larger voxels would give: the central ``1/factor`` of the spectrum
     (per axis, ``round(n / factor)`` frequencies) transformed back on a grid of that many voxels, real part,

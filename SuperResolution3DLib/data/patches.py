@@ -21,7 +21,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from SuperResolution3DLib.data.degradation import fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample
+from SuperResolution3DLib.data.degradation import (fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample,
+                                                   resample_axis_spectrally)
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
@@ -90,15 +91,15 @@ class PatchSampler:
                     "lower data.patch_size"
                 )
 
-    def _corner(self, volume: TrainingVolume, rng: np.random.Generator) -> np.ndarray:
+    def _corner(self, volume: TrainingVolume, rng: np.random.Generator, edge: int) -> np.ndarray:
         shape = np.asarray(volume.hr.shape)
         if len(volume.foreground) and rng.random() < self.data.foreground_probability:
             centre = volume.foreground[rng.integers(len(volume.foreground))]
         else:
             centre = rng.integers(0, shape)
-        return np.clip(centre - self.patch // 2, 0, shape - self.patch)
+        return np.clip(centre - edge // 2, 0, shape - edge)
 
-    def _augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator):
+    def _geometric_augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator):
         hr, lowpass = pair
         if self.data.augment_axis_permutations:
             order = self._axis_permutation(rng)
@@ -107,6 +108,10 @@ class PatchSampler:
             for axis in range(3):
                 if rng.random() < 0.5:
                     hr, lowpass = np.flip(hr, axis), np.flip(lowpass, axis)
+        return hr, lowpass
+
+    def _intensity_augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator):
+        hr, lowpass = pair
         if self.data.augment_noise > 0 and rng.random() < self.data.augment_noise_probability:
             hr, lowpass = self._add_noise(hr, lowpass, rng)
         if self.data.augment_intensity > 0:
@@ -151,11 +156,36 @@ class PatchSampler:
         thickness = factor * rng.uniform(*self.data.slice_thickness)
         return thick_slice_degrade(Volume(np.asarray(hr, np.float32)), axis, factor, profile, thickness).array
 
+    def _thick_stretch(self, rng: np.random.Generator) -> float:
+        """f / r for a thick-slice ratio r drawn log-uniformly in ``data.thick_ratios`` (1.0: the model's own f)."""
+        ratios = self.data.thick_ratios
+        if ratios is None or rng.random() >= self.data.thick_ratio_probability:
+            return 1.0
+        factor = max(self.scale)
+        return factor / float(np.exp(rng.uniform(np.log(ratios[0]), np.log(ratios[1]))))
+
+    def _stretched_crop(self, volume: TrainingVolume, rng: np.random.Generator, stretch: float):
+        """A cube around a drawn centre, geometrically augmented, its axis 0 (the thick one after augmentation)
+        resampled by ``stretch`` and the centre ``patch``-edge cube kept."""
+        edge = min(int(np.ceil(self.patch / min(stretch, 1.0))) + 4, min(volume.hr.shape))
+        z, y, x = self._corner(volume, rng, edge)
+        box = (slice(z, z + edge), slice(y, y + edge), slice(x, x + edge))
+        hr, _ = self._geometric_augment((volume.hr[box], volume.hr[box]), rng)
+        hr = resample_axis_spectrally(hr, 0, max(self.patch, int(round(edge * stretch))))
+        start = [(n - self.patch) // 2 for n in hr.shape]
+        hr = hr[tuple(slice(a, a + self.patch) for a in start)]
+        return hr, hr
+
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
         volume = self.volumes[rng.integers(len(self.volumes))]
-        z, y, x = self._corner(volume, rng)
-        box = (slice(z, z + self.patch), slice(y, y + self.patch), slice(x, x + self.patch))
-        hr, lowpass = self._augment((volume.hr[box], volume.lowpass[box]), rng)
+        stretch = self._thick_stretch(rng) if self.data.degradation == "slice_profile" else 1.0
+        if stretch != 1.0:
+            pair = self._stretched_crop(volume, rng, stretch)
+        else:
+            z, y, x = self._corner(volume, rng, self.patch)
+            box = (slice(z, z + self.patch), slice(y, y + self.patch), slice(x, x + self.patch))
+            pair = self._geometric_augment((volume.hr[box], volume.lowpass[box]), rng)
+        hr, lowpass = self._intensity_augment(pair, rng)
         if self.data.degradation == "slice_profile":  # from the augmented HR patch (noise included)
             lr = self._thick_slices(hr, rng)
         else:

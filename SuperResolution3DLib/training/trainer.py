@@ -507,6 +507,9 @@ class Trainer:
                 "intensity": config.data.augment_intensity,
                 "noise": config.data.augment_noise,
                 "voxel_scales": list(config.data.voxel_scales),
+                **({"thick_ratios": list(config.data.thick_ratios),
+                    "thick_ratio_probability": config.data.thick_ratio_probability}
+                   if config.data.thick_ratios is not None else {}),
             },
             "best_validation_patch_psnr": self.best_psnr,
             "wall_clock_hours": round(self.train_seconds / 3600, 2),
@@ -576,7 +579,8 @@ class L1Trainer(Trainer):
 def _without_augmentation(data):
     from dataclasses import replace
 
-    return replace(data, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0, augment_noise=0.0)
+    return replace(data, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0, augment_noise=0.0,
+                   thick_ratios=None)
 
 
 def _append_csv(path: Path, row: Dict[str, float]) -> None:

@@ -108,6 +108,75 @@ def test_any_axis_of_a_training_volume_can_become_the_thick_one():
     assert any(thick_axis_is_x) and not all(thick_axis_is_x)
 
 
+def test_spectral_axis_resampling_stretches_anatomy_and_keeps_intensities():
+    from SuperResolution3DLib.data.degradation import resample_axis_spectrally
+
+    rng = np.random.default_rng(0)
+    array = rng.random((32, 5, 6)).astype(np.float32)
+    assert np.allclose(resample_axis_spectrally(array, 0, 32), array, atol=1e-5)
+    waves = np.broadcast_to(np.cos(2 * np.pi * np.arange(40) / 8)[None, :, None], (3, 40, 4)) + 5.0
+    stretched = resample_axis_spectrally(waves, 1, 80)
+    assert stretched.shape == (3, 80, 4)
+    spectrum = np.abs(np.fft.rfft(stretched[1, :, 2] - stretched[1, :, 2].mean()))
+    assert 80 / np.argmax(spectrum) == pytest.approx(16)  # period 8 -> 16: anatomy twice as long
+    assert stretched.mean() == pytest.approx(5.0, abs=0.05)
+    squeezed = resample_axis_spectrally(waves, 1, 8)  # period 1.6 samples: past Nyquist, blurred away, not aliased
+    assert np.abs(squeezed[1, 1:, 2] - 5.0).max() < 0.1
+
+
+def test_thick_ratio_patches_stretch_the_anatomy_along_the_thick_axis_only():
+    """A 4x through-plane model run on 2x slices sees anatomy twice as long along z as in training: with
+    data.thick_ratios a patch's thick axis is stretched by 4 / r (r in the range), the in-plane axes are not."""
+    from SuperResolution3DLib.core.config import DataConfig
+    from SuperResolution3DLib.data.patches import PatchSampler, prepare_training_volume
+
+    zyx = np.indices((64, 64, 64))
+    waves = (np.cos(2 * np.pi * zyx[0] / 8) + np.cos(2 * np.pi * zyx[2] / 8) + 3).astype(np.float32)
+    volume = prepare_training_volume("w", waves, (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
+
+    def periods(data, draws=12):
+        sampler, rng = PatchSampler([volume], (1, 1, 4), data), np.random.default_rng(3)
+        found = []
+        for _ in range(draws):
+            lr, hr = sampler.sample(rng)
+            assert lr.shape == (8, 32, 32) and hr.shape == (32, 32, 32)
+            along_z = np.abs(np.fft.rfft(hr[:, 16, 16] - hr[:, 16, 16].mean()))
+            along_x = np.abs(np.fft.rfft(hr[16, 16, :] - hr[16, 16, :].mean()))
+            found.append((32 / np.argmax(along_z), 32 / np.argmax(along_x)))
+        return np.array(found)
+
+    base = dict(train=["w"], patch_size=32, augment_intensity=0.0, augment_flips=False, augment_noise=0.0,
+                augment_axis_permutations=False, degradation="slice_profile")
+    plain = periods(DataConfig(**base))
+    assert np.allclose(plain, 8)
+    stretched = periods(DataConfig(**base, thick_ratios=[2, 6], thick_ratio_probability=1.0))
+    assert np.allclose(stretched[:, 1], 8)  # in-plane untouched
+    assert stretched[:, 0].min() >= 8 * 4 / 6 - 0.5 and stretched[:, 0].max() <= 16 + 0.5
+    assert stretched[:, 0].max() > 10 and stretched[:, 0].min() < 7  # both ways: 2x slices and 6x slices
+    off = periods(DataConfig(**base, thick_ratios=[2, 6], thick_ratio_probability=0.0))
+    assert np.allclose(off, 8)
+
+
+def test_thick_ratios_are_checked_and_validation_stays_at_the_model_factor(tmp_path):
+    from SuperResolution3DLib.core.config import load_training_config
+    from SuperResolution3DLib.core.errors import TrainingConfigError
+    from SuperResolution3DLib.training.trainer import _without_augmentation
+
+    path = tmp_path / "c.yaml"
+    path.write_text("network: {name: RRDBNet3D, scale: [4, 4, 4]}\ndata: {train: [a.nii], patch_size: 16, thick_ratios: [2, 6]}\n")
+    with pytest.raises(TrainingConfigError, match="thick_ratios needs data.degradation: slice_profile"):
+        load_training_config(path)
+    for bad in ("[6, 2]", "[0.5, 4]", "[4]"):
+        path.write_text("network: {name: RRDBNet3D, scale: [1, 1, 4]}\n"
+                        f"data: {{train: [a.nii], patch_size: 16, degradation: slice_profile, thick_ratios: {bad}}}\n")
+        with pytest.raises(TrainingConfigError, match="thick_ratios must be"):
+            load_training_config(path)
+    path.write_text("network: {name: RRDBNet3D, scale: [1, 1, 4]}\n"
+                    "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, thick_ratios: [2, 6]}\n")
+    config = load_training_config(path)
+    assert config.data.thick_ratios == [2, 6] and _without_augmentation(config.data).thick_ratios is None
+
+
 def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path):
     from SuperResolution3DLib.core.config import load_training_config
     from SuperResolution3DLib.core.errors import TrainingConfigError

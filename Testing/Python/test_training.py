@@ -275,3 +275,18 @@ def test_export_weights_dtype_is_checked_before_training(tiny_config, tmp_path):
     bad.write_text(text)
     with pytest.raises(TrainingConfigError, match="export_weights_dtype must be one of float32, float16"):
         load_training_config(bad)
+
+
+def test_a_through_plane_run_with_thick_ratios_trains_and_its_card_says_so(tiny_config):
+    from SuperResolution3DLib.models.files import load_model
+
+    config = yaml.safe_load(tiny_config.read_text())
+    config["network"]["scale"] = [1, 1, 4]
+    config["data"].update(degradation="slice_profile", thick_ratios=[2, 6], thick_ratio_probability=0.5)
+    config["optim"]["steps"] = 4
+    config["schedule"].update(validate_every=4, checkpoint_every=4)
+    tiny_config.write_text(yaml.safe_dump(config))
+    model = load_model(run_training(tiny_config, progress=False, log=lambda m: None))
+    assert model.scale == (1, 1, 4)
+    augmentation = model.card["training_settings"]["augmentation"]
+    assert augmentation["thick_ratios"] == [2, 6] and augmentation["thick_ratio_probability"] == 0.5
