@@ -7,7 +7,9 @@ low-pass image, flipped / axis-permuted together, with the LR patch taken as eve
 ``scale``-th voxel of the low-pass crop (degradation step 4). Because the low-pass filter
 commutes with flips and axis permutations, every augmented pair is exactly what the
 degradation would make of the augmented volume, and the LR-voxel-on-HR-voxel grid relation
-holds for every pair.
+holds for every pair. With ``slice_profile`` degradation the LR patch is made from the augmented HR patch
+instead, and ``data.thick_ratios`` may first stretch that patch's anatomy along the thick axis (a 4x through-plane
+model learning the slices of 2x to 6x scans).
 """
 
 from __future__ import annotations

