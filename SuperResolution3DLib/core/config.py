@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -161,6 +161,11 @@ class DataConfig:
     workers: int = 0
     folds: int = 0
     fold: int = 0
+
+    def for_validation(self) -> "DataConfig":
+        """These settings without augmentation: validation patches pose the model's own task, the same each run."""
+        return replace(self, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0,
+                       augment_noise=0.0, thick_ratios=None)
 
 
 @dataclass

@@ -258,7 +258,7 @@ class Trainer:
             val_volumes = load_training_volumes(
                 self.validation_paths, self.scale, self.config.normalization, data.foreground_threshold, data.degradation
             )
-            val_sampler = PatchSampler(val_volumes, self.scale, _without_augmentation(data))
+            val_sampler = PatchSampler(val_volumes, self.scale, data.for_validation())
             self.validation_batch = val_sampler.batch(np.random.default_rng(12345), self.config.schedule.validation_patches)
 
     def draw_batch(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -574,13 +574,6 @@ class L1Trainer(Trainer):
         loss, l1 = self.pixel_loss(sr, hr)
         self.step_optimizer(loss, self.optimizer, self.g_scaler, self.generator.parameters())
         return {"l1": float(l1.detach())}
-
-
-def _without_augmentation(data):
-    from dataclasses import replace
-
-    return replace(data, augment_flips=False, augment_axis_permutations=False, augment_intensity=0.0, augment_noise=0.0,
-                   thick_ratios=None)
 
 
 def _append_csv(path: Path, row: Dict[str, float]) -> None:

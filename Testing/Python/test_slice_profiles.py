@@ -160,7 +160,6 @@ def test_thick_ratio_patches_stretch_the_anatomy_along_the_thick_axis_only():
 def test_thick_ratios_are_checked_and_validation_stays_at_the_model_factor(tmp_path):
     from SuperResolution3DLib.core.config import load_training_config
     from SuperResolution3DLib.core.errors import TrainingConfigError
-    from SuperResolution3DLib.training.trainer import _without_augmentation
 
     path = tmp_path / "c.yaml"
     path.write_text("network: {name: RRDBNet3D, scale: [4, 4, 4]}\ndata: {train: [a.nii], patch_size: 16, thick_ratios: [2, 6]}\n")
@@ -174,7 +173,7 @@ def test_thick_ratios_are_checked_and_validation_stays_at_the_model_factor(tmp_p
     path.write_text("network: {name: RRDBNet3D, scale: [1, 1, 4]}\n"
                     "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, thick_ratios: [2, 6]}\n")
     config = load_training_config(path)
-    assert config.data.thick_ratios == [2, 6] and _without_augmentation(config.data).thick_ratios is None
+    assert config.data.thick_ratios == [2, 6] and config.data.for_validation().thick_ratios is None
 
 
 def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path):
