@@ -168,7 +168,8 @@ class PatchSampler:
 
     def _stretched_crop(self, volume: TrainingVolume, rng: np.random.Generator, stretch: float):
         """A cube around a drawn centre, geometrically augmented, its axis 0 (the thick one after augmentation)
-        resampled by ``stretch`` and the centre ``patch``-edge cube kept."""
+        resampled by ``stretch`` and the centre ``patch``-edge cube kept (a volume too small for the cube that a
+        compression needs is compressed as far as it allows)."""
         edge = min(int(np.ceil(self.patch / min(stretch, 1.0))) + 4, min(volume.hr.shape))
         z, y, x = self._corner(volume, rng, edge)
         box = (slice(z, z + edge), slice(y, y + edge), slice(x, x + edge))
