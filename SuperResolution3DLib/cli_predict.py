@@ -200,8 +200,7 @@ def command_predict(args: argparse.Namespace) -> int:
 
         kept = model.card.get("adaptation", {}).get("kept")
         what = "the adapted model" if kept else "the model (adaptation not kept: the pre-trained weights)"
-        path = save_model(args.save_adapted, model.network, model.card)
-        print(f"wrote {what} {path}")
+        print(f"wrote {what} {save_model(args.save_adapted, model.network, model.card)}")
     write_output(result, args.input, args.output, model)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")

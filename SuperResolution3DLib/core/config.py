@@ -364,9 +364,9 @@ def check_network_config(network: Dict[str, Any], where: str) -> None:
 def check_degradation(data: DataConfig, scale: Sequence[int]) -> None:
     if data.degradation not in DEGRADATIONS:
         raise TrainingConfigError(f"data.degradation must be one of {', '.join(DEGRADATIONS)}, got {data.degradation!r}")
-    if data.thick_ratios is not None and data.degradation != "slice_profile":
-        raise TrainingConfigError("data.thick_ratios needs data.degradation: slice_profile (it trains through-plane models)")
     if data.degradation == "kspace":
+        if data.thick_ratios is not None:
+            raise TrainingConfigError("data.thick_ratios needs data.degradation: slice_profile (it trains through-plane models)")
         return
     ratios = data.thick_ratios
     if ratios is not None and (len(ratios) != 2 or not 1.0 <= ratios[0] <= ratios[1] <= 12.0):

@@ -166,29 +166,29 @@ class PatchSampler:
         factor = max(self.scale)
         return factor / float(np.exp(rng.uniform(np.log(ratios[0]), np.log(ratios[1]))))
 
-    def _stretched_crop(self, volume: TrainingVolume, rng: np.random.Generator, stretch: float):
-        """A cube around a drawn centre, geometrically augmented, its axis 0 (the thick one after augmentation)
-        resampled by ``stretch`` and the centre ``patch``-edge cube kept (a volume too small for the cube that a
-        compression needs is compressed as far as it allows)."""
-        edge = min(int(np.ceil(self.patch / min(stretch, 1.0))) + 4, min(volume.hr.shape))
-        z, y, x = self._corner(volume, rng, edge)
-        box = (slice(z, z + edge), slice(y, y + edge), slice(x, x + edge))
-        hr, _ = self._geometric_augment((volume.hr[box], volume.hr[box]), rng)
-        hr = resample_axis_spectrally(hr, 0, max(self.patch, int(round(edge * stretch))))
+    def _crop_edge(self, volume: TrainingVolume, stretch: float) -> int:
+        """The edge of the cube a patch is cut from: the patch's, or enough more that the thick axis can be
+        compressed by ``stretch`` (a volume too small for that cube is compressed as far as it allows)."""
+        if stretch == 1.0:
+            return self.patch
+        return min(int(np.ceil(self.patch / min(stretch, 1.0))) + 4, min(volume.hr.shape))
+
+    def _stretch_thick_axis(self, hr: np.ndarray, stretch: float) -> np.ndarray:
+        """Axis 0 (the thick one after augmentation) resampled by ``stretch``; the centre ``patch``-edge cube."""
+        hr = resample_axis_spectrally(hr, 0, max(self.patch, int(round(hr.shape[0] * stretch))))
         start = [(n - self.patch) // 2 for n in hr.shape]
-        hr = hr[tuple(slice(a, a + self.patch) for a in start)]
-        return hr, hr
+        return hr[tuple(slice(a, a + self.patch) for a in start)]
 
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
         volume = self.volumes[rng.integers(len(self.volumes))]
-        stretch = self._thick_stretch(rng) if self.data.degradation == "slice_profile" else 1.0
-        if stretch != 1.0:
-            pair = self._stretched_crop(volume, rng, stretch)
-        else:
-            z, y, x = self._corner(volume, rng, self.patch)
-            box = (slice(z, z + self.patch), slice(y, y + self.patch), slice(x, x + self.patch))
-            pair = self._geometric_augment((volume.hr[box], volume.lowpass[box]), rng)
-        hr, lowpass = self._intensity_augment(pair, rng)
+        stretch = self._thick_stretch(rng)
+        edge = self._crop_edge(volume, stretch)
+        z, y, x = self._corner(volume, rng, edge)
+        box = (slice(z, z + edge), slice(y, y + edge), slice(x, x + edge))
+        hr, lowpass = self._geometric_augment((volume.hr[box], volume.lowpass[box]), rng)
+        if stretch != 1.0:  # slice_profile only (config check): its LR patch is made from the HR patch below
+            hr = lowpass = self._stretch_thick_axis(hr, stretch)
+        hr, lowpass = self._intensity_augment((hr, lowpass), rng)
         if self.data.degradation == "slice_profile":  # from the augmented HR patch (noise included)
             lr = self._thick_slices(hr, rng)
         else:

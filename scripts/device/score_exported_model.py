@@ -17,8 +17,7 @@ from SuperResolution3DLib.training.export import score_on_test_volumes
 def score(model_path: str, config_path: str) -> None:
     model = load_model(model_path)
     score_on_test_volumes(model, load_training_config(config_path))
-    path = save_model(model_path, model.network, model.card)
-    print(f"model written to {path}")
+    print(f"model written to {save_model(model_path, model.network, model.card)}")
 
 
 if __name__ == "__main__":
