@@ -322,7 +322,8 @@ def evaluate_methods(
                 if isinstance(model, AdaptedModel):
                     from SuperResolution3DLib.inference.adaptation import adapt_to_scan
 
-                    adapted = adapt_to_scan(lr.array, model.model, model.adaptation, describe={"input": f"{name} (LR)"})
+                    adapted = adapt_to_scan(lr.array, model.model, model.adaptation, describe={"input": f"{name} (LR)"},
+                                            ratio=float(max(scale)))
                     result.notes.append(f"{name}: {method_name}: {adapted.card['adaptation']['steps']} steps, held-out PSNR "
                                         f"{adapted.card['adaptation']['held_out_psnr_before']:.2f} -> "
                                         f"{adapted.card['adaptation']['held_out_psnr_after']:.2f} dB, "

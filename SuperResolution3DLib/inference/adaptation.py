@@ -12,7 +12,10 @@ through-plane as usual.
    in-plane axes are real data.
 3. A pair: a context block made into thick slices along one in-plane axis (``data.slice_profiles``, profile and
    thickness as ``AdaptationSettings.slice_profile`` says), turned so that this axis is the network's ``z``; the
-   L1 loss against the block itself. Adam, cosine-decayed over the budget; flips as augmentation.
+   L1 loss against the block itself. Adam, cosine-decayed over the budget; flips as augmentation. When the scan's
+   slice ratio ``r`` is not the model's factor ``f``, the model meets anatomy ``r / f`` times denser along ``z``
+   than it would at ``f``; the block is first resampled along that in-plane axis by ``f / r``
+   (``resample_axis_spectrally``), so that the pairs show it the same (as ``data.thick_ratios`` does in training).
 4. The held-out blocks check the result: PSNR of the pre-trained and the adapted model on their pairs. The
    adapted weights are kept only when they are better there; otherwise the pre-trained model is returned as is.
 """
@@ -67,12 +70,30 @@ def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Gen
     return settings.slice_profile, settings.slice_thickness or 1.0
 
 
-def thick_slice_pair(block: np.ndarray, array_axis: int, factor: int, profile: str, relative_thickness: float):
+def ratio_matched_lengths(side: int, factor: int, ratio: float) -> Tuple[int, int]:
+    """``(resampled, kept)`` voxels along a pair's thick axis for a scan of slice ratio ``ratio``: the block's
+    ``side`` resampled by ``factor / ratio`` (at least ``4 * factor``), then the centre ``kept`` of them: at most
+    ``side``, a multiple of ``factor``."""
+    resampled = max(4 * factor, int(round(side * factor / ratio)))
+    kept = min(side, resampled)
+    return resampled, kept - kept % factor
+
+
+def thick_slice_pair(block: np.ndarray, array_axis: int, factor: int, profile: str, relative_thickness: float,
+                     ratio: Optional[float] = None):
     """``(lr, hr)``: ``block`` made into thick slices along in-plane ``array_axis`` (1 or 2), both turned so that
-    this axis is axis 0 (the network's ``z``)."""
+    this axis is axis 0 (the network's ``z``). ``ratio``: the scan's slice ratio where it is not ``factor``; the
+    block is first resampled along ``array_axis`` by ``factor / ratio`` (then centre-cropped to
+    ``ratio_matched_lengths``)."""
     from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.degradation import resample_axis_spectrally
     from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 
+    if ratio is not None and not math.isclose(ratio, factor, rel_tol=1e-3):
+        resampled, length = ratio_matched_lengths(block.shape[array_axis], factor, ratio)
+        stretched = resample_axis_spectrally(block, array_axis, resampled)
+        start = (resampled - length) // 2
+        block = np.ascontiguousarray(np.take(stretched, range(start, start + length), axis=array_axis), np.float32)
     lr = thick_slice_degrade(Volume(block), 2 - array_axis, factor, profile, factor * relative_thickness).array
     order = (array_axis, 0, 3 - array_axis)
     return np.ascontiguousarray(lr.transpose(order)), np.ascontiguousarray(block.transpose(order))
@@ -93,14 +114,15 @@ def _network_psnr(network, pairs, device, precision_context) -> float:
 
 def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[AdaptationSettings] = None,
                   progress: Optional[ProgressCallback] = None, cancel=None,
-                  describe: Optional[Dict[str, Any]] = None):
+                  describe: Optional[Dict[str, Any]] = None, ratio: Optional[float] = None):
     """Fine-tune a through-plane ``model`` (``SRModel``, scale ``(1, 1, f)``) on a thick-slice scan.
 
     ``turned_array``: the scan ``[z, y, x]`` with its slices along ``z`` (``thick_slices.permute_axes``), in the
     scan's own units. Returns a new ``SRModel`` (the given one is not changed) whose card says what it was adapted
     to (``describe`` is added to it) and how it did on held-out crops; when adaptation did not help there, the
     returned model has the pre-trained weights. ``progress(fraction, message)`` as for inference; ``cancel``
-    (callable or ``threading.Event``) stops with ``CancelledError``.
+    (callable or ``threading.Event``) stops with ``CancelledError``. ``ratio``: the scan's slice spacing over its
+    in-plane spacing (``None``: the model's factor), which the pairs are matched to (step 3 above).
     """
     import torch
 
@@ -135,7 +157,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
             crop = normalised[z:z + lr_side[0], y:y + side, x:x + side]
             blocks.append(network(torch.from_numpy(np.ascontiguousarray(crop))[None, None].to(device)).float().cpu().numpy()[0, 0])
     training_blocks, check_blocks = blocks[:settings.crops], blocks[settings.crops:]
-    check_pairs = [thick_slice_pair(block, 1 + k % 2, factor, *_slice_profile_of(settings, estimate, rng))
+    check_pairs = [thick_slice_pair(block, 1 + k % 2, factor, *_slice_profile_of(settings, estimate, rng), ratio=ratio)
                    for k, block in enumerate(check_blocks)]
     psnr_before = _network_psnr(network, check_pairs, device, precision_context) if check_pairs else float("nan")
 
@@ -152,7 +174,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
         raise_if_cancelled(cancel)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng)
+        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng, ratio)
         with precision_context():
             sr = network(torch.from_numpy(lr_batch).to(device))
         loss = torch.nn.functional.l1_loss(sr.float(), torch.from_numpy(hr_batch).to(device))
@@ -175,6 +197,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
         "seconds": round(time.perf_counter() - started, 1),
         "slice_profile": settings.slice_profile if estimate is None else estimate.describe(),
         "slice_thickness": settings.slice_thickness,
+        "pairs_matched_to_ratio": None if ratio is None else round(float(ratio), 3),
         "learning_rate": settings.learning_rate,
         "hr_patch": side,
         "precision": precision,
@@ -196,7 +219,8 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     return SRModel(network.cpu().eval(), tuple(model.scale), dict(model.normalization), card)
 
 
-def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator):
+def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator,
+                    ratio: Optional[float] = None):
     lrs, hrs = [], []
     for _ in range(settings.batch):
         block = blocks[rng.integers(len(blocks))]
@@ -204,7 +228,7 @@ def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int,
             if rng.random() < 0.5:
                 block = np.flip(block, axis)
         lr, hr = thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor,
-                                  *_slice_profile_of(settings, estimate, rng))
+                                  *_slice_profile_of(settings, estimate, rng), ratio=ratio)
         lrs.append(lr)
         hrs.append(hr)
     return np.stack(lrs)[:, None], np.stack(hrs)[:, None]

@@ -125,7 +125,7 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
     turned = permute_axes(volume, axis_order_with_thick_last(thick.axis))
     describe = {"input": input_name, "size": list(volume.size), "spacing": [round(float(s), 4) for s in volume.spacing],
                 "thick_axis": AXIS_NAMES[thick.axis], "ratio": round(thick.ratio, 3)}
-    return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe)
+    return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe, ratio=thick.ratio)
 
 
 def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,

@@ -155,6 +155,7 @@ def test_predict_adapt_writes_the_isotropic_output_and_the_adapted_model(thick_i
     saved = load_model(tmp_path / "mine.json")
     assert saved.card["adaptation"]["adapted_to"]["input"] == "thick.nrrd"
     assert saved.card["adaptation"]["slice_thickness"] == 1.1 and saved.card["weights_sha256"]
+    assert saved.card["adaptation"]["pairs_matched_to_ratio"] == 4.0  # the scan's ratio reaches the pairs
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -231,3 +232,26 @@ def test_slices_past_a_models_extent_are_padded_only_outside_the_scored_interior
     padded = pad_past_extent(sr, (4, 3, 4), interior=2)
     assert padded.shape == (4, 3, 4) and np.array_equal(padded[:2], sr) and np.array_equal(padded[3], sr[1])
     assert pad_past_extent(sr, (5, 3, 4), interior=2).shape == (2, 3, 4)  # 3 missing > interior: left to fail
+
+
+def test_pairs_of_a_scan_with_another_slice_ratio_show_the_anatomy_as_dense_as_inference_will():
+    # a wave of 12 voxels along in-plane axis 2: a scan with slices 6 in-plane voxels apart, run through a 4x model,
+    # shows the model anatomy 6 / 4 times denser along z, so the pair's HR has the wave at 12 * 4 / 6 = 8 voxels
+    x = np.arange(48)
+    block = np.broadcast_to(np.sin(2 * np.pi * x / 12.0), (48, 48, 48)).astype(np.float32)
+    lr, hr = thick_slice_pair(block, 2, 4, "gaussian", 1.0, ratio=6.0)
+    assert hr.shape == (32, 48, 48) and lr.shape == (8, 48, 48)
+    spectrum = np.abs(np.fft.rfft(hr[:, 0, 0] - hr[:, 0, 0].mean()))
+    assert np.argmax(spectrum) == 32 // 8
+    np.testing.assert_allclose(lr, thick_slice_degrade(Volume(hr), 2, 4, "gaussian", 4.0).array, atol=1e-5)
+    # a 2x scan: the anatomy is stretched (wave of 24 voxels), cropped back to the block's side
+    lr, hr = thick_slice_pair(block, 2, 4, "gaussian", 1.0, ratio=2.0)
+    assert hr.shape == (48, 48, 48) and np.argmax(np.abs(np.fft.rfft(hr[:, 0, 0] - hr[:, 0, 0].mean()))) == 2
+    # the model's own ratio: the block as it is
+    np.testing.assert_array_equal(thick_slice_pair(block, 2, 4, "rect", 1.0, ratio=4.0)[1], block.transpose((2, 0, 1)))
+
+
+def test_adaptation_records_the_ratio_its_pairs_were_matched_to():
+    adapted = adapt_to_scan(thick_scan(), tiny_thick_model(), AdaptationSettings(max_steps=2, **QUICK), ratio=5.0)
+    assert adapted.card["adaptation"]["pairs_matched_to_ratio"] == 5.0
+    assert adapted.card["adaptation"]["steps"] == 2
