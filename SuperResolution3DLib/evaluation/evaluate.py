@@ -320,10 +320,9 @@ def evaluate_methods(
                     bar.set_description(f"{name}: {method_name}")
                 started = time.perf_counter()
                 if isinstance(model, AdaptedModel):
-                    from SuperResolution3DLib.inference.adaptation import adapt_to_scan
+                    from SuperResolution3DLib.inference.thick_slices import adapt_thick_slice_model
 
-                    adapted = adapt_to_scan(lr.array, model.model, model.adaptation, describe={"input": f"{name} (LR)"},
-                                            ratio=float(max(scale)))
+                    adapted = adapt_thick_slice_model(lr, model.model, model.adaptation, input_name=f"{name} (LR)")
                     result.notes.append(f"{name}: {method_name}: {adapted.card['adaptation']['steps']} steps, held-out PSNR "
                                         f"{adapted.card['adaptation']['held_out_psnr_before']:.2f} -> "
                                         f"{adapted.card['adaptation']['held_out_psnr_after']:.2f} dB, "

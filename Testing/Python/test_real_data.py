@@ -141,7 +141,6 @@ def test_configs_use_each_real_scan_only_in_the_split_of_its_role():
     import yaml
 
     roles = {s.name: s.role for s in sources.SOURCES}
-    split_of_role = {"train": "train", "validation": "validation", "test": "test"}
     checked = 0
     for config in sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")):
         data = yaml.safe_load(config.read_text()).get("data", {})
@@ -152,6 +151,6 @@ def test_configs_use_each_real_scan_only_in_the_split_of_its_role():
                     continue
                 folder, name = found.groups()
                 assert name in roles, f"{config.name}: {name} is not a known data source"
-                assert folder == roles[name] == split_of_role[split], f"{config.name}: {name} ({roles[name]}) listed under {split}"
+                assert folder == roles[name] == split, f"{config.name}: {name} ({roles[name]}) listed under {split}"
                 checked += 1
     assert checked >= 10

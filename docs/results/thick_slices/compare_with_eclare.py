@@ -52,7 +52,7 @@ from SuperResolution3DLib.evaluation import perceptual as pm  # noqa: E402
 from SuperResolution3DLib.evaluation.evaluate import (EvaluationSettings, degrade_for_evaluation,  # noqa: E402
                                                       prepare_hr_volume, scoring_mask)
 from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr, ssim  # noqa: E402
-from SuperResolution3DLib.inference.adaptation import adapt_to_scan  # noqa: E402
+from SuperResolution3DLib.inference.thick_slices import adapt_thick_slice_model  # noqa: E402
 from SuperResolution3DLib.inference.api import super_resolve  # noqa: E402
 from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME  # noqa: E402
 from SuperResolution3DLib.models.files import interpolation_model, load_model  # noqa: E402
@@ -113,7 +113,7 @@ def score_ours(score, lr, model, inference, budget: float, device: str = "cpu", 
 
     started = time.perf_counter()
     minutes = max(0.1, (budget - 2 * plain_seconds) / 60.0)  # the run = adaptation + one inference
-    adapted = adapt_to_scan(lr.array, model, AdaptationSettings(minutes=minutes, device=device))
+    adapted = adapt_thick_slice_model(lr, model, AdaptationSettings(minutes=minutes, device=device))
     output = super_resolve(lr, adapted, inference).array
     record = adapted.card["adaptation"]
     score(f"{DEFAULT_THICK_SLICE_MODEL_NAME} --adapt", output, time.perf_counter() - started,
