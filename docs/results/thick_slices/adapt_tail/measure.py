@@ -1,0 +1,100 @@
+"""Adaptation of the upsampling tail alone (a diagnostic: `adapt_to_scan` fine-tunes the whole network).
+
+    PYTHONPATH=. python docs/results/thick_slices/adapt_tail/measure.py VOLUME RATIO PROFILE RATES STEPS [PAIRS] [THREADS]
+
+The bundled through-plane model's trunk features of PAIRS self-supervised pairs (made as `adapt_to_scan` makes
+them: 24 context crops of the scan super-resolved along z, an in-plane axis made into thick slices with a `mixed`
+profile) are computed once; then only the sub-pixel tail (`conv_up`, 57k of 4.4 M parameters) is fitted to them with
+Adam (L1, batch 4, cosine from each rate in RATES, STEPS steps). Prints the protocol's PSNR (96x112x96 centre crop,
+HU - min, interior 8) of the pre-trained model, then per rate the held-out self-supervised PSNR (4 crops) before and
+after, and the protocol's PSNR of the adapted model."""
+import sys, time, copy, math
+import numpy as np, torch
+from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
+from SuperResolution3DLib.data.io import read_volume
+from SuperResolution3DLib.evaluation import perceptual as pm
+from SuperResolution3DLib.evaluation.evaluate import (EvaluationSettings, degrade_for_evaluation, pad_past_extent,
+                                                      prepare_hr_volume, scoring_mask, super_resolve_for_scale)
+from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr
+from SuperResolution3DLib.inference import adaptation as ad
+from SuperResolution3DLib.inference.api import resolve_model
+from SuperResolution3DLib.models.files import SRModel
+from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+
+path, ratio, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rates = [float(v) for v in sys.argv[4].split(",")]
+steps = int(sys.argv[5])
+npairs = int(sys.argv[6]) if len(sys.argv) > 6 else 64
+torch.set_num_threads(int(sys.argv[7]) if len(sys.argv) > 7 else 2)
+scale = (1, 1, ratio)
+settings = EvaluationSettings(scale=scale, slice_profile=profile, crop=(96, 112, 96), shift_to_zero=True, interior=8)
+hr = prepare_hr_volume(read_volume(path), settings)
+lr = degrade_for_evaluation(hr, scale, settings)
+hr_array = hr.array.astype(np.float32)
+low, high = pm.hr_intensity_range(hr_array)
+mask = scoring_mask(hr_array, settings)
+model = resolve_model("sr3d_rrdb_thick_x4_l1")
+name = path.split("/")[-1]
+
+def score(m):
+    sr = super_resolve_for_scale(lr, hr, m, scale, InferenceSettings()).array.astype(np.float32)
+    sr, _ = crop_to_common(sr, hr_array)
+    return psnr(pad_past_extent(sr, hr_array.shape, 8), hr_array, data_range=high - low, mask=mask)
+
+base = score(model)
+print(name, ratio, profile, "pre-trained", round(base, 3), flush=True)
+t0 = time.time()
+st = AdaptationSettings()
+factor = 4
+rng = np.random.default_rng(0)
+net = copy.deepcopy(model.network).eval()
+normalised = fit_intensity_mapping(lr.array, model.normalization).forward(np.asarray(lr.array, np.float32))
+side = ad.adaptation_patch(normalised.shape, factor, st.patch)
+lr_side = (side // factor, side, side)
+blocks = []
+with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    for z, y, x in ad.crop_corners(normalised, st.crops + st.check_crops, lr_side, rng):
+        crop = normalised[z:z + lr_side[0], y:y + side, x:x + side]
+        blocks.append(net(torch.from_numpy(np.ascontiguousarray(crop))[None, None]).float().numpy()[0, 0])
+train_blocks, check_blocks = blocks[:st.crops], blocks[st.crops:]
+rmatch = None if ratio == 4 else float(ratio)
+def pair(block):
+    for axis in range(3):
+        if rng.random() < 0.5:
+            block = np.flip(block, axis)
+    return ad.thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor, *ad._slice_profile_of(st, None, rng), ratio=rmatch)
+train_pairs = [pair(train_blocks[k % len(train_blocks)]) for k in range(npairs)]
+check_pairs = [ad.thick_slice_pair(b, 1 + k % 2, factor, *ad._slice_profile_of(st, None, rng), ratio=rmatch) for k, b in enumerate(check_blocks)]
+def trunk(x):
+    f = net.conv_first(x)
+    return f + net.conv_body(net.body(f))
+def cache(pairs):
+    out = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for l, h in pairs:
+            x = torch.from_numpy(l)[None, None]
+            out.append((trunk(x).float(), net.base(x).float(), torch.from_numpy(h)[None, None]))
+    return out
+tc, cc = cache(train_pairs), cache(check_pairs)
+print(f"cached {len(tc)}+{len(cc)} in {time.time()-t0:.0f}s", flush=True)
+def check(tail):
+    with torch.no_grad():
+        v = [10 * math.log10(1 / float(torch.mean((tail(f) + b - h) ** 2))) for f, b, h in cc]
+    return float(np.mean(v))
+tail0 = copy.deepcopy(net)
+before = check(tail0.pixel_shuffle_tail)
+for rate in rates:
+    t1 = time.time()
+    tnet = copy.deepcopy(net)
+    params = list(tnet.conv_up.parameters())
+    opt = torch.optim.Adam(params, lr=rate, betas=(0.9, 0.99))
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+        idx = rng.integers(len(tc), size=4)
+        f = torch.cat([tc[i][0] for i in idx]); b = torch.cat([tc[i][1] for i in idx]); h = torch.cat([tc[i][2] for i in idx])
+        loss = torch.nn.functional.l1_loss(tnet.pixel_shuffle_tail(f) + b, h)
+        opt.zero_grad(); loss.backward(); opt.step()
+    after = check(tnet.pixel_shuffle_tail)
+    adapted = SRModel(tnet.eval(), tuple(model.scale), dict(model.normalization), model.card)
+    print(name, ratio, profile, rate, steps, "held-out", round(before, 3), round(after, 3), "score", round(score(adapted), 3), f"(base {base:.3f})", f"{time.time()-t1:.0f}s", flush=True)
