@@ -8,38 +8,32 @@ profile) are computed once; then only the sub-pixel tail (`conv_up`, 57k of 4.4 
 Adam (L1, batch 4, cosine from each rate in RATES, STEPS steps). Prints the protocol's PSNR (96x112x96 centre crop,
 HU - min, interior 8) of the pre-trained model, then per rate the held-out self-supervised PSNR (4 crops) before and
 after, and the protocol's PSNR of the adapted model."""
-import sys, time, copy, math
-import numpy as np, torch
-from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
-from SuperResolution3DLib.data.io import read_volume
-from SuperResolution3DLib.evaluation import perceptual as pm
-from SuperResolution3DLib.evaluation.evaluate import (EvaluationSettings, degrade_for_evaluation, pad_past_extent,
-                                                      prepare_hr_volume, scoring_mask, super_resolve_for_scale)
-from SuperResolution3DLib.evaluation.metrics import crop_to_common, psnr
+import copy
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from SuperResolution3DLib.core.config import AdaptationSettings
+from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.inference import adaptation as ad
 from SuperResolution3DLib.inference.api import resolve_model
 from SuperResolution3DLib.models.files import SRModel
-from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from protocol_crop import protocol_crop  # noqa: E402
 
 path, ratio, profile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rates = [float(v) for v in sys.argv[4].split(",")]
 steps = int(sys.argv[5])
 npairs = int(sys.argv[6]) if len(sys.argv) > 6 else 64
 torch.set_num_threads(int(sys.argv[7]) if len(sys.argv) > 7 else 2)
-scale = (1, 1, ratio)
-settings = EvaluationSettings(scale=scale, slice_profile=profile, crop=(96, 112, 96), shift_to_zero=True, interior=8)
-hr = prepare_hr_volume(read_volume(path), settings)
-lr = degrade_for_evaluation(hr, scale, settings)
-hr_array = hr.array.astype(np.float32)
-low, high = pm.hr_intensity_range(hr_array)
-mask = scoring_mask(hr_array, settings)
+lr, score = protocol_crop(path, ratio, profile)
 model = resolve_model("sr3d_rrdb_thick_x4_l1")
 name = path.split("/")[-1]
-
-def score(m):
-    sr = super_resolve_for_scale(lr, hr, m, scale, InferenceSettings()).array.astype(np.float32)
-    sr, _ = crop_to_common(sr, hr_array)
-    return psnr(pad_past_extent(sr, hr_array.shape, 8), hr_array, data_range=high - low, mask=mask)
 
 base = score(model)
 print(name, ratio, profile, "pre-trained", round(base, 3), flush=True)
