@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from SuperResolution3DLib.core.config import AdaptationSettings
+from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.inference import adaptation as ad
 from SuperResolution3DLib.inference.api import resolve_model
@@ -32,6 +33,7 @@ steps = int(sys.argv[5])
 npairs = int(sys.argv[6]) if len(sys.argv) > 6 else 64
 torch.set_num_threads(int(sys.argv[7]) if len(sys.argv) > 7 else 2)
 lr, score = protocol_crop(path, ratio, profile)
+PRECISION = resolve_precision("auto", "cpu")  # bf16 where the CPU computes it, else fp32
 model = resolve_model("sr3d_rrdb_thick_x4_l1")
 name = path.split("/")[-1]
 
@@ -39,14 +41,14 @@ base = score(model)
 print(name, ratio, profile, "pre-trained", round(base, 3), flush=True)
 t0 = time.time()
 st = AdaptationSettings()
-factor = 4
+factor = int(model.scale[2])
 rng = np.random.default_rng(0)
 net = copy.deepcopy(model.network).eval()
 normalised = fit_intensity_mapping(lr.array, model.normalization).forward(np.asarray(lr.array, np.float32))
 side = ad.adaptation_patch(normalised.shape, factor, st.patch)
 lr_side = (side // factor, side, side)
 blocks = []
-with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+with torch.no_grad(), autocast("cpu", PRECISION):
     for z, y, x in ad.crop_corners(normalised, st.crops + st.check_crops, lr_side, rng):
         crop = normalised[z:z + lr_side[0], y:y + side, x:x + side]
         blocks.append(net(torch.from_numpy(np.ascontiguousarray(crop))[None, None]).float().numpy()[0, 0])
@@ -64,7 +66,7 @@ def trunk(x):
     return f + net.conv_body(net.body(f))
 def cache(pairs):
     out = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast("cpu", PRECISION):
         for l, h in pairs:
             x = torch.from_numpy(l)[None, None]
             out.append((trunk(x).float(), net.base(x).float(), torch.from_numpy(h)[None, None]))
