@@ -399,7 +399,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def thickSlices(volumeNode):
         """The input's thick-slice axis (``ThickSlices``) from its spacing, or None for a near-isotropic volume."""
-        from SuperResolution3DLib.inference.thick_slices import find_thick_slices
+        from SuperResolution3DLib.core.anisotropy import find_thick_slices
 
         return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
 

@@ -13,7 +13,7 @@ _API = {
     "super_resolve": "inference.api",
     "sliding_window_super_resolve": "inference.api",
     "super_resolve_thick_slices": "inference.thick_slices",
-    "find_thick_slices": "inference.thick_slices",
+    "find_thick_slices": "core.anisotropy",
     "adapt_thick_slice_model": "inference.thick_slices",
     "AdaptationSettings": "core.config",
     "estimate_slice_profile": "data.slice_profiles",

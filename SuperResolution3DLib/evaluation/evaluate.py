@@ -183,7 +183,8 @@ def super_resolve_for_scale(lr: Volume, hr: Volume, model, scale: Sequence[int],
 
     if tuple(model.scale) == tuple(scale):
         return super_resolve(lr, model, settings)
-    from SuperResolution3DLib.inference.thick_slices import ThickSlices, super_resolve_thick_slices
+    from SuperResolution3DLib.core.anisotropy import ThickSlices
+    from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
 
     axis = thick_axis_of(scale)
     # the HR slice spacing is the target (an HR volume need not be isotropic: 0.96 x 0.96 x 1.5 mm CT)

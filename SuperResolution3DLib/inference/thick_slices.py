@@ -2,8 +2,9 @@
 
 The geometry rule (README, "Thick slices"):
 
-1. The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times the finest of the other two,
-   which agree within ``PLANE_TOLERANCE``; any of x, y, z, also with an oblique direction (index axes count).
+1. The thick axis is the one ``core.anisotropy.find_thick_slices`` finds: its spacing is at least
+   ``MIN_ANISOTROPY`` times the finest of the other two, which agree within ``PLANE_TOLERANCE``; any of x, y, z,
+   also with an oblique direction (index axes count).
 2. The volume is turned (array axes and direction columns together, so that no voxel moves in the world) so
    that its thick axis is the network's z, super-resolved by the model's factor ``f`` along it (output voxel
    ``f * i`` on input voxel ``i``, same origin), and turned back.
@@ -17,48 +18,14 @@ The geometry rule (README, "Thick slices"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from SuperResolution3DLib.core.anisotropy import AXIS_NAMES, ThickSlices, find_thick_slices
 from SuperResolution3DLib.core.volume import Volume
-
-MIN_ANISOTROPY = 1.5
-PLANE_TOLERANCE = 0.1
-AXIS_NAMES = "xyz"
-
-
-@dataclass(frozen=True)
-class ThickSlices:
-    """What a thick-slice input is: its thick index axis (0, 1, 2 = x, y, z), the slice spacing and the
-    in-plane spacing (mm)."""
-
-    axis: int
-    thickness: float
-    in_plane: float
-
-    @property
-    def ratio(self) -> float:
-        return self.thickness / self.in_plane
-
-    def describe(self, factor: int) -> str:
-        name = AXIS_NAMES[self.axis]
-        text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane:g} mm in-plane (ratio {self.ratio:.2f}): "
-                f"{factor}x along {name}")
-        if not math.isclose(self.ratio, factor, rel_tol=1e-3):
-            text += f", then B-spline resampling along {name}"
-        return text + f"; output {self.in_plane:g} mm isotropic"
-
-
-def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
-    """The thick axis of a volume with this ``(x, y, z)`` spacing, or ``None`` when it is not a thick-slice volume."""
-    spacing = [float(s) for s in spacing]
-    axis = int(np.argmax(spacing))
-    others = [s for a, s in enumerate(spacing) if a != axis]
-    if max(others) > min(others) * (1 + PLANE_TOLERANCE) or spacing[axis] < MIN_ANISOTROPY * min(others):
-        return None
-    return ThickSlices(axis, spacing[axis], min(others))
+from SuperResolution3DLib.data.degradation import resample_axis
 
 
 def axis_order_with_thick_last(axis: int) -> Tuple[int, int, int]:
@@ -79,22 +46,6 @@ def inverse_order(order_xyz: Sequence[int]) -> Tuple[int, int, int]:
     for k, a in enumerate(order_xyz):
         inverse[a] = k
     return tuple(inverse)
-
-
-def resample_axis(volume: Volume, axis: int, spacing: float) -> Volume:
-    """Cubic B-spline resampling of index ``axis`` onto ``spacing`` mm, origin and direction kept, covering the
-    same extent (``floor((n - 1) * old / new) + 1`` samples)."""
-    import SimpleITK as sitk
-
-    old = volume.spacing[axis]
-    size = list(volume.size)
-    size[axis] = int(math.floor((size[axis] - 1) * old / spacing + 1e-6)) + 1
-    new_spacing = list(volume.spacing)
-    new_spacing[axis] = spacing
-    image = volume.to_sitk()
-    resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkBSpline, volume.origin, new_spacing,
-                              volume.direction, 0.0, sitk.sitkFloat32)
-    return Volume.from_sitk(resampled)
 
 
 def is_through_plane(scale: Sequence[int]) -> bool:

@@ -75,6 +75,21 @@ def test_invesalius_project_becomes_a_volume_with_its_spacing(tmp_path, monkeypa
     assert (tmp_path / "out" / "sources.json").is_file()
 
 
+def test_preparing_some_sources_keeps_the_others_in_the_manifest(tmp_path, monkeypatch):
+    import json
+
+    array = np.zeros((4, 5, 6), dtype=np.int16)
+    archive = tmp_path / "examples.deb"
+    archive.write_bytes(ar_archive({"debian-binary": b"2.0\n", "data.tar.xz": tar_bytes({"./x/Head.inv3": invesalius_project(array, (1, 1, 1))}, mode="w:xz")}))
+    made = [VolumeSource(name, "examples.deb", "apt-get download examples", "./x/Head.inv3", "invesalius", "CT", "test", "d", "l")
+            for name in ("first", "second")]
+    monkeypatch.setattr(sources, "SOURCES", made)
+    prepare_sources(tmp_path, tmp_path / "out", log=lambda _: None)
+    prepare_sources(tmp_path, tmp_path / "out", ["second"], log=lambda _: None)
+    manifest = json.loads((tmp_path / "out" / "sources.json").read_text())
+    assert sorted(entry["name"] for entry in manifest) == ["first", "second"]
+
+
 def test_missing_archive_names_the_command_that_fetches_it(tmp_path):
     with pytest.raises(TrainingConfigError, match="apt-get download invesalius-examples"):
         prepare_sources(tmp_path, tmp_path / "out", ["invesalius_head_ct"], log=lambda _: None)

@@ -108,6 +108,48 @@ def test_any_axis_of_a_training_volume_can_become_the_thick_one():
     assert any(thick_axis_is_x) and not all(thick_axis_is_x)
 
 
+def test_a_thick_slice_training_volume_trains_along_its_in_plane_axes_only(tmp_path):
+    """A real 0.8 x 0.8 x 6.5 mm scan has no fine detail along its slices: its thick axis is resampled onto the
+    in-plane spacing, and only an in-plane axis becomes the network's thick axis, in training and validation."""
+    from SuperResolution3DLib.core.config import DataConfig
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.data.patches import PatchSampler, load_training_volumes
+
+    _, y, x = np.indices((10, 40, 40))
+    in_plane_only = (y + 5 * np.cos(x)).astype(np.float32)  # a ramp along y, waves along x, nothing along z
+    write_volume(Volume(in_plane_only, (0.5, 0.5, 2.0)), tmp_path / "thick_along_z.nrrd")
+    write_volume(Volume(in_plane_only.transpose(2, 1, 0).copy(), (2.0, 0.5, 0.5)), tmp_path / "thick_along_x.nrrd")
+    for name, kept_axes in (("thick_along_z.nrrd", (1, 2)), ("thick_along_x.nrrd", (0, 1))):
+        volume, = load_training_volumes([tmp_path / name], (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
+        assert volume.thick_axes == kept_axes
+        assert min(volume.hr.shape) == 37  # (10 - 1) * 2.0 / 0.5 + 1 slices
+    volume, = load_training_volumes([tmp_path / "thick_along_z.nrrd"], (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
+    # z (the scan's own slices, along which nothing varies) must never become axis 0; y (the ramp) must
+    data = DataConfig(train=["x"], patch_size=16, augment_intensity=0.0, augment_noise=0.0, degradation="slice_profile")
+    rng = np.random.default_rng(2)
+    for sampler in (PatchSampler([volume], (1, 1, 4), data), PatchSampler([volume], (1, 1, 4), data.for_validation())):
+        ramp_is_thick = []
+        for _ in range(30):
+            hr = sampler.sample(rng)[1]
+            scan_z = [a for a in range(3) if np.ptp(hr, axis=a).max() < 1e-4]  # the axis along which nothing varies
+            assert 0 not in scan_z
+            steps = np.diff(hr.mean(axis=(1, 2)))
+            ramp_is_thick.append(bool(np.all(steps > 0) or np.all(steps < 0)))  # else the waves along x
+        assert any(ramp_is_thick) and (sampler.data.for_validation() == sampler.data or not all(ramp_is_thick))
+
+
+def test_an_isotropic_model_refuses_a_thick_slice_training_volume(tmp_path):
+    from SuperResolution3DLib.core.errors import TrainingConfigError
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.data.patches import load_training_volumes
+
+    write_volume(Volume(np.ones((10, 40, 40), np.float32), (0.5, 0.5, 2.0)), tmp_path / "thick.nrrd")
+    with pytest.raises(TrainingConfigError, match=r"thick\.nrrd has thick slices \(0\.5 x 0\.5 x 2 mm\).*slice_profile"):
+        load_training_volumes([tmp_path / "thick.nrrd"], (4, 4, 4), {"kind": "minmax"}, 0.1)
+
+
 def test_spectral_axis_resampling_stretches_anatomy_and_keeps_intensities():
     from SuperResolution3DLib.data.degradation import resample_axis_spectrally
 

@@ -5,8 +5,8 @@ import pytest
 
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.inference.thick_slices import (find_thick_slices, inverse_order, permute_axes,
-                                                         super_resolve_thick_slices)
+from SuperResolution3DLib.core.anisotropy import find_thick_slices
+from SuperResolution3DLib.inference.thick_slices import inverse_order, permute_axes, super_resolve_thick_slices
 from SuperResolution3DLib.models.files import interpolation_model
 
 CPU = InferenceSettings(device="cpu", precision="fp32")
