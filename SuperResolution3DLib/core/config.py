@@ -198,12 +198,18 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    """How often things happen during training (in steps)."""
+    """How often things happen during training (in steps), and which weights stage 1 exports.
+
+    export: ``best`` (the weights of the best validation PSNR on the patches) or ``last`` (the weights at the last
+        step: for a warm-started fine-tune whose learning rate decays to near zero, where a few noisy validation
+        patches pick mid-run weights by chance; docs/results.md, thick run 14). The GAN always exports its last EMA.
+    """
 
     validate_every: int = 250
     checkpoint_every: int = 250
     log_every: int = 10
     validation_patches: int = 8
+    export: str = "best"
 
 
 @dataclass
@@ -341,6 +347,8 @@ def check_training_config(config: TrainingConfig) -> None:
         raise TrainingConfigError(
             f"data.folds {config.data.folds} / data.fold {config.data.fold}: need folds >= 2 and 0 <= fold < folds (folds 0: off)"
         )
+    if config.schedule.export not in ("best", "last"):
+        raise TrainingConfigError(f"schedule.export must be 'best' or 'last', got {config.schedule.export!r}")
     if config.optim.pixel_loss not in PIXEL_LOSSES:
         raise TrainingConfigError(f"optim.pixel_loss must be one of {', '.join(PIXEL_LOSSES)}, got {config.optim.pixel_loss!r}")
     if config.export_weights_dtype not in WEIGHTS_DTYPES:

@@ -78,7 +78,10 @@ class Trainer:
     stage = "base"
     progress_label = "training"
     postfix_losses = ("l1",)
-    keeps_best_validation = True  # export the best validation weights (else: the last ones)
+
+    @property
+    def keeps_best_validation(self) -> bool:  # export the best validation weights (else: the last ones)
+        return self.config.schedule.export == "best"
 
     def __init__(self, config: TrainingConfig, log: Callable[[str], None] = print,
                  context: Optional[DistributedContext] = None) -> None:
@@ -495,7 +498,7 @@ class Trainer:
         settings = {
             "stage": "L1 (PSNR-oriented)",
             "pixel_loss": optim.pixel_loss,
-            "steps": self.step,
+            "steps": self.step, "exported_weights": "best validation" if self.keeps_best_validation else "last step",
             "batch_size": optim.batch_size,
             "hr_patch_size": config.data.patch_size,
             "optimizer": f"Adam lr {optim.learning_rate} -> {optim.min_learning_rate} cosine, betas {list(optim.betas)}"

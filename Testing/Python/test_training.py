@@ -290,3 +290,28 @@ def test_a_through_plane_run_with_thick_ratios_trains_and_its_card_says_so(tiny_
     assert model.scale == (1, 1, 4)
     augmentation = model.card["training_settings"]["augmentation"]
     assert augmentation["thick_ratios"] == [2, 6] and augmentation["thick_ratio_probability"] == 0.5
+
+
+@pytest.mark.parametrize("export", ["best", "last"])
+def test_schedule_export_chooses_the_best_validation_or_the_last_weights(tiny_config, export):
+    from SuperResolution3DLib.models.files import load_model
+
+    values = yaml.safe_load(tiny_config.read_text())
+    values["schedule"]["export"] = export
+    values["output_dir"] = f"run_{export}"
+    tiny_config.write_text(yaml.safe_dump(values))
+    model = load_model(run_training(tiny_config, progress=False, log=lambda m: None))
+    checkpoint = torch.load(tiny_config.parent / f"run_{export}" / "checkpoint_latest.pt", weights_only=True)
+    expected = checkpoint["best_generator"] if export == "best" else checkpoint["generator"]
+    assert (checkpoint["best_generator"] is None) == (export == "last")
+    exported = model.network.state_dict()
+    assert all(torch.equal(exported[name], expected[name].float()) for name in expected)
+    assert model.card["training_settings"]["exported_weights"] == {"best": "best validation", "last": "last step"}[export]
+
+
+def test_schedule_export_must_be_best_or_last(tiny_config):
+    values = yaml.safe_load(tiny_config.read_text())
+    values["schedule"]["export"] = "final"
+    tiny_config.write_text(yaml.safe_dump(values))
+    with pytest.raises(TrainingConfigError, match="schedule.export must be 'best' or 'last'"):
+        load_training_config(tiny_config)
