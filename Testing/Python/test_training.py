@@ -239,11 +239,15 @@ def test_pixel_loss_chooses_the_gradient_of_the_step(tiny_config, pixel_loss):
     assert "l1" in logged and np.isfinite(logged["l1"])
 
 
-def test_pixel_loss_must_be_known(tiny_config):
+@pytest.mark.parametrize("section, key, value, message", [
+    ("optim", "pixel_loss", "l2", "optim.pixel_loss must be one of l1, mse"),
+    ("schedule", "export", "final", "schedule.export must be 'best' or 'last'"),
+])
+def test_config_choices_must_be_known(tiny_config, section, key, value, message):
     values = yaml.safe_load(tiny_config.read_text())
-    values["optim"]["pixel_loss"] = "l2"
+    values[section][key] = value
     tiny_config.write_text(yaml.safe_dump(values))
-    with pytest.raises(TrainingConfigError, match="optim.pixel_loss must be one of l1, mse"):
+    with pytest.raises(TrainingConfigError, match=message):
         load_training_config(tiny_config)
 
 
@@ -307,11 +311,3 @@ def test_schedule_export_chooses_the_best_validation_or_the_last_weights(tiny_co
     exported = model.network.state_dict()
     assert all(torch.equal(exported[name], expected[name].float()) for name in expected)
     assert model.card["training_settings"]["exported_weights"] == {"best": "best validation", "last": "last step"}[export]
-
-
-def test_schedule_export_must_be_best_or_last(tiny_config):
-    values = yaml.safe_load(tiny_config.read_text())
-    values["schedule"]["export"] = "final"
-    tiny_config.write_text(yaml.safe_dump(values))
-    with pytest.raises(TrainingConfigError, match="schedule.export must be 'best' or 'last'"):
-        load_training_config(tiny_config)
