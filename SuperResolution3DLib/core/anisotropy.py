@@ -15,6 +15,8 @@ import numpy as np
 MIN_ANISOTROPY = 1.5
 PLANE_TOLERANCE = 0.1
 AXIS_NAMES = "xyz"
+# An isotropic model may train on volumes up to this ratio (a 0.7 x 0.7 x 1.25 mm CT); thicker slices are refused.
+MAX_RATIO_FOR_ISOTROPIC_TRAINING = 2.0
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import numpy as np
 from SuperResolution3DLib.data.degradation import (fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample,
                                                    resample_axis, resample_axis_spectrally)
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
-from SuperResolution3DLib.core.anisotropy import find_thick_slices
+from SuperResolution3DLib.core.anisotropy import MAX_RATIO_FOR_ISOTROPIC_TRAINING, find_thick_slices
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.folds import kfold_split
@@ -93,7 +93,7 @@ def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, for
 
 def _isotropic_training_array(volume: Volume, name: str) -> Tuple[np.ndarray, Tuple[int, ...]]:
     thick = find_thick_slices(volume.spacing)
-    if thick is not None:
+    if thick is not None and thick.ratio > MAX_RATIO_FOR_ISOTROPIC_TRAINING:
         raise TrainingConfigError(
             f"training volume {name} has thick slices ({' x '.join(f'{s:g}' for s in volume.spacing)} mm): it holds no "
             "fine detail along its slices for an isotropic model to learn; use it to train a through-plane model "

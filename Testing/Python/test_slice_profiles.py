@@ -148,6 +148,10 @@ def test_an_isotropic_model_refuses_a_thick_slice_training_volume(tmp_path):
     write_volume(Volume(np.ones((10, 40, 40), np.float32), (0.5, 0.5, 2.0)), tmp_path / "thick.nrrd")
     with pytest.raises(TrainingConfigError, match=r"thick\.nrrd has thick slices \(0\.5 x 0\.5 x 2 mm\).*slice_profile"):
         load_training_volumes([tmp_path / "thick.nrrd"], (4, 4, 4), {"kind": "minmax"}, 0.1)
+    # slices up to twice the in-plane spacing (a 0.7 x 0.7 x 1.25 mm CT) still train an isotropic model, as they are
+    write_volume(Volume(np.ones((20, 40, 40), np.float32), (0.7, 0.7, 1.25)), tmp_path / "ct.nrrd")
+    volume, = load_training_volumes([tmp_path / "ct.nrrd"], (4, 4, 4), {"kind": "minmax"}, 0.1)
+    assert volume.hr.shape == (20, 40, 40)
 
 
 def test_spectral_axis_resampling_stretches_anatomy_and_keeps_intensities():
