@@ -253,7 +253,8 @@ class TrainingConfig:
     start_from: a checkpoint (``.pt``: its best validation weights) or model file (``.json``) whose weights
         initialise the generator of a fresh run: the L1 parent of a GAN, or the committed model that a
         warm-started L1 run continues (its card's campaign totals carry over). An ``RRDBNet3D`` start with fewer
-        blocks than ``network.num_block`` grows to it with the same output (``deepened_state_dict``).
+        blocks than ``network.num_block``, or fewer channels than its ``num_feat`` / ``num_grow_ch``, grows to it
+        with the same output (``grown_state_dict``).
     export_weights_dtype: ``float32`` or ``float16`` (half the model file; the network runs in float32 either way).
     """
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -173,3 +174,70 @@ def deepened_state_dict(state: Dict[str, torch.Tensor], num_block: int) -> Dict[
             grown[f"body.{index}.{name}"] = tensor.to(weight.dtype)
     grown["conv_body.weight"] = state["conv_body.weight"] / (1 + RESIDUAL_SCALE) ** (num_block - trained)
     return grown
+
+
+def _widened_conv(old_w: torch.Tensor, old_b: torch.Tensor, fresh_w: torch.Tensor, fresh_b: torch.Tensor,
+                  out_index: Sequence[int], in_index: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``fresh`` (a new wide conv's start) with the trained weights at the old channels' places and the new output
+    channels at zero: the new channels stay zero, and the fresh weights that read them change nothing yet."""
+    weight, bias = fresh_w.clone().to(old_w.dtype), torch.zeros_like(fresh_b, dtype=old_b.dtype)
+    new_rows = sorted(set(range(weight.shape[0])) - set(out_index))
+    weight[new_rows] = 0
+    out_t, in_t = torch.as_tensor(list(out_index)), torch.as_tensor(list(in_index))
+    weight[out_t[:, None], in_t[None, :]] = old_w
+    bias[out_t] = old_b
+    return weight, bias
+
+
+def widened_state_dict(state: Dict[str, torch.Tensor], config: Dict[str, object]) -> Dict[str, torch.Tensor]:
+    """The weights of a trained ``RRDBNet3D`` widened to ``config``'s ``num_feat`` / ``num_grow_ch``, same function.
+
+    Every convolution keeps its trained weights on the old channels; the new output channels start at zero (so the new
+    trunk and growth channels carry zeros and the output is unchanged), and the weights that read new channels start
+    as a fresh network's, so the new channels get gradients at once. ``config``: the wide network's settings (as in a
+    training config); ``state`` is not changed.
+    """
+    fresh = RRDBNet3D(**{k: v for k, v in config.items() if k != "name"}).state_dict()
+    old_feat, new_feat = int(state["conv_first.weight"].shape[0]), int(fresh["conv_first.weight"].shape[0])
+    old_grow, new_grow = int(state["body.0.rdb1.convs.0.weight"].shape[0]), int(fresh["body.0.rdb1.convs.0.weight"].shape[0])
+    if new_feat < old_feat or new_grow < old_grow:
+        raise ValueError(f"cannot narrow an RRDBNet3D ({old_feat}/{old_grow} -> {new_feat}/{new_grow} channels)")
+
+    def input_places(name: str, columns: int):
+        """Where a conv's old input channels sit in the wide network: the same places, except in a dense block,
+        whose input ``[x, x1, ..., x_i]`` has wider pieces."""
+        if ".convs." not in name:
+            return list(range(columns))
+        count = int(name.split(".convs.")[1].split(".")[0])
+        return list(range(old_feat)) + [new_feat + k * new_grow + j for k in range(count) for j in range(old_grow)]
+
+    widened = dict(state)
+    for name, old_w in state.items():
+        if name.endswith(".weight") and old_w.dim() == 5:
+            # output channel c (and, in the sub-pixel tail, its sub-voxels c * v + s) keeps its index
+            stem = name[: -len(".weight")]
+            widened[name], widened[f"{stem}.bias"] = _widened_conv(
+                old_w, state[f"{stem}.bias"], fresh[name], fresh[f"{stem}.bias"], range(old_w.shape[0]),
+                input_places(name, old_w.shape[1]))
+    return widened
+
+
+def grown_state_dict(state: Dict[str, torch.Tensor], config: Dict[str, object]) -> Tuple[Dict[str, torch.Tensor], Optional[str]]:
+    """A trained ``RRDBNet3D``'s weights grown to the wider and / or deeper network ``config`` describes (a training
+    config's ``network``), with the same output (``widened_state_dict``, then ``deepened_state_dict``), and a note of
+    what grew (``None``: nothing to grow; a narrower or shallower config is left for the loader to refuse)."""
+    if config.get("name") != "RRDBNet3D" or rrdb_block_count(state) == 0:
+        return state, None
+    defaults = {name: p.default for name, p in inspect.signature(RRDBNet3D).parameters.items()}
+    wanted = {key: int(config.get(key, defaults[key])) for key in ("num_feat", "num_grow_ch", "num_block")}
+    feat, grow = int(state["conv_first.weight"].shape[0]), int(state["body.0.rdb1.convs.0.weight"].shape[0])
+    notes = []
+    if (wanted["num_feat"], wanted["num_grow_ch"]) != (feat, grow) and wanted["num_feat"] >= feat and wanted["num_grow_ch"] >= grow:
+        state = widened_state_dict(state, config)
+        notes.append(f"widened from {feat} / {grow} to {wanted['num_feat']} / {wanted['num_grow_ch']} channels "
+                     "(the new channels start at zero)")
+    trained = rrdb_block_count(state)
+    if trained < wanted["num_block"]:
+        state = deepened_state_dict(state, wanted["num_block"])
+        notes.append(f"grown from {trained} to {wanted['num_block']} RRDB blocks (the new blocks start as identities)")
+    return state, ", ".join(notes) or None

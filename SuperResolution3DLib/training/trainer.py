@@ -174,7 +174,7 @@ class Trainer:
     def load_start_weights(self, source: str) -> None:
         """Initialise the generator from the checkpoint or model file ``source`` (a fresh run's start)."""
         state, what, campaign = self._start_state(source)
-        state, what = self._deepened_start(state, what)
+        state, what = self._grown_start(state, what)
         try:
             self.generator.load_state_dict(state)
         except RuntimeError as error:
@@ -184,17 +184,13 @@ class Trainer:
         self.start_info, self.parent_campaign = what, campaign
         self.log(f"generator initialised from {what}")
 
-    def _deepened_start(self, state: Dict[str, torch.Tensor], what: str) -> Tuple[Dict[str, torch.Tensor], str]:
-        """A start with fewer RRDB blocks than the config's ``network.num_block`` grows to it, same function
-        (``deepened_state_dict``): a campaign can go on in a deeper network from its committed weights."""
-        from SuperResolution3DLib.networks.rrdbnet3d import deepened_state_dict, rrdb_block_count
+    def _grown_start(self, state: Dict[str, torch.Tensor], what: str) -> Tuple[Dict[str, torch.Tensor], str]:
+        """A start narrower or shallower than the config's network grows to it with the same output
+        (``grown_state_dict``): a campaign can go on in a wider or deeper network from its committed weights."""
+        from SuperResolution3DLib.networks.rrdbnet3d import grown_state_dict
 
-        wanted = int(self.config.network.get("num_block", 0))
-        trained = rrdb_block_count(state)
-        if self.config.network.get("name") != "RRDBNet3D" or not 0 < trained < wanted:
-            return state, what
-        grown = deepened_state_dict(state, wanted)
-        return grown, f"{what}, grown from {trained} to {wanted} RRDB blocks (the new blocks start as identities)"
+        grown, note = grown_state_dict(state, self.config.network)
+        return grown, what if note is None else f"{what}, {note}"
 
     def campaign(self) -> Dict[str, Any]:
         """Steps and hours of this run added to those of the weights it started from (warm starts)."""

@@ -143,3 +143,25 @@ def test_a_deepened_rrdbnet_gives_the_trained_output_and_its_new_blocks_learn(sc
         deepened_state_dict(grown_state, 3)
     with pytest.raises(ValueError, match="no RRDB blocks"):
         deepened_state_dict({"conv_first.weight": torch.zeros(8, 1, 3, 3, 3)}, 3)
+
+
+@pytest.mark.parametrize("scale, upsampler", [((1, 1, 4), "pixel_shuffle"), ((4, 4, 4), "pixel_shuffle"), ((2, 2, 2), "nearest_conv")])
+def test_a_widened_rrdbnet_gives_the_trained_output_and_its_new_channels_learn(scale, upsampler):
+    from SuperResolution3DLib.networks.rrdbnet3d import widened_state_dict
+
+    settings = dict(num_block=2, scale=scale, upsampler=upsampler, global_skip="trilinear")
+    torch.manual_seed(0)
+    trained = RRDBNet3D(num_feat=8, num_grow_ch=4, **settings).eval()
+    with torch.no_grad():
+        for parameter in trained.parameters():  # trained biases are not zero
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    wide = RRDBNet3D(num_feat=12, num_grow_ch=6, **settings)
+    wide.load_state_dict(widened_state_dict(trained.state_dict(), dict(num_feat=12, num_grow_ch=6, **settings)))
+    x = torch.rand(1, 1, 6, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(wide.eval()(x), trained(x), atol=1e-5, rtol=1e-5)
+    wide(x).square().mean().backward()
+    assert wide.conv_first.weight.grad[8:].abs().sum() > 0  # new trunk channels
+    assert wide.body[0].rdb1.convs[0].weight.grad[4:].abs().sum() > 0  # new growth channels
+    with pytest.raises(ValueError, match="cannot narrow"):
+        widened_state_dict(wide.state_dict(), dict(num_feat=8, num_grow_ch=4, **settings))

@@ -251,7 +251,7 @@ def test_config_choices_must_be_known(tiny_config, section, key, value, message)
         load_training_config(tiny_config)
 
 
-def test_a_warm_start_grows_to_the_configs_deeper_network_with_the_same_output(tiny_config, tmp_path):
+def test_a_warm_start_grows_to_the_configs_deeper_or_wider_network_with_the_same_output(tiny_config, tmp_path):
     from SuperResolution3DLib.models.files import load_model
 
     config = load_training_config(tiny_config)
@@ -271,6 +271,15 @@ def test_a_warm_start_grows_to_the_configs_deeper_network_with_the_same_output(t
     child = load_model(run_training(config, progress=False, log=lambda m: None))
     assert child.card["network"]["num_block"] == 3 and child.card["weights_dtype"] == "float16"
     assert child.card["training_campaign"]["total_steps"] == 4
+
+    config.output_dir = "run_wider"
+    config.network = {**config.network, "num_feat": 12, "num_grow_ch": 6, "num_block": 2}
+    wider = L1Trainer(config, log=lambda m: None)
+    assert wider.start_info == ("model tiny.json, widened from 8 / 4 to 12 / 6 channels (the new channels start at zero), "
+                                "grown from 1 to 2 RRDB blocks (the new blocks start as identities)")
+    with torch.no_grad():
+        torch.testing.assert_close(wider.generator.eval()(x.contiguous(memory_format=torch.channels_last_3d)),
+                                   parent.network(x), atol=1e-5, rtol=1e-5)
 
 
 def test_export_weights_dtype_is_checked_before_training(tiny_config, tmp_path):
