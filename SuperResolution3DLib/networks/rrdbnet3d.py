@@ -176,16 +176,16 @@ def deepened_state_dict(state: Dict[str, torch.Tensor], num_block: int) -> Dict[
     return grown
 
 
-def _widened_conv(old_w: torch.Tensor, old_b: torch.Tensor, fresh_w: torch.Tensor, fresh_b: torch.Tensor,
-                  out_index: Sequence[int], in_index: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``fresh`` (a new wide conv's start) with the trained weights at the old channels' places and the new output
-    channels at zero: the new channels stay zero, and the fresh weights that read them change nothing yet."""
-    weight, bias = fresh_w.clone().to(old_w.dtype), torch.zeros_like(fresh_b, dtype=old_b.dtype)
-    new_rows = sorted(set(range(weight.shape[0])) - set(out_index))
-    weight[new_rows] = 0
-    out_t, in_t = torch.as_tensor(list(out_index)), torch.as_tensor(list(in_index))
-    weight[out_t[:, None], in_t[None, :]] = old_w
-    bias[out_t] = old_b
+def _widened_conv(old_w: torch.Tensor, old_b: torch.Tensor, fresh_w: torch.Tensor, in_places: Sequence[int]):
+    """A wide conv's ``(weight, bias)``: output channel ``c`` (in the sub-pixel tail, ``c * v + s``) keeps its index
+    and its trained weights on the old input channels' ``in_places``; the weights that read new channels are
+    ``fresh_w``'s (a new network's start); the new output channels start at zero, so they carry zeros."""
+    rows = old_w.shape[0]
+    weight = fresh_w.clone().to(old_w.dtype)
+    weight[rows:] = 0
+    weight[:rows, list(in_places)] = old_w
+    bias = torch.zeros(fresh_w.shape[0], dtype=old_b.dtype)
+    bias[:rows] = old_b
     return weight, bias
 
 
@@ -214,11 +214,9 @@ def widened_state_dict(state: Dict[str, torch.Tensor], config: Dict[str, object]
     widened = dict(state)
     for name, old_w in state.items():
         if name.endswith(".weight") and old_w.dim() == 5:
-            # output channel c (and, in the sub-pixel tail, its sub-voxels c * v + s) keeps its index
             stem = name[: -len(".weight")]
-            widened[name], widened[f"{stem}.bias"] = _widened_conv(
-                old_w, state[f"{stem}.bias"], fresh[name], fresh[f"{stem}.bias"], range(old_w.shape[0]),
-                input_places(name, old_w.shape[1]))
+            widened[name], widened[f"{stem}.bias"] = _widened_conv(old_w, state[f"{stem}.bias"], fresh[name],
+                                                                   input_places(name, old_w.shape[1]))
     return widened
 
 
