@@ -190,7 +190,7 @@ def test_start_from_a_stage1_checkpoint_and_export(tmp_path):
 
     with pytest.raises(TrainingConfigError, match="does not fit"):
         bad = load_training_config(path)
-        bad.network = dict(bad.network, num_feat=8)
+        bad.network = dict(bad.network, num_feat=2)  # narrower than its start (a wider one grows from it)
         bad.start_from = str(checkpoint)
         GANTrainer(bad, log=lambda m: None, allow_random_vgg=True)
 
