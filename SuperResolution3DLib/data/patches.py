@@ -83,7 +83,8 @@ def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, for
         if degradation == "slice_profile":
             array, thick_axes = through_plane_training_array(volume)
         else:
-            array, thick_axes = _isotropic_training_array(volume, Path(path).name)
+            _refuse_thick_slices(volume, Path(path).name)
+            array, thick_axes = volume.array, (0, 1, 2)
         for factor in voxel_scales:
             name = Path(path).name if factor == 1.0 else f"{Path(path).name}@{factor:g}x"
             volumes.append(prepare_training_volume(name, fourier_resample(array, float(factor)), scale, normalization,
@@ -91,7 +92,8 @@ def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, for
     return volumes
 
 
-def _isotropic_training_array(volume: Volume, name: str) -> Tuple[np.ndarray, Tuple[int, ...]]:
+def _refuse_thick_slices(volume: Volume, name: str) -> None:
+    """An isotropic model's training volume may not have slices more than 2x its in-plane spacing."""
     thick = find_thick_slices(volume.spacing)
     if thick is not None and thick.ratio > MAX_RATIO_FOR_ISOTROPIC_TRAINING:
         raise TrainingConfigError(
@@ -99,7 +101,6 @@ def _isotropic_training_array(volume: Volume, name: str) -> Tuple[np.ndarray, Tu
             "fine detail along its slices for an isotropic model to learn; use it to train a through-plane model "
             "(data.degradation: slice_profile) or leave it out"
         )
-    return volume.array, (0, 1, 2)
 
 
 class PatchSampler:
