@@ -1,18 +1,22 @@
 """Which axis of a volume is the thick-slice one: the rule ``sr3d predict``, the Slicer panel and training share.
 
-The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times the finest of the other two, which
-agree within ``PLANE_TOLERANCE``; any of x, y, z, also with an oblique direction (index axes count).
+The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times each of the other two; any of x, y, z,
+also with an oblique direction (index axes count). The other two need not agree: with non-square in-plane pixels
+(0.9 x 1.2 x 5 mm, or a 1 x 1 x 1.2 mm scan made into 4 mm slices along x) the thick axis goes onto the finer
+in-plane spacing and the other axes keep theirs, so such an output lies on the grid the scan would have had with
+thin slices.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 MIN_ANISOTROPY = 1.5
+# In-plane spacings closer than this (relative) count as square pixels: the output is called isotropic.
 PLANE_TOLERANCE = 0.1
 AXIS_NAMES = "xyz"
 # An isotropic model may train on volumes up to this ratio (a 0.7 x 0.7 x 1.25 mm CT); thicker slices are refused.
@@ -21,31 +25,54 @@ MAX_RATIO_FOR_ISOTROPIC_TRAINING = 2.0
 
 @dataclass(frozen=True)
 class ThickSlices:
-    """What a thick-slice input is: its thick index axis (0, 1, 2 = x, y, z), the slice spacing and the
-    in-plane spacing (mm)."""
+    """What a thick-slice input is: its thick index axis (0, 1, 2 = x, y, z), the slice spacing and the finer
+    in-plane spacing (mm), which the thick axis is super-resolved onto; ``coarser_in_plane``: the other in-plane
+    axis's spacing where the pixels are not square (``None``: square, or not known)."""
 
     axis: int
     thickness: float
     in_plane: float
+    coarser_in_plane: Optional[float] = None
 
     @property
     def ratio(self) -> float:
         return self.thickness / self.in_plane
 
+    def output_spacing(self, spacing: Sequence[float]) -> Tuple[float, float, float]:
+        """The ``(x, y, z)`` spacing of the result for an input of this ``spacing``: the thick axis takes the finer
+        in-plane spacing, the other axes keep their own."""
+        return tuple(self.in_plane if a == self.axis else float(s) for a, s in enumerate(spacing))
+
+    def in_plane_text(self) -> str:
+        if self.coarser_in_plane is None:
+            return f"{self.in_plane:g} mm in-plane"
+        return f"{self.in_plane:g} x {self.coarser_in_plane:g} mm in-plane"
+
     def describe(self, factor: int) -> str:
         name = AXIS_NAMES[self.axis]
-        text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane:g} mm in-plane (ratio {self.ratio:.2f}): "
+        text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane_text()} (ratio {self.ratio:.2f}): "
                 f"{factor}x along {name}")
         if not math.isclose(self.ratio, factor, rel_tol=1e-3):
             text += f", then B-spline resampling along {name}"
-        return text + f"; output {self.in_plane:g} mm isotropic"
+        if self.coarser_in_plane is None:
+            return text + f"; output {self.in_plane:g} mm isotropic"
+        return (text + f"; output {self.in_plane:g} mm along {name} (the finer in-plane spacing), the other axes as "
+                "they are")
 
 
 def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
     """The thick axis of a volume with this ``(x, y, z)`` spacing, or ``None`` when it is not a thick-slice volume."""
     spacing = [float(s) for s in spacing]
     axis = int(np.argmax(spacing))
-    others = [s for a, s in enumerate(spacing) if a != axis]
-    if max(others) > min(others) * (1 + PLANE_TOLERANCE) or spacing[axis] < MIN_ANISOTROPY * min(others):
+    others = sorted(s for a, s in enumerate(spacing) if a != axis)
+    if spacing[axis] < MIN_ANISOTROPY * others[1]:
         return None
-    return ThickSlices(axis, spacing[axis], min(others))
+    square = others[1] <= others[0] * (1 + PLANE_TOLERANCE)
+    return ThickSlices(axis, spacing[axis], others[0], None if square else others[1])
+
+
+def finest_in_plane_axes(spacing: Sequence[float], thick: ThickSlices) -> Tuple[int, ...]:
+    """The ``(x, y, z)`` index axes other than the thick one whose spacing is the finer in-plane one (both, for
+    square pixels): the axes whose detail shows what the thick axis lacks."""
+    return tuple(a for a, s in enumerate(spacing)
+                 if a != thick.axis and float(s) <= thick.in_plane * (1 + PLANE_TOLERANCE))

@@ -29,7 +29,8 @@ import numpy as np
 from SuperResolution3DLib.data.degradation import (fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample,
                                                    resample_axis, resample_axis_spectrally)
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
-from SuperResolution3DLib.core.anisotropy import MAX_RATIO_FOR_ISOTROPIC_TRAINING, find_thick_slices
+from SuperResolution3DLib.core.anisotropy import (MAX_RATIO_FOR_ISOTROPIC_TRAINING, find_thick_slices,
+                                                  finest_in_plane_axes)
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.folds import kfold_split
@@ -64,12 +65,16 @@ def prepare_training_volume(
 def through_plane_training_array(volume: Volume) -> Tuple[np.ndarray, Tuple[int, ...]]:
     """``(array, thick_axes)`` of a volume for through-plane training: an isotropic one as it is (any axis may be
     the thick one); a thick-slice one with its thick axis resampled (cubic B-spline) onto the in-plane spacing and
-    only its in-plane array axes allowed, since its own slices hold no fine detail to learn from."""
+    only its in-plane array axes allowed, since its own slices hold no fine detail to learn from. With non-square
+    pixels the coarser in-plane axis is resampled too and not allowed: only the finer one holds that detail."""
     thick = find_thick_slices(volume.spacing)
     if thick is None:
         return volume.array, (0, 1, 2)
-    resampled = resample_axis(volume, thick.axis, thick.in_plane).array
-    return resampled, tuple(a for a in range(3) if a != 2 - thick.axis)
+    finest = finest_in_plane_axes(volume.spacing, thick)
+    for axis in range(3):
+        if axis not in finest:
+            volume = resample_axis(volume, axis, thick.in_plane)
+    return volume.array, tuple(sorted(2 - a for a in finest))
 
 
 def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, foreground_threshold: float,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -114,7 +114,8 @@ def _network_psnr(network, pairs, device, precision_context) -> float:
 
 def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[AdaptationSettings] = None,
                   progress: Optional[ProgressCallback] = None, cancel=None,
-                  describe: Optional[Dict[str, Any]] = None, ratio: Optional[float] = None):
+                  describe: Optional[Dict[str, Any]] = None, ratio: Optional[float] = None,
+                  pair_axes: Sequence[int] = (1, 2)):
     """Fine-tune a through-plane ``model`` (``SRModel``, scale ``(1, 1, f)``) on a thick-slice scan.
 
     ``turned_array``: the scan ``[z, y, x]`` with its slices along ``z`` (``thick_slices.permute_axes``), in the
@@ -122,7 +123,9 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     to (``describe`` is added to it) and how it did on held-out crops; when adaptation did not help there, the
     returned model has the pre-trained weights. ``progress(fraction, message)`` as for inference; ``cancel``
     (callable or ``threading.Event``) stops with ``CancelledError``. ``ratio``: the scan's slice spacing over its
-    in-plane spacing (``None``: the model's factor), which the pairs are matched to (step 3 above).
+    in-plane spacing (``None``: the model's factor), which the pairs are matched to (step 3 above). ``pair_axes``:
+    the in-plane array axes (1 = y, 2 = x) that pairs are made along, those at the finer in-plane spacing (both for
+    square pixels).
     """
     import torch
 
@@ -157,7 +160,10 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
             crop = normalised[z:z + lr_side[0], y:y + side, x:x + side]
             blocks.append(network(torch.from_numpy(np.ascontiguousarray(crop))[None, None].to(device)).float().cpu().numpy()[0, 0])
     training_blocks, check_blocks = blocks[:settings.crops], blocks[settings.crops:]
-    check_pairs = [thick_slice_pair(block, 1 + k % 2, factor, *_slice_profile_of(settings, estimate, rng), ratio=ratio)
+    pair_axes = tuple(int(a) for a in pair_axes)
+    if not pair_axes or not set(pair_axes) <= {1, 2}:
+        raise ValueError(f"pair_axes are in-plane array axes, 1 and/or 2; got {pair_axes}")
+    check_pairs = [thick_slice_pair(block, pair_axes[k % len(pair_axes)], factor, *_slice_profile_of(settings, estimate, rng), ratio=ratio)
                    for k, block in enumerate(check_blocks)]
     psnr_before = _network_psnr(network, check_pairs, device, precision_context) if check_pairs else float("nan")
 
@@ -174,7 +180,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
         raise_if_cancelled(cancel)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng, ratio)
+        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng, ratio, pair_axes)
         with precision_context():
             sr = network(torch.from_numpy(lr_batch).to(device))
         loss = torch.nn.functional.l1_loss(sr.float(), torch.from_numpy(hr_batch).to(device))
@@ -220,14 +226,14 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
 
 
 def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator,
-                    ratio: Optional[float] = None):
+                    ratio: Optional[float] = None, pair_axes: Sequence[int] = (1, 2)):
     lrs, hrs = [], []
     for _ in range(settings.batch):
         block = blocks[rng.integers(len(blocks))]
         for axis in range(3):
             if rng.random() < 0.5:
                 block = np.flip(block, axis)
-        lr, hr = thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor,
+        lr, hr = thick_slice_pair(np.ascontiguousarray(block), int(pair_axes[rng.integers(len(pair_axes))]), factor,
                                   *_slice_profile_of(settings, estimate, rng), ratio=ratio)
         lrs.append(lr)
         hrs.append(hr)

@@ -3,16 +3,16 @@
 The geometry rule (README, "Thick slices"):
 
 1. The thick axis is the one ``core.anisotropy.find_thick_slices`` finds: its spacing is at least
-   ``MIN_ANISOTROPY`` times the finest of the other two, which agree within ``PLANE_TOLERANCE``; any of x, y, z,
-   also with an oblique direction (index axes count).
+   ``MIN_ANISOTROPY`` times each of the other two; any of x, y, z, also with an oblique direction (index axes
+   count). Its target spacing is the finer in-plane one; with non-square pixels the other axes keep theirs.
 2. The volume is turned (array axes and direction columns together, so that no voxel moves in the world) so
    that its thick axis is the network's z, super-resolved by the model's factor ``f`` along it (output voxel
    ``f * i`` on input voxel ``i``, same origin), and turned back.
 3. When the ratio thick / in-plane is not ``f`` (e.g. 0.9 x 0.9 x 5 mm, ratio 5.56, with a 4x model), the
-   result is resampled along the thick axis with cubic B-splines onto the in-plane spacing: same origin and
+   result is resampled along the thick axis with cubic B-splines onto the finer in-plane spacing: same origin and
    direction, ``floor((f * n - 1) * (thick / f) / in-plane) + 1`` samples (the extent of the ``f``-times grid,
    which, as for every scale, reaches ``f - 1`` fine voxels past the last input slice), so the output has the
-   in-plane spacing on every axis.
+   in-plane spacing on every axis (square pixels) or on the thick axis and its finer in-plane neighbour.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from SuperResolution3DLib.core.anisotropy import AXIS_NAMES, ThickSlices, find_thick_slices
+from SuperResolution3DLib.core.anisotropy import AXIS_NAMES, ThickSlices, find_thick_slices, finest_in_plane_axes
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import resample_axis
 
@@ -73,10 +73,14 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
 
     model = resolve_model(model)
     thick, _ = _checked_thick_and_scale(volume, model, thick)
-    turned = permute_axes(volume, axis_order_with_thick_last(thick.axis))
+    order = axis_order_with_thick_last(thick.axis)
+    turned = permute_axes(volume, order)
+    # pairs only along the in-plane axes at the finer spacing: a coarser one does not hold the detail sought
+    pair_axes = tuple(2 - order.index(a) for a in finest_in_plane_axes(volume.spacing, thick))
     describe = {"input": input_name, "size": list(volume.size), "spacing": [round(float(s), 4) for s in volume.spacing],
                 "thick_axis": AXIS_NAMES[thick.axis], "ratio": round(thick.ratio, 3)}
-    return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe, ratio=thick.ratio)
+    return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe, ratio=thick.ratio,
+                         pair_axes=sorted(pair_axes))
 
 
 def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,

@@ -124,6 +124,10 @@ def test_a_thick_slice_training_volume_trains_along_its_in_plane_axes_only(tmp_p
         volume, = load_training_volumes([tmp_path / name], (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
         assert volume.thick_axes == kept_axes
         assert min(volume.hr.shape) == 37  # (10 - 1) * 2.0 / 0.5 + 1 slices
+    # non-square pixels (0.5 x 1.0 mm in-plane): the coarser in-plane axis is resampled too and never the thick one
+    write_volume(Volume(in_plane_only[:, ::2].copy(), (0.5, 1.0, 2.0)), tmp_path / "non_square.nrrd")
+    volume, = load_training_volumes([tmp_path / "non_square.nrrd"], (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
+    assert volume.thick_axes == (2,) and volume.hr.shape == (37, 39, 40)
     volume, = load_training_volumes([tmp_path / "thick_along_z.nrrd"], (1, 1, 4), {"kind": "minmax"}, -1.0, "slice_profile")
     # z (the scan's own slices, along which nothing varies) must never become axis 0; y (the ramp) must
     data = DataConfig(train=["x"], patch_size=16, augment_intensity=0.0, augment_noise=0.0, degradation="slice_profile")

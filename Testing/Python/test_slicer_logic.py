@@ -368,5 +368,9 @@ def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(
     assert tuple(logic.modelScale(card)) == (1, 1, 4)
     assert logic.inputDescription(thick).startswith("slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): 4x along z")
     assert "enlarges every axis" in logic.inputDescription(thick, "sr3d_rrdb_x4_real_l1")
-    iso = add_oblique_volume("Iso", shape=(8, 8, 8))
+    iso = slicer.util.addVolumeFromArray(np.ones((8, 8, 8), np.float32), oblique_ijk_to_ras((1.0, 0.8, 1.1)), name="Iso")
     assert logic.chooseModel("default", iso) == "default" and logic.inputDescription(iso) == ""
+    # 1.5 x 0.8 x 3 mm: non-square pixels, z still 2x coarser than either in-plane axis
+    non_square = add_oblique_volume("NonSquare", shape=(8, 8, 8))
+    assert logic.chooseModel("default", non_square) == "sr3d_rrdb_thick_x4_l1"
+    assert "0.8 x 1.5 mm in-plane (ratio 3.75)" in logic.inputDescription(non_square)

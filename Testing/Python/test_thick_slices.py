@@ -14,10 +14,49 @@ OBLIQUE = tuple(np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0].ra
 
 
 @pytest.mark.parametrize("spacing, expected", [((1, 1, 4), (2, 4.0)), ((4.5, 0.9, 0.9), (0, 5.0)), ((0.5, 3.0, 0.52), (1, 6.0)),
-                                               ((1, 1, 1.2), None), ((1, 2, 4), None)])
+                                               ((1, 1, 1.2), None), ((1, 2, 2.5), None), ((1, 4, 4), None),
+                                               # non-square pixels: the ratio is to the finer in-plane spacing
+                                               ((1, 2, 4), (2, 4.0)), ((4.0, 1.0, 1.2), (0, 4.0)),
+                                               ((0.96, 3.84, 1.5), (1, 4.0))])
 def test_the_thick_axis_and_ratio_come_from_the_spacing(spacing, expected):
     thick = find_thick_slices(spacing)
     assert (None if thick is None else (thick.axis, round(thick.ratio, 6))) == expected
+
+
+def test_non_square_pixels_keep_their_coarser_axis_and_say_so():
+    """A 1 x 1 x 1.2 mm scan made into 4 mm slices along x: the output returns to 1 x 1 x 1.2 mm, not isotropic."""
+    from SuperResolution3DLib.core.anisotropy import finest_in_plane_axes
+
+    thick = find_thick_slices((4.0, 1.0, 1.2))
+    assert thick.coarser_in_plane == 1.2 and thick.output_spacing((4.0, 1.0, 1.2)) == (1.0, 1.0, 1.2)
+    assert finest_in_plane_axes((4.0, 1.0, 1.2), thick) == (1,)
+    assert "1 x 1.2 mm in-plane" in thick.describe(4) and "isotropic" not in thick.describe(4)
+    square = find_thick_slices((1.0, 1.05, 4.0))
+    assert square.coarser_in_plane is None and square.describe(4).endswith("output 1 mm isotropic")
+    assert finest_in_plane_axes((1.0, 1.05, 4.0), square) == (0, 1)
+    array = np.random.default_rng(4).random((9, 6, 7)).astype(np.float32)  # [z, y, x]
+    volume = Volume(array, (4.0, 1.0, 1.2), (3.0, -1.0, 2.0), OBLIQUE)
+    result = super_resolve_thick_slices(volume, interpolation_model("trilinear", (1, 1, 4)), CPU)
+    np.testing.assert_allclose(result.spacing, (1.0, 1.0, 1.2))
+    assert result.size == (28, 6, 9) and result.origin == volume.origin
+
+
+def test_adaptation_makes_pairs_only_along_the_finer_in_plane_axis(monkeypatch):
+    """Pairs along a coarser in-plane axis would teach detail the scan does not have there."""
+    from SuperResolution3DLib.inference import adaptation
+    from SuperResolution3DLib.inference.thick_slices import adapt_thick_slice_model
+
+    calls = []
+    monkeypatch.setattr(adaptation, "adapt_to_scan", lambda array, *args, **kwargs: calls.append((array.shape, kwargs)))
+    model = interpolation_model("trilinear", (1, 1, 4))
+    array = np.zeros((9, 6, 7), np.float32)  # [z, y, x]
+    # turned so that the thick axis is z: x thick -> (y, z, x), and y (1 mm) becomes the turned x, array axis 2
+    for spacing, pair_axes in (((4.0, 1.0, 1.2), [2]), ((4.0, 1.2, 1.0), [1]), ((1.0, 1.0, 4.0), [1, 2]),
+                               ((1.3, 1.0, 4.0), [1])):
+        adapt_thick_slice_model(Volume(array, spacing), model)
+        shape, kwargs = calls[-1]
+        assert shape[0] == (7 if spacing[0] == 4.0 else 9)  # the thick axis turned to the array's axis 0
+        assert kwargs["pair_axes"] == pair_axes, spacing
 
 
 @pytest.mark.parametrize("order", [(1, 2, 0), (0, 2, 1), (2, 0, 1)])
