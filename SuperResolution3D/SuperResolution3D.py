@@ -442,10 +442,11 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         self.checkInputVolume(inputVolumeNode)
         self.checkOutputVolume(inputVolumeNode, outputVolumeNode)
         if adapt and not self.canAdapt(inputVolumeNode, model):
+            from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
             from SuperResolution3DLib.core.errors import InputVolumeError
 
-            raise InputVolumeError("adapting to the scan needs a thick-slice input (one axis at least 1.5x coarser than "
-                                   "the other two) and a through-plane model (the default): untick 'Adapt to this scan'")
+            raise InputVolumeError(f"adapting to the scan needs a thick-slice input ({THICK_SLICE_RULE}) and a "
+                                   "through-plane model (the default): untick 'Adapt to this scan'")
         reference, card = self.resolveModel(self.chooseModel(model, inputVolumeNode))
         roiBox = roiVoxelBox(roiNode, inputVolumeNode) if roiNode is not None else None
         return reference, card, roiBox

@@ -109,6 +109,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     when ``adaptation`` (``AdaptationSettings``) is given, super-resolve: ``(input volume, result, model used)``."""
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, is_through_plane, model_for_input,
                                                              super_resolve_any)
+    from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.models.files import load_model
 
@@ -118,14 +119,13 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
-                               "thick-slice axis (one axis at least 1.5x coarser than each of the other two); leave out --adapt")
+                               f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
     if model_name not in models:
         models[model_name] = load_model(model_name)
     model = models[model_name]
     through_plane = is_through_plane(model.scale)
     if through_plane and thick is None:
-        raise InputVolumeError("a through-plane model needs a thick-slice input (one axis at least 1.5x coarser than "
-                               "each of the other two)")
+        raise InputVolumeError(f"a through-plane model needs a thick-slice input ({THICK_SLICE_RULE})")
     from SuperResolution3DLib.networks import InterpolationUpsampler3D
 
     if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve

@@ -1,7 +1,9 @@
 """Which axis of a volume is the thick-slice one: the rule ``sr3d predict``, the Slicer panel and training share.
 
-The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times each of the other two; any of x, y, z,
-also with an oblique direction (index axes count). The other two need not agree: with non-square in-plane pixels
+The thick axis is the one whose spacing is at least ``MIN_ANISOTROPY`` times the finer and ``MIN_ANISOTROPY_TO_COARSER``
+times the coarser of the other two; any of x, y, z, also with an oblique direction (index axes count). Below twice
+the in-plane spacing a volume counts as near-isotropic: a 0.96 x 0.96 x 1.5 mm CT, or that CT made 4x coarser on
+every axis (3.8 x 3.8 x 6 mm), goes to the isotropic model. The other two need not agree: with non-square in-plane pixels
 (0.9 x 1.2 x 5 mm, or a 1 x 1 x 1.2 mm scan made into 4 mm slices along x) the thick axis goes onto the finer
 in-plane spacing and the other axes keep theirs, so such an output lies on the grid the scan would have had with
 thin slices.
@@ -15,12 +17,15 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-MIN_ANISOTROPY = 1.5
+MIN_ANISOTROPY = 2.0
+MIN_ANISOTROPY_TO_COARSER = 1.5
+RATIO_TOLERANCE = 1e-3  # 1.92 / 0.96 mm is a ratio of 2 whatever the rounding of the header
+THICK_SLICE_RULE = "one axis at least 2x the finer and 1.5x the coarser of the other two spacings"
 # In-plane spacings closer than this (relative) count as square pixels: the output is called isotropic.
 PLANE_TOLERANCE = 0.1
 AXIS_NAMES = "xyz"
 # An isotropic model may train on volumes up to this ratio (a 0.7 x 0.7 x 1.25 mm CT); thicker slices are refused.
-MAX_RATIO_FOR_ISOTROPIC_TRAINING = 2.0
+MAX_RATIO_FOR_ISOTROPIC_TRAINING = MIN_ANISOTROPY
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
     spacing = [float(s) for s in spacing]
     axis = int(np.argmax(spacing))
     others = sorted(s for a, s in enumerate(spacing) if a != axis)
-    if spacing[axis] < MIN_ANISOTROPY * others[1]:
+    if (spacing[axis] < MIN_ANISOTROPY * others[0] * (1 - RATIO_TOLERANCE)
+            or spacing[axis] < MIN_ANISOTROPY_TO_COARSER * others[1] * (1 - RATIO_TOLERANCE)):
         return None
     square = others[1] <= others[0] * (1 + PLANE_TOLERANCE)
     return ThickSlices(axis, spacing[axis], others[0], None if square else others[1])

@@ -17,7 +17,10 @@ OBLIQUE = tuple(np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0].ra
                                                ((1, 1, 1.2), None), ((1, 2, 2.5), None), ((1, 4, 4), None),
                                                # non-square pixels: the ratio is to the finer in-plane spacing
                                                ((1, 2, 4), (2, 4.0)), ((4.0, 1.0, 1.2), (0, 4.0)),
-                                               ((0.96, 3.84, 1.5), (1, 4.0))])
+                                               ((0.96, 3.84, 1.5), (1, 4.0)), ((2.0, 0.5, 1.25), (0, 4.0)),
+                                               # below 2x: near-isotropic, e.g. a CT and its 4x k-space LR
+                                               ((0.957, 0.957, 1.5), None), ((3.828, 3.828, 6.0), None),
+                                               ((0.7, 0.7, 1.25), None), ((1.92, 0.96, 0.96), (0, 2.0))])
 def test_the_thick_axis_and_ratio_come_from_the_spacing(spacing, expected):
     thick = find_thick_slices(spacing)
     assert (None if thick is None else (thick.axis, round(thick.ratio, 6))) == expected
