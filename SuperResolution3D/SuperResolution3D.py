@@ -421,7 +421,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
         return tuple(self.modelScale(card)[:2]) == (1, 1)
 
-    def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None):
+    def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None, outputSliceSpacing=None):
         """What Apply will do with this input, in one line (empty for an isotropic input)."""
         thick = self.thickSlices(volumeNode)
         if thick is None:
@@ -429,7 +429,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
         scale = self.modelScale(card)
         if tuple(scale[:2]) == (1, 1):
-            text = thick.describe(int(scale[2]))
+            text = thick.describe(int(scale[2]), outputSliceSpacing)
             if adapt:
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
                 text = f"adapt the model to this scan for {minutes:g} min, then " + text
@@ -437,10 +437,15 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
                 "enlarges every axis (choose the default model for a through-plane result)")
 
-    def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode, adapt=False):
+    def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode, adapt=False, outputSliceSpacing=None):
         """All checks, before anything is created: returns ``(modelReference, card, roiBox or None)``."""
         self.checkInputVolume(inputVolumeNode)
         self.checkOutputVolume(inputVolumeNode, outputVolumeNode)
+        if outputSliceSpacing is not None:  # canAdapt: a thick-slice input and a through-plane model
+            from SuperResolution3DLib.inference.thick_slices import check_output_slice_spacing
+
+            check_output_slice_spacing(outputSliceSpacing, self.thickSlices(inputVolumeNode),
+                                       self.canAdapt(inputVolumeNode, model))
         if adapt and not self.canAdapt(inputVolumeNode, model):
             from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
             from SuperResolution3DLib.core.errors import InputVolumeError
@@ -453,7 +458,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def process(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                 progress=None, window=None, overlap=None, batch=None, precision=None, cancel=None, showResult=False,
-                timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None):
+                timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None, outputSliceSpacing=None):
         """Super-resolve ``inputVolumeNode`` and return the output volume node (waits for the run).
 
         model: a bundled model name, ``"default"``, ``"trilinear"``/``"bspline"``/``"nearest"``, or a model ``.json``.
@@ -467,10 +472,13 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         with its GPU out-of-memory retries. adapt: a thick-slice input's through-plane model is first fine-tuned
         on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``). mirrorEnsemble: average the network
         over the 8 mirror images of the input (8x the time; ``None`` takes the library's default, off).
+        outputSliceSpacing: a thick-slice input's output spacing along its thick axis in mm (``sr3d predict
+        --output-slice-spacing``; ``None``: the finer in-plane spacing).
         """
         self.ensureDependencies()
         job = self.startProcess(inputVolumeNode, outputVolumeNode, model, device, roiNode, progress, window, overlap,
-                                batch, precision, adapt=adapt, adaptMinutes=adaptMinutes, mirrorEnsemble=mirrorEnsemble)
+                                batch, precision, adapt=adapt, adaptMinutes=adaptMinutes, mirrorEnsemble=mirrorEnsemble,
+                                outputSliceSpacing=outputSliceSpacing)
         job.wait(timeout=timeout, cancel=cancel)
         if job.state != job.COMPLETED:
             raise self.jobError(job)
@@ -494,13 +502,14 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
-                     adaptMinutes=None, warmWorker=True, mirrorEnsemble=None):
+                     adaptMinutes=None, warmWorker=True, mirrorEnsemble=None, outputSliceSpacing=None):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
         ``warmWorker``: run in the session's warm worker process (torch imported once; see
         ``SuperResolution3DHelpers.process``) rather than a fresh process.
         Dependencies must be installed (``ensureDependencies``) before."""
-        reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode, adapt)
+        reference, card, roiBox = self._prepare(inputVolumeNode, outputVolumeNode, model, roiNode, adapt,
+                                                outputSliceSpacing)
         defaults = inferenceDefaults()
         settings = dict(
             device=str(device or defaults["device"]),
@@ -512,6 +521,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         )
         if adapt:
             settings["adapt_minutes"] = float(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"])
+        if outputSliceSpacing is not None:
+            settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)
 
         def writeResult(imageData, ijkToRAS):

@@ -2,6 +2,7 @@
 
     sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
+                              [--output-slice-spacing MM]
                               [--adapt [--adapt-minutes 3] [--slice-profile mixed] [--save-adapted MODEL.json]]
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid] [--thickness MM])
     sr3d info MODEL
@@ -259,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
     predict.add_argument("--mirror-ensemble", action="store_true", help=MIRROR_ENSEMBLE_HELP)
+    predict.add_argument("--output-slice-spacing", type=_number(float, "--output-slice-spacing", 1e-3), default=None,
+                         metavar="MM", help="thick-slice inputs: the output's spacing along the thick axis, finer than the "
+                         "input's slices, e.g. that of the thin-slice scan they came from (default: the finer in-plane "
+                         "spacing, an isotropic output for square pixels)")
     predict.add_argument("--adapt", action="store_true", help="thick-slice inputs: first fine-tune the through-plane model on the "
                          "scan itself (its in-plane detail made into thick slices; self-supervised, SMORE's idea)")
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",

@@ -104,11 +104,12 @@ def inference_settings(args: argparse.Namespace):
 
 
 def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print,
-                       adaptation=None, adaptation_progress=None):
+                       adaptation=None, adaptation_progress=None, slice_spacing=None):
     """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
-    when ``adaptation`` (``AdaptationSettings``) is given, super-resolve: ``(input volume, result, model used)``."""
-    from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, is_through_plane, model_for_input,
-                                                             super_resolve_any)
+    when ``adaptation`` (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing``
+    mm along its thick axis when given): ``(input volume, result, model used)``."""
+    from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
+                                                             is_through_plane, model_for_input, super_resolve_any)
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.models.files import load_model
@@ -126,6 +127,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     through_plane = is_through_plane(model.scale)
     if through_plane and thick is None:
         raise InputVolumeError(f"a through-plane model needs a thick-slice input ({THICK_SLICE_RULE})")
+    if slice_spacing is not None:
+        check_output_slice_spacing(slice_spacing, thick, through_plane)
     from SuperResolution3DLib.networks import InterpolationUpsampler3D
 
     if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve
@@ -134,7 +137,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         if settings.mirror_ensemble:
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
-        log(f"{thick.describe(model.scale[2])} (model {model.card.get('name', model_name)})")
+        log(f"{thick.describe(model.scale[2], slice_spacing)} (model {model.card.get('name', model_name)})")
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
             "(leave out --model for the through-plane model)")
@@ -148,7 +151,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         model = adapt_thick_slice_model(volume, model, adaptation, adaptation_progress, thick=thick,
                                         input_name=Path(str(input_path)).name)
         log(adaptation_summary(model.card["adaptation"]))
-    return volume, super_resolve_any(volume, model, settings, progress, thick), model
+    return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
+
 
 
 def device_and_precision_text(settings) -> str:
@@ -194,7 +198,8 @@ def command_predict(args: argparse.Namespace) -> int:
         adaptation_progress = lambda fraction, message="": lines(0.5 * fraction, message)  # noqa: E731
         progress = lambda fraction, message="": lines(0.5 + 0.5 * fraction, message)  # noqa: E731
     volume, result, model = super_resolve_file(args.input, args.model, settings, {}, progress,
-                                               adaptation=adaptation, adaptation_progress=adaptation_progress)
+                                               adaptation=adaptation, adaptation_progress=adaptation_progress,
+                                               slice_spacing=args.output_slice_spacing)
     if args.save_adapted:
         from SuperResolution3DLib.models.files import save_model
 
@@ -240,7 +245,8 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
     models: dict = {}
 
     def process(input_path, output):
-        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None)
+        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None,
+                                              slice_spacing=args.output_slice_spacing)
         write_volume(result, output)
         return str(model.card.get("name", args.model))
 

@@ -211,6 +211,8 @@ class SuperResolutionProcess:
             command += ["--adapt", "--adapt-minutes", str(s["adapt_minutes"])]
         if s.get("mirror_ensemble"):
             command.append("--mirror-ensemble")
+        if s.get("output_slice_spacing") is not None:
+            command += ["--output-slice-spacing", str(s["output_slice_spacing"])]
         if self.roiBox is not None:
             command += ["--roi", ",".join(str(v) for v in tuple(self.roiBox[0]) + tuple(self.roiBox[1]))]
         return command

@@ -53,16 +53,29 @@ class ThickSlices:
             return f"{self.in_plane:g} mm in-plane"
         return f"{self.in_plane:g} x {self.coarser_in_plane:g} mm in-plane"
 
-    def describe(self, factor: int) -> str:
+    def output_slice_spacing(self, requested: Optional[float] = None) -> float:
+        """The output's spacing along the thick axis: ``requested`` (mm; finer than the slices) or the finer
+        in-plane spacing."""
+        if requested is None:
+            return self.in_plane
+        requested = float(requested)
+        if not 0.0 < requested < self.thickness:
+            raise ValueError(f"the output slice spacing must be above 0 and below the input's {self.thickness:g} mm "
+                             f"between slices, got {requested:g} mm")
+        return requested
+
+    def describe(self, factor: int, slice_spacing: Optional[float] = None) -> str:
         name = AXIS_NAMES[self.axis]
+        target = self.output_slice_spacing(slice_spacing)
         text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane_text()} (ratio {self.ratio:.2f}): "
                 f"{factor}x along {name}")
-        if not math.isclose(self.ratio, factor, rel_tol=1e-3):
+        if not math.isclose(self.thickness / target, factor, rel_tol=1e-3):
             text += f", then B-spline resampling along {name}"
-        if self.coarser_in_plane is None:
+        at_in_plane = math.isclose(target, self.in_plane, rel_tol=1e-3)
+        if at_in_plane and self.coarser_in_plane is None:
             return text + f"; output {self.in_plane:g} mm isotropic"
-        return (text + f"; output {self.in_plane:g} mm along {name} (the finer in-plane spacing), the other axes as "
-                "they are")
+        return (text + f"; output {target:g} mm along {name}{' (the finer in-plane spacing)' if at_in_plane else ''}, "
+                "the other axes as they are")
 
 
 def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:

@@ -84,9 +84,14 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
 
 
 def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
-                               thick: Optional[ThickSlices] = None, adapt=False) -> Volume:
+                               thick: Optional[ThickSlices] = None, adapt=False,
+                               slice_spacing: Optional[float] = None) -> Volume:
     """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``) along its
     thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``.
+
+    ``slice_spacing``: the output's spacing along the thick axis instead (mm, finer than the input's slices), e.g.
+    the spacing of the thin-slice scan the slices were made from (6 mm slices of a 1.5 mm scan: 1.5, which the
+    ``f = 4`` model gives directly, without resampling).
 
     ``adapt``: ``True`` (default budget) or an ``AdaptationSettings`` first fine-tunes the model on ``volume``
     itself (``adapt_thick_slice_model``; its progress reports as the first half of ``progress``)."""
@@ -95,6 +100,7 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
 
     model = resolve_model(model)
     thick, scale = _checked_thick_and_scale(volume, model, thick)
+    target = thick.output_slice_spacing(slice_spacing)
     if adapt:
         adaptation = adapt if isinstance(adapt, AdaptationSettings) else AdaptationSettings()
         report = progress
@@ -107,10 +113,24 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
         settings = replace(settings, roi_start=tuple(settings.roi_start[a] for a in order),
                            roi_size=tuple(settings.roi_size[a] for a in order))
     result = permute_axes(super_resolve(turned, model, settings, progress, cancel), inverse_order(order))
-    if not math.isclose(thick.ratio, scale[2], rel_tol=1e-3):
-        result = resample_axis(result, thick.axis, thick.in_plane)
+    if not math.isclose(thick.thickness / target, scale[2], rel_tol=1e-3):
+        result = resample_axis(result, thick.axis, target)
         clamp_to_input_range(result.array, volume.array, (settings or InferenceSettings()).clamp)
     return result
+
+
+def check_output_slice_spacing(slice_spacing: float, thick: Optional[ThickSlices], through_plane: bool) -> None:
+    """An output slice spacing (``--output-slice-spacing``) needs a thick-slice input, a through-plane model and a
+    spacing finer than the input's slices; else ``InputVolumeError`` says which is missing."""
+    from SuperResolution3DLib.core.errors import InputVolumeError
+
+    if thick is None or not through_plane:
+        raise InputVolumeError("an output slice spacing (--output-slice-spacing) is for a thick-slice input super-resolved "
+                               "by a through-plane model; this one goes to an isotropic model: leave it out")
+    try:
+        thick.output_slice_spacing(slice_spacing)
+    except ValueError as error:
+        raise InputVolumeError(f"--output-slice-spacing: {error}") from None
 
 
 def model_for_input(requested: str, spacing: Optional[Sequence[float]]) -> Tuple[str, Optional[ThickSlices]]:
@@ -124,10 +144,12 @@ def model_for_input(requested: str, spacing: Optional[Sequence[float]]) -> Tuple
     return requested, thick
 
 
-def super_resolve_any(volume: Volume, model, settings=None, progress=None, thick: Optional[ThickSlices] = None) -> Volume:
-    """A through-plane model along the input's thick axis, any other model with ``super_resolve``."""
+def super_resolve_any(volume: Volume, model, settings=None, progress=None, thick: Optional[ThickSlices] = None,
+                      slice_spacing: Optional[float] = None) -> Volume:
+    """A through-plane model along the input's thick axis (``slice_spacing``: as for ``super_resolve_thick_slices``),
+    any other model with ``super_resolve``."""
     if is_through_plane(model.scale):
-        return super_resolve_thick_slices(volume, model, settings, progress, thick=thick)
+        return super_resolve_thick_slices(volume, model, settings, progress, thick=thick, slice_spacing=slice_spacing)
     from SuperResolution3DLib.inference.api import super_resolve
 
     return super_resolve(volume, model, settings, progress=progress)

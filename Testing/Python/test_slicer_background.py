@@ -188,6 +188,32 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
     assert any(f > 0.5 and not m.startswith("adapting") for f, m in reports)
 
 
+def test_an_output_slice_spacing_reaches_the_process_and_is_checked_first(scene, logic, tmp_path):
+    from SuperResolution3DLib.core.errors import InputVolumeError
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    network = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4],
+               "upsampler": "pixel_shuffle", "global_skip": "trilinear"}
+    model = str(save_model(tmp_path / "tiny_thick", build_network(dict(network)),
+                           {"network": network, "normalization": {"kind": "minmax"}}))
+    thick = slicer.util.addVolumeFromArray(np.random.default_rng(0).random((6, 10, 12)).astype(np.float32),
+                                           np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    assert logic.inputDescription(thick, model, outputSliceSpacing=2.0).endswith("output 2 mm along z, the other axes as they are")
+    volumes = lambda: scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")  # noqa: E731
+    nodes = volumes()
+    for node, asked, message in ((thick, 4.0, "below the input's 4 mm"), (add_oblique_volume(), 1.0, "leave it out")):
+        with pytest.raises(InputVolumeError, match=message):
+            logic.startProcess(node, model=model if node is thick else "trilinear", device="cpu", python=sys.executable,
+                               outputSliceSpacing=asked)
+    assert volumes() == nodes + 1  # only the second input; no output node
+    job = logic.startProcess(thick, model=model, device="cpu", python=sys.executable, outputSliceSpacing=2.0)
+    assert job.command()[-2:] == ["--output-slice-spacing", "2.0"]
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (12, 10, 12)  # floor(23 / 2) + 1 slices
+    np.testing.assert_allclose(job.outputVolumeNode.GetSpacing(), (1.0, 1.0, 2.0))
+
+
 def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):
     """Apply after Apply runs in one worker process (torch imported once); cancelling kills it, the next run starts
     a fresh one; the figures printed here are the README's warm-worker timing."""

@@ -101,6 +101,13 @@ def test_a_ratio_other_than_the_model_factor_is_resampled_onto_the_in_plane_spac
     expected = np.arange(49) * 0.9 * 10 / 4.5
     np.testing.assert_allclose(result.array[5:36, 1, 2], expected[5:36], atol=1e-3)  # B-spline edges ring a little
     np.testing.assert_allclose(result.array[:36, 1, 2], expected[:36], atol=0.2)
+    # an output slice spacing of thick / 4 is the model's own grid: no resampling, the ramp exact
+    result = super_resolve_thick_slices(volume, interpolation_model("trilinear", (1, 1, 4)), CPU, slice_spacing=1.125)
+    np.testing.assert_allclose(result.spacing, (0.9, 0.9, 1.125))
+    assert result.size == (5, 4, 40)
+    np.testing.assert_allclose(result.array[:37, 1, 2], np.arange(37) * 1.125 * 10 / 4.5, atol=1e-4)
+    with pytest.raises(ValueError, match="below the input's 4.5 mm between slices"):
+        super_resolve_thick_slices(volume, interpolation_model("trilinear", (1, 1, 4)), CPU, slice_spacing=4.5)
 
 
 def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, monkeypatch):
@@ -151,6 +158,18 @@ def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsy
     assert result.size == (20, 8, 9) and (tmp_path / "views.png").stat().st_size > 1000
     np.testing.assert_allclose(result.spacing, (0.75, 0.75, 0.75))
     np.testing.assert_allclose(result.origin, (1.0, 2.0, 3.0))
+    # the output's spacing along the thick axis on request: 1.5 mm, the 4x grid resampled over the same extent
+    assert main(["predict", str(path), str(tmp_path / "sr15.nrrd"), "--model", str(model_path), "--progress", "none",
+                 "--output-slice-spacing", "1.5"]) == 0
+    assert "output 1.5 mm along x, the other axes as they are" in capsys.readouterr().out
+    result = read_volume(tmp_path / "sr15.nrrd")
+    assert result.size == (10, 8, 9)
+    np.testing.assert_allclose(result.spacing, (1.5, 0.75, 0.75))
+    for extra, message in ((["--model", str(model_path), "--output-slice-spacing", "3"], "below the input's 3 mm"),
+                           (["--model", "trilinear", "--output-slice-spacing", "1"], "an isotropic model: leave it out")):
+        assert main(["predict", str(path), str(tmp_path / "no.nrrd"), "--progress", "none"] + extra) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "no.nrrd").exists()
     # an isotropic input is refused by a through-plane model
     write_volume(Volume(np.ones((6, 6, 6), np.float32)), tmp_path / "iso.nrrd")
     assert main(["predict", str(tmp_path / "iso.nrrd"), str(tmp_path / "x.nrrd"), "--model", str(model_path)]) == 2
