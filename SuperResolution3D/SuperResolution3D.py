@@ -155,7 +155,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             "Model": "default", "Device": defaults["device"], "Window": str(defaults["window"]),
             "Overlap": str(defaults["overlap"]), "Batch": str(defaults["batch"]), "Precision": defaults["precision"],
             "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
-            "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false",
+            "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false", "OutputSliceSpacing": "0.0",
         }
 
     # Parameter node ---------------------------------------------------------------------------------

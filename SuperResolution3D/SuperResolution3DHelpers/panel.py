@@ -77,6 +77,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.mirrorEnsembleCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptMinutesSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
+        self.ui.outputSliceSpacingSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
 
         self.ui.progressBar.setVisible(False)
@@ -149,6 +150,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.mirrorEnsembleCheckBox.checked = node.GetParameter("MirrorEnsemble") == "true"
             self.ui.adaptCheckBox.checked = node.GetParameter("Adapt") == "true"
             self.ui.adaptMinutesSpinBox.value = float(node.GetParameter("AdaptMinutes") or defaults["AdaptMinutes"])
+            self.ui.outputSliceSpacingSpinBox.value = float(node.GetParameter("OutputSliceSpacing") or defaults["OutputSliceSpacing"])
         finally:
             self._updatingGUI = False
         self.updateApplyButton()
@@ -175,6 +177,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("MirrorEnsemble", "true" if self.ui.mirrorEnsembleCheckBox.checked else "false")
             node.SetParameter("Adapt", "true" if self.ui.adaptCheckBox.checked else "false")
             node.SetParameter("AdaptMinutes", str(self.ui.adaptMinutesSpinBox.value))
+            node.SetParameter("OutputSliceSpacing", str(self.ui.outputSliceSpacingSpinBox.value))
         finally:
             node.EndModify(wasModifying)
 
@@ -203,13 +206,20 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             adaptable = self.logic.canAdapt(inputNode, self.ui.modelSelector.currentData)
             description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData,
                                                       adapt=adaptable and self.ui.adaptCheckBox.checked,
-                                                      adaptMinutes=self.ui.adaptMinutesSpinBox.value)
+                                                      adaptMinutes=self.ui.adaptMinutesSpinBox.value,
+                                                      outputSliceSpacing=self.outputSliceSpacing(adaptable))
         except Exception:  # noqa: BLE001 - a description must never break the panel
             adaptable, description = False, ""
         self.ui.adaptCheckBox.enabled = adaptable
         self.ui.adaptMinutesSpinBox.enabled = adaptable and self.ui.adaptCheckBox.checked
+        self.ui.outputSliceSpacingSpinBox.enabled = adaptable  # the same condition: thick input, through-plane model
         if description:
             self.ui.statusLabel.text = description
+
+    def outputSliceSpacing(self, enabled):
+        """The spin box's spacing in mm, or None for "in-plane" (0) or an input it does not apply to."""
+        value = self.ui.outputSliceSpacingSpinBox.value
+        return float(value) if enabled and value > 0 else None
 
     # Models -----------------------------------------------------------------------------------------
     def populateModels(self):
@@ -326,6 +336,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 adapt=self.ui.adaptCheckBox.enabled and self.ui.adaptCheckBox.checked,
                 adaptMinutes=self.ui.adaptMinutesSpinBox.value,
                 mirrorEnsemble=self.ui.mirrorEnsembleCheckBox.checked,
+                outputSliceSpacing=self.outputSliceSpacing(self.ui.outputSliceSpacingSpinBox.enabled),
             )
         except Exception as error:  # bad input, missing model...: nothing was started or added
             self.ui.statusLabel.text = str(error)
