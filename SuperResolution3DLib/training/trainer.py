@@ -40,13 +40,10 @@ from SuperResolution3DLib.data.patches import PatchBatchPool, PatchSampler, load
 from SuperResolution3DLib.models.card import sha256_of_file
 from SuperResolution3DLib.networks import build_network
 from SuperResolution3DLib.training.distributed import DistributedContext, main_only, rank_rng, wrap_ddp
+from SuperResolution3DLib.training.records import (append_metrics_row, campaign_of_card, checksum_path, degradation_text,
+                                                  tensorboard_writer)
 
 CHECKPOINT_NAME = "checkpoint_latest.pt"
-
-
-def checksum_path(checkpoint: Path) -> Path:
-    """The file beside a checkpoint that records its SHA-256 (checked before the checkpoint is loaded)."""
-    return checkpoint.with_name(checkpoint.name + ".sha256")
 
 
 def cosine_learning_rate(step: int, total: int, start: float, end: float) -> float:
@@ -427,9 +424,9 @@ class Trainer:
 
     def write_log_row(self, row: Dict[str, float]) -> None:
         self.history.append(row)
-        _append_csv(self.output_dir / "metrics.csv", row)
+        append_metrics_row(self.output_dir / "metrics.csv", row)
         if self._board is None:
-            self._board = _tensorboard_writer(self.output_dir / "tensorboard") or False
+            self._board = tensorboard_writer(self.output_dir / "tensorboard") or False
         if self._board:
             for key, value in row.items():
                 if key != "step":
@@ -542,24 +539,6 @@ class Trainer:
         }
 
 
-def degradation_text(data, scale) -> str:
-    if data.degradation == "slice_profile":
-        return (f"thick slices: profiles {list(data.slice_profiles)}, thickness {list(data.slice_thickness)} x the slice "
-                f"spacing, every scale-th voxel kept; scale {list(scale)}")
-    return ("k-space truncation to the central 1/scale, magnitude (real part for signed volumes), "
-            f"nearest downsampling; scale {list(scale)}")
-
-
-def campaign_of_card(card: Dict[str, Any]) -> Dict[str, Any]:
-    """A model card's campaign totals (older cards: their own steps and hours only)."""
-    if card.get("training_campaign"):
-        return dict(card["training_campaign"])
-    settings = card.get("training_settings", {})
-    steps, hours = int(settings.get("steps", 0)), float(settings.get("wall_clock_hours", 0.0))
-    return {"total_steps": steps, "total_hours": hours,
-            "runs": [{"name": card.get("name"), "steps": steps, "hours": hours}]}
-
-
 class L1Trainer(Trainer):
     """Stage 1 (PSNR-oriented): L1 loss (or MSE, ``optim.pixel_loss``), Adam; exports the weights with the best
     validation PSNR."""
@@ -573,23 +552,3 @@ class L1Trainer(Trainer):
         loss, l1 = self.pixel_loss(sr, hr)
         self.step_optimizer(loss, self.optimizer, self.g_scaler, self.generator.parameters())
         return {"l1": float(l1.detach())}
-
-
-def _append_csv(path: Path, row: Dict[str, float]) -> None:
-    columns = ["step", "lr", "l1", "val_psnr", "val_ssim", "seconds"]
-    extra = [k for k in row if k not in columns]
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns + extra, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _tensorboard_writer(folder: Path):
-    """A TensorBoard ``SummaryWriter`` when the ``tensorboard`` package is installed, else ``None`` (CSV only)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # noqa: BLE001 - tensorboard missing or broken: the CSV log is always written
-        return None
-    return SummaryWriter(str(folder))
