@@ -43,11 +43,6 @@ class ThickSlices:
     def ratio(self) -> float:
         return self.thickness / self.in_plane
 
-    def output_spacing(self, spacing: Sequence[float]) -> Tuple[float, float, float]:
-        """The ``(x, y, z)`` spacing of the result for an input of this ``spacing``: the thick axis takes the finer
-        in-plane spacing, the other axes keep their own."""
-        return tuple(self.in_plane if a == self.axis else float(s) for a, s in enumerate(spacing))
-
     def in_plane_text(self) -> str:
         if self.coarser_in_plane is None:
             return f"{self.in_plane:g} mm in-plane"

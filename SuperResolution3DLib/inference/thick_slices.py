@@ -2,9 +2,10 @@
 
 The geometry rule (README, "Thick slices"):
 
-1. The thick axis is the one ``core.anisotropy.find_thick_slices`` finds: its spacing is at least
-   ``MIN_ANISOTROPY`` times each of the other two; any of x, y, z, also with an oblique direction (index axes
-   count). Its target spacing is the finer in-plane one; with non-square pixels the other axes keep theirs.
+1. The thick axis is the one ``core.anisotropy.find_thick_slices`` finds: its spacing is at least twice the finer
+   and 1.5 times the coarser of the other two (``THICK_SLICE_RULE``); any of x, y, z, also with an oblique
+   direction (index axes count). Its target spacing is the finer in-plane one (or ``slice_spacing``); with
+   non-square pixels the other axes keep theirs.
 2. The volume is turned (array axes and direction columns together, so that no voxel moves in the world) so
    that its thick axis is the network's z, super-resolved by the model's factor ``f`` along it (output voxel
    ``f * i`` on input voxel ``i``, same origin), and turned back.
