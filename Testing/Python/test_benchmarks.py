@@ -51,3 +51,14 @@ def test_gpu_throughput_scores_fp32_convolutions_against_the_tf32_peak_when_cudn
     assert script.peak_name("fp32", "cuda", False) == "fp32" and script.peak_name("fp32", "cpu", True) == "fp32"
     assert script.peak_name("bf16", "cuda", True) == "bf16"
     assert script.device_peaks("NVIDIA H200", "")["tf32"] == 494.7
+
+
+def test_thick_slice_timing_runs_on_a_small_synthetic_scan(tmp_path, capsys):
+    script = load_script("thick_slice_time")
+    out = tmp_path / "thick.json"
+    assert script.main(["--size", "48,48,12", "--adapt-minutes", "0.002", "--crops", "2", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["size"] == [48, 48, 12] and report["output_size"] == [48, 48, 48]  # 4 mm slices -> 1 mm
+    assert report["adaptation_steps"] >= 1 and report["inference_seconds"] > 0 and report["peak_memory_gb"] > 0
+    assert "the 5-minute target" in capsys.readouterr().out
+    assert script.main(["--size", "16,16,16", "--no-adapt"]) == 0  # 1 x 1 x 4 mm: still thick
