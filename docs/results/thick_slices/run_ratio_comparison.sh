@@ -6,10 +6,11 @@
 # along y; also for choosing) or on the real test scans (for reporting only), the docs/results.md protocol (96x112x96
 # centre crop, CT as HU - min, interior 8). The candidate's card needs a name of its own (the method column shows
 # card names). Prints one line per scan, profile and ratio; the per-volume CSVs go to OUT (about 4 minutes on 2 CPU
-# cores).
-#   SR3D_DATA=/work/data docs/results/thick_slices/run_ratio_comparison.sh CANDIDATE.json validation|inplane|test OUT [FACTORS]
+# cores). PROFILES: profile[:thickness] items, the thickness in slice spacings (default "gaussian rect", thickness 1).
+#   SR3D_DATA=/work/data docs/results/thick_slices/run_ratio_comparison.sh CANDIDATE.json validation|inplane|test OUT [FACTORS] [PROFILES]
 set -euo pipefail
 candidate=${1:?candidate model .json}; split=${2:?validation or test}; out=${3:?output folder}; factors=${4:-"2 3 4 5 6"}
+profiles=${5:-"gaussian rect"}
 cd "$(dirname "$0")/../../.."
 data=${SR3D_DATA:?set SR3D_DATA to the folder of real/ (README, "Real scans, offline")}
 case "$split" in
@@ -30,16 +31,19 @@ PY
              volumes=("$out/brain2_inplane.nii.gz") ;;
     *) echo "the split must be validation, inplane or test, got $split" >&2; exit 2 ;;
 esac
-for profile in gaussian rect; do
+for item in $profiles; do
+    profile=${item%%:*}; thickness=1.0
+    [ "$item" != "$profile" ] && thickness=${item#*:}
     for factor in $factors; do
       scales="1,1,$factor"
       [ "$split" = inplane ] && scales="$factor,1,1 1,$factor,1"
       for scale in $scales; do
         run="$out/${profile}_${scale//,/_}"
+        [ "$item" != "$profile" ] && run="$out/${profile}_${thickness}_${scale//,/_}"
         sr3d evaluate "${volumes[@]}" --models bspline sr3d_rrdb_thick_x4_l1 "$candidate" --scale "$scale" \
-            --profile "$profile" --crop 96,112,96 --shift-to-zero --interior 8 --metrics psnr,ssim --figure-subject -1 \
+            --profile "$profile" --thickness "$thickness" --crop 96,112,96 --shift-to-zero --interior 8 --metrics psnr,ssim --figure-subject -1 \
             --progress none --out "$run" > /dev/null
-        python - "$run/per_volume.csv" "$profile" "$factor" "$scale" <<'PY'
+        python - "$run/per_volume.csv" "$item" "$factor" "$scale" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 for volume in dict.fromkeys(r["volume"] for r in rows):
