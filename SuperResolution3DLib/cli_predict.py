@@ -108,10 +108,10 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
     when ``adaptation`` (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing``
     mm along its thick axis when given): ``(input volume, result, model used)``."""
-    from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
-                                                             is_through_plane, model_for_input, super_resolve_any)
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
+    from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
+                                                             is_through_plane, model_for_input, super_resolve_any)
     from SuperResolution3DLib.models.files import load_model
 
     header, volume = read_volume_header(input_path), None
@@ -152,7 +152,6 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
                                         input_name=Path(str(input_path)).name)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
-
 
 
 def device_and_precision_text(settings) -> str:
