@@ -24,8 +24,6 @@ THICK_SLICE_RULE = "one axis at least 2x the finer and 1.5x the coarser of the o
 # In-plane spacings closer than this (relative) count as square pixels: the output is called isotropic.
 PLANE_TOLERANCE = 0.1
 AXIS_NAMES = "xyz"
-# An isotropic model may train on volumes up to this ratio (a 0.7 x 0.7 x 1.25 mm CT); thicker slices are refused.
-MAX_RATIO_FOR_ISOTROPIC_TRAINING = MIN_ANISOTROPY
 
 
 @dataclass(frozen=True)

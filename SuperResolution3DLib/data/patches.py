@@ -29,8 +29,7 @@ import numpy as np
 from SuperResolution3DLib.data.degradation import (fourier_resample, kspace_lowpass, kspace_truncate, nearest_downsample,
                                                    resample_axis, resample_axis_spectrally)
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
-from SuperResolution3DLib.core.anisotropy import (MAX_RATIO_FOR_ISOTROPIC_TRAINING, find_thick_slices,
-                                                  finest_in_plane_axes)
+from SuperResolution3DLib.core.anisotropy import find_thick_slices, finest_in_plane_axes
 from SuperResolution3DLib.core.config import DataConfig
 from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.folds import kfold_split
@@ -98,9 +97,9 @@ def load_training_volumes(paths: Sequence[Path], scale, normalization: dict, for
 
 
 def _refuse_thick_slices(volume: Volume, name: str) -> None:
-    """An isotropic model's training volume may not have slices more than 2x its in-plane spacing."""
-    thick = find_thick_slices(volume.spacing)
-    if thick is not None and thick.ratio > MAX_RATIO_FOR_ISOTROPIC_TRAINING:
+    """An isotropic model's training volume may not be a thick-slice one by the rule of ``sr3d predict``
+    (``find_thick_slices``); a 0.7 x 0.7 x 1.25 mm CT is not."""
+    if find_thick_slices(volume.spacing) is not None:
         raise TrainingConfigError(
             f"training volume {name} has thick slices ({' x '.join(f'{s:g}' for s in volume.spacing)} mm): it holds no "
             "fine detail along its slices for an isotropic model to learn; use it to train a through-plane model "

@@ -77,11 +77,11 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
     order = axis_order_with_thick_last(thick.axis)
     turned = permute_axes(volume, order)
     # pairs only along the in-plane axes at the finer spacing: a coarser one does not hold the detail sought
-    pair_axes = tuple(2 - order.index(a) for a in finest_in_plane_axes(volume.spacing, thick))
+    pair_axes = sorted(2 - order.index(a) for a in finest_in_plane_axes(volume.spacing, thick))
     describe = {"input": input_name, "size": list(volume.size), "spacing": [round(float(s), 4) for s in volume.spacing],
                 "thick_axis": AXIS_NAMES[thick.axis], "ratio": round(thick.ratio, 3)}
     return adapt_to_scan(turned.array, model, adaptation, progress, cancel, describe, ratio=thick.ratio,
-                         pair_axes=sorted(pair_axes))
+                         pair_axes=pair_axes)
 
 
 def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
