@@ -4,7 +4,7 @@
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
                               [--output-slice-spacing MM]
                               [--adapt [--adapt-minutes 3] [--slice-profile mixed] [--save-adapted MODEL.json]]
-    sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid] [--thickness MM])
+    sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid|sinc] [--thickness MM])
     sr3d info MODEL
     sr3d models
     sr3d --version
@@ -89,7 +89,7 @@ def command_degrade(args: argparse.Namespace) -> int:
     if args.profile != "kspace" and axis is None:
         raise InputVolumeError(f"--profile {args.profile} makes thick slices along one axis; give a --scale such as 1,1,4")
     if args.thickness is not None and args.profile == "kspace":
-        raise InputVolumeError("--thickness needs a slice --profile (rect, trapezoid or gaussian)")
+        raise InputVolumeError("--thickness needs a slice --profile (rect, trapezoid, gaussian or sinc)")
     hr = validate_volume(read_volume(args.hr))
     if args.profile == "kspace":
         lr = kspace_degrade(hr, args.scale)
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
     predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
                          help="--adapt: how the scanner made the slices: mixed (random, as in pre-training; default), estimate "
-                         "(from the scan's spectra), or rect, trapezoid, gaussian")
+                         "(from the scan's spectra), or rect, trapezoid, gaussian, sinc")
     predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
                          help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm")
     predict.add_argument("--save-adapted", default=None, metavar="MODEL.json",
@@ -284,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     degrade.add_argument("--scale", type=_positive_triple("--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
     degrade.add_argument("--profile", default="kspace", choices=["kspace", *SLICE_PROFILES],
                          help="kspace: truncate the spectrum (the paper's, all axes); rect, trapezoid, gaussian: thick "
-                              "slices along the one axis whose scale is above 1 (default: %(default)s)")
+                              "slices along the one axis whose scale is above 1; sinc: an ideal low-pass along that axis "
+                              "(k-space truncation of a 3D acquisition, with --thickness) (default: %(default)s)")
     degrade.add_argument("--thickness", type=_number(float, "--thickness", 1e-6), metavar="MM",
-                         help="slice thickness (rect) or FWHM (trapezoid, gaussian) in mm; default: the slice spacing "
+                         help="slice thickness (rect), FWHM (trapezoid, gaussian) or cut-off period (sinc) in mm; default: the slice spacing "
                               "(contiguous slices); smaller leaves gaps, larger overlaps")
     degrade.set_defaults(run=command_degrade)
 

@@ -13,8 +13,10 @@ CLAMP_MODES = ("range", "floor", "none")
 # conversion, else PyTorch), torch, or openvino (pip install openvino; CPU only).
 BACKENDS = ("auto", "torch", "openvino")
 
-# Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for.
-SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
+# Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for: rect, trapezoid and
+# gaussian integrate over a slice (2D acquisitions, thick CT reconstructions); sinc is an ideal low-pass along the axis
+# (k-space truncation: a 3D acquisition with fewer partitions than in-plane matrix lines).
+SLICE_PROFILES = ("rect", "trapezoid", "gaussian", "sinc")
 # How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.
 ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")

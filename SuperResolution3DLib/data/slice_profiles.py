@@ -2,7 +2,9 @@
 
 A thick slice integrates the tissue over its slice profile: a rectangle as wide as the slice thickness (an
 ideal 2D slice or a thick CT reconstruction), a trapezoid (a real RF pulse: a flat top and linear edges) or
-a Gaussian of a given FWHM. Slices are ``factor`` HR voxels apart; the thickness may differ from that spacing
+a Gaussian of a given FWHM. A 3D acquisition with fewer partitions than in-plane lines has no slice profile of
+that kind: its through-plane resolution is k-space truncation, an ideal low-pass (``sinc``) whose kept band is
+``1 / thickness`` cycles per HR voxel wide. Slices are ``factor`` HR voxels apart; the thickness may differ from that spacing
 (thickness < spacing: gaps between slices; thickness > spacing: overlapping slices).
 
 ``thick_slice_degrade`` convolves the HR volume with the profile along the axis and keeps every ``factor``-th
@@ -23,12 +25,15 @@ from SuperResolution3DLib.core.volume import Volume
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 SUBSAMPLES = 16  # sub-voxel samples per HR voxel when integrating a profile
+SINC_REACH = 8  # a sinc kernel reaches this many thicknesses either side (its lobes decay as 1 / distance)
 
 
 def profile_function(profile: str, thickness: float, ramp: float = 0.25):
     """The profile as a function of the distance from the slice centre (HR voxels), peak 1.
 
-    ``thickness`` is the full width (rect), the full width at half maximum (gaussian, trapezoid); ``ramp`` is
+    ``thickness`` is the full width (rect), the full width at half maximum (gaussian, trapezoid), or the
+    period whose frequency is the cut-off (sinc: the band ``[-1 / (2 thickness), 1 / (2 thickness)]`` cycles per
+    voxel is kept, as k-space truncation by ``thickness`` keeps it; its FWHM is 1.21 x ``thickness``); ``ramp`` is
     the trapezoid's edge width as a fraction of its thickness.
     """
     if profile not in SLICE_PROFILES:
@@ -40,18 +45,26 @@ def profile_function(profile: str, thickness: float, ramp: float = 0.25):
     if profile == "gaussian":
         sigma = thickness * FWHM_TO_SIGMA
         return lambda d: np.exp(-0.5 * (d / sigma) ** 2)
+    if profile == "sinc":
+        return lambda d: np.sinc(d / thickness)
     edge = ramp * thickness
     return lambda d: np.clip((thickness / 2 + edge / 2 - np.abs(d)) / max(edge, 1e-9), 0.0, 1.0)
 
 
 def slice_profile_kernel(profile: str, thickness: float, ramp: float = 0.25) -> np.ndarray:
     """The profile integrated over each HR voxel (a box of width 1 around integer offsets), normalised to
-    sum 1; odd length, centred."""
+    sum 1; odd length, centred. A sinc acts on the voxels' samples, as k-space truncation does: it is sampled at
+    the integer offsets instead."""
+    function = profile_function(profile, thickness, ramp)
+    if profile == "sinc":
+        half = int(math.ceil(SINC_REACH * thickness))
+        weights = function(np.arange(-half, half + 1, dtype=np.float64))
+        return weights / weights.sum()
     reach = thickness * (3.0 if profile == "gaussian" else 0.5 + ramp) + 1
     half = int(math.ceil(reach))
     offsets = np.arange(-half, half + 1)
     fine = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES - 0.5
-    weights = profile_function(profile, thickness, ramp)(offsets[:, None] + fine[None, :]).mean(axis=1)
+    weights = function(offsets[:, None] + fine[None, :]).mean(axis=1)
     weights = np.trim_zeros(weights) if weights.sum() > 0 else np.ones(1)
     if len(weights) % 2 == 0:  # keep the kernel centred on a voxel
         weights = np.append(weights, 0.0)

@@ -62,7 +62,7 @@ class EvaluationSettings:
         (``HU - min``), as the real-scan protocol does; scores do not change with a shift otherwise.
     interior: HR voxels at each face left out of PSNR / SSIM (the borders, where the FFT's periodic
         wrap-around of a cropped volume rings).
-    slice_profile: ``None`` (k-space degradation) or ``rect`` / ``trapezoid`` / ``gaussian``: thick slices along
+    slice_profile: ``None`` (k-space degradation) or ``rect`` / ``trapezoid`` / ``gaussian`` / ``sinc``: thick slices along
         the one axis whose scale is above 1 (``data.slice_profiles``), ``slice_thickness`` slice spacings thick.
     adapt: ``AdaptationSettings``: every through-plane model is also scored after self-supervised adaptation to each
         LR volume (``inference.adaptation``; method ``<name>+adapt``, its seconds include the adaptation).

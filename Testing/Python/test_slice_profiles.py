@@ -30,6 +30,32 @@ def test_gaussian_and_trapezoid_profiles_have_the_asked_fwhm():
         assert len(slice_profile_kernel(profile, 3.3)) % 2 == 1
 
 
+def test_a_sinc_profile_keeps_the_band_of_k_space_truncation_and_removes_the_rest():
+    z = np.arange(200, dtype=np.float64)
+    for frequency, kept in ((0.05, True), (0.1, True), (0.15, False), (0.3, False)):  # cut-off 1 / (2 * 4) = 0.125
+        wave = np.cos(2 * np.pi * frequency * z)[:, None, None].repeat(3, 1).repeat(3, 2).astype(np.float32)
+        lr = thick_slice_degrade(Volume(wave), axis=2, factor=4, profile="sinc").array[10:-10, 1, 1]
+        expected = np.cos(2 * np.pi * frequency * z[::4][10:-10]) if kept else np.zeros_like(lr)
+        np.testing.assert_allclose(lr, expected, atol=0.06)
+    assert slice_profile_kernel("sinc", 4.0).sum() == pytest.approx(1.0)
+    assert len(slice_profile_kernel("sinc", 3.3)) % 2 == 1
+
+
+def test_a_sinc_profile_matches_sr3d_degrade_k_space_truncation_away_from_the_ends():
+    from SuperResolution3DLib.data.degradation import kspace_degrade
+
+    noise = Volume(np.random.default_rng(1).normal(size=(129, 6, 5)).astype(np.float32))  # signed: no magnitude step
+    kspace = kspace_degrade(noise, (1, 1, 4)).array
+    inner = slice(8, -8)  # k-space truncation wraps around the ends, the kernel mirrors them
+
+    def relative_error(profile):
+        lr = thick_slice_degrade(noise, 2, 4, profile).array
+        assert lr.shape == kspace.shape
+        return np.sqrt(np.mean((kspace[inner] - lr[inner]) ** 2)) / np.std(kspace[inner])
+
+    assert relative_error("sinc") < 0.1 < 0.3 < min(relative_error("gaussian"), relative_error("rect"))
+
+
 def test_thick_slices_keep_geometry_and_sit_on_every_factor_th_hr_voxel():
     array = np.zeros((22, 6, 7), np.float32)
     array[8] = 100.0  # a bright axial plane at HR z = 8: LR slice 2 with factor 4
@@ -235,7 +261,7 @@ def test_a_slice_profile_config_needs_one_thick_axis_and_known_profiles(tmp_path
     with pytest.raises(TrainingConfigError, match="one axis only"):
         load_training_config(path)
     path.write_text("network: {name: RRDBNet3D, scale: [1, 1, 4]}\n"
-                    "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, slice_profiles: [sinc]}\n")
+                    "data: {train: [a.nii], patch_size: 16, degradation: slice_profile, slice_profiles: [lorentzian]}\n")
     with pytest.raises(TrainingConfigError, match="slice_profiles"):
         load_training_config(path)
 
