@@ -10,7 +10,8 @@ from SuperResolution3DLib.core.errors import TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
-from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES, DEGRADATIONS, NETWORK_SETTINGS, PIXEL_LOSSES, SLICE_PROFILES, WEIGHTS_DTYPES
+from SuperResolution3DLib.core.vocabulary import (ADAPTATION_PROFILES, DEGRADATIONS, INTEGRATING_SLICE_PROFILES, NETWORK_SETTINGS,
+                                                PIXEL_LOSSES, SLICE_PROFILES, WEIGHTS_DTYPES)
 
 
 @dataclass
@@ -69,9 +70,9 @@ class AdaptationSettings:
 
     minutes: time budget of the fine-tuning (wall clock; the crops' set-up and the check come on top, a few seconds).
     max_steps: stop after this many steps even within the budget (``None``: the budget alone decides).
-    slice_profile: ``mixed`` (a random profile and thickness per pair, as in pre-training), ``estimate`` (the
-        profile and thickness that best explain the scan's through-plane spectrum, ``data.slice_profiles``), or one of
-        ``SLICE_PROFILES`` with ``slice_thickness``.
+    slice_profile: ``mixed`` (a random integrating profile and thickness per pair, as in pre-training), ``estimate``
+        (the integrating profile and thickness that best explain the scan's through-plane spectrum,
+        ``data.slice_profiles``), or one of ``SLICE_PROFILES`` with ``slice_thickness`` (``sinc`` only this way).
     slice_thickness: slice thickness as a multiple of the slice spacing (1.0: contiguous; < 1 gaps; > 1 overlaps);
         ``None``: 0.8-1.3 drawn at random (``mixed``), estimated (``estimate``) or 1.0.
     patch: HR crop side in voxels (a multiple of the model's factor); batch: pairs per step.
@@ -155,7 +156,7 @@ class DataConfig:
     augment_noise: float = 0.0
     augment_noise_probability: float = 0.5
     degradation: str = "kspace"
-    slice_profiles: List[str] = field(default_factory=lambda: list(SLICE_PROFILES))
+    slice_profiles: List[str] = field(default_factory=lambda: list(INTEGRATING_SLICE_PROFILES))
     slice_thickness: List[float] = field(default_factory=lambda: [0.8, 1.3])
     voxel_scales: List[float] = field(default_factory=lambda: [1.0])
     thick_ratios: Optional[List[float]] = None

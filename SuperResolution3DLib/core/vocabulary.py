@@ -14,9 +14,11 @@ CLAMP_MODES = ("range", "floor", "none")
 BACKENDS = ("auto", "torch", "openvino")
 
 # Thick-slice profiles (data.slice_profiles) and the degradations a training config can ask for: rect, trapezoid and
-# gaussian integrate over a slice (2D acquisitions, thick CT reconstructions); sinc is an ideal low-pass along the axis
-# (k-space truncation: a 3D acquisition with fewer partitions than in-plane matrix lines).
-SLICE_PROFILES = ("rect", "trapezoid", "gaussian", "sinc")
+# gaussian integrate over a slice (2D acquisitions, thick CT reconstructions: what the bundled through-plane model
+# trained on, a training config's default and the adaptation's mixed draw); sinc is an ideal low-pass along the axis
+# (k-space truncation: a 3D acquisition with fewer partitions than in-plane matrix lines), used where named.
+INTEGRATING_SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
+SLICE_PROFILES = INTEGRATING_SLICE_PROFILES + ("sinc",)
 # How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.
 ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")

@@ -31,7 +31,7 @@ import numpy as np
 
 from SuperResolution3DLib.core.config import AdaptationSettings
 from SuperResolution3DLib.core.errors import InputVolumeError
-from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+from SuperResolution3DLib.core.vocabulary import INTEGRATING_SLICE_PROFILES
 
 ProgressCallback = Callable[[float, str], None]
 MIXED_THICKNESS = (0.8, 1.3)  # the pre-training range (configs/thick_slices_x4_l1.yaml)
@@ -63,7 +63,7 @@ def crop_corners(normalised: np.ndarray, count: int, lr_side: Tuple[int, int, in
 
 def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Generator) -> Tuple[str, float]:
     if settings.slice_profile == "mixed":
-        profile = SLICE_PROFILES[rng.integers(len(SLICE_PROFILES))]
+        profile = INTEGRATING_SLICE_PROFILES[rng.integers(len(INTEGRATING_SLICE_PROFILES))]
         return profile, settings.slice_thickness or float(rng.uniform(*MIXED_THICKNESS))
     if settings.slice_profile == "estimate":
         return estimate.profile, settings.slice_thickness or estimate.relative_thickness
@@ -144,7 +144,9 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     torch.manual_seed(settings.seed)
     normalised = fit_intensity_mapping(turned_array, model.normalization).forward(np.asarray(turned_array, np.float32))
     side = adaptation_patch(normalised.shape, factor, settings.patch)
-    estimate = estimate_slice_profile(normalised, factor) if settings.slice_profile == "estimate" else None
+    estimate = None
+    if settings.slice_profile == "estimate":  # sinc only where named: the estimate takes rect slices for sinc ones
+        estimate = estimate_slice_profile(normalised, factor, profiles=INTEGRATING_SLICE_PROFILES)
     device = select_device(settings.device)
     precision = resolve_precision(settings.precision, device.type)
     precision_context = lambda: autocast(device.type, precision)  # noqa: E731

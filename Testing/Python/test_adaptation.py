@@ -76,6 +76,15 @@ def test_adaptation_fine_tunes_a_copy_and_records_what_it_did():
     assert any(m.startswith("adapting: step 2") for _, m in steps)
 
 
+def test_mixed_pairs_use_the_integrating_profiles_of_pre_training_and_sinc_only_where_named():
+    from SuperResolution3DLib.inference.adaptation import _slice_profile_of
+
+    rng = np.random.default_rng(0)
+    drawn = {_slice_profile_of(AdaptationSettings(), None, rng)[0] for _ in range(200)}
+    assert drawn == {"rect", "trapezoid", "gaussian"}
+    assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng) == ("sinc", 1.0)
+
+
 def test_adaptation_that_does_not_help_keeps_the_pretrained_weights():
     model = tiny_thick_model()
     adapted = adapt_to_scan(thick_scan(), model, AdaptationSettings(max_steps=2, learning_rate=0.0, **QUICK))
