@@ -117,12 +117,13 @@ def command_info(args: argparse.Namespace) -> int:
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.models.card import (DEFAULT_MODEL_NAME, DEFAULT_THICK_SLICE_MODEL_NAME, list_bundled_models,
-                                                  models_dir)
+    from SuperResolution3DLib.models.card import (DEFAULT_MODEL_NAME, DEFAULT_THICK_SLICE_MODEL_NAME, KSPACE_THICK_SLICE_MODEL_NAME,
+                                                  list_bundled_models, models_dir)
 
     names = list_bundled_models()
     print(f"bundled models in {models_dir()}:")
-    marks = {DEFAULT_MODEL_NAME: "  (default)", DEFAULT_THICK_SLICE_MODEL_NAME: "  (default for thick-slice inputs)"}
+    marks = {DEFAULT_MODEL_NAME: "  (default)", DEFAULT_THICK_SLICE_MODEL_NAME: "  (default for thick-slice inputs)",
+             KSPACE_THICK_SLICE_MODEL_NAME: "  (--model for k-space truncated slices: 3D acquisitions)"}
     for name in names:
         print(f"  {name}{marks.get(name, '')}")
     print("  trilinear, bspline, nearest  (interpolation baselines)")

@@ -4,8 +4,9 @@ A thick slice integrates the tissue over its slice profile: a rectangle as wide 
 ideal 2D slice or a thick CT reconstruction), a trapezoid (a real RF pulse: a flat top and linear edges) or
 a Gaussian of a given FWHM. A 3D acquisition with fewer partitions than in-plane lines has no slice profile of
 that kind: its through-plane resolution is k-space truncation, an ideal low-pass (``sinc``) whose kept band is
-``1 / thickness`` cycles per HR voxel wide. Slices are ``factor`` HR voxels apart; the thickness may differ from that spacing
-(thickness < spacing: gaps between slices; thickness > spacing: overlapping slices).
+``1 / thickness`` cycles per HR voxel wide (signed: unlike ``kspace_degrade`` it takes no magnitude, so the
+ringing next to a sharp edge may dip below zero). Slices are ``factor`` HR voxels apart; the thickness may
+differ from that spacing (thickness < spacing: gaps between slices; thickness > spacing: overlapping slices).
 
 ``thick_slice_degrade`` convolves the HR volume with the profile along the axis and keeps every ``factor``-th
 voxel from index 0, so the LR grid relation is the one of ``degradation.py``: LR voxel ``i`` sits on HR voxel

@@ -50,3 +50,9 @@ def test_an_install_from_the_wheel_lists_the_models_and_super_resolves_the_sampl
     done = run("predict", str(sample), str(tmp_path / "sr.nrrd"), "--roi", "18,22,18,12,12,12", "--progress", "none")
     assert done.returncode == 0, done.stderr
     assert "48x48x48 voxels" in done.stdout
+
+
+def test_the_bundled_weights_stay_under_50_mb():
+    weights = sorted((REPO / "Resources" / "Models").glob("*.safetensors"))
+    total = sum(path.stat().st_size for path in weights)
+    assert weights and total < 50_000_000, f"{total / 1e6:.1f} MB in {[p.name for p in weights]}"

@@ -134,6 +134,21 @@ def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, mon
     assert model_for_input("bspline", (1.0, 1.0, 4.0))[0] == "bspline"
 
 
+def test_the_bundled_k_space_model_is_a_through_plane_model_used_only_when_named(capsys):
+    from SuperResolution3DLib.inference.thick_slices import model_for_input
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME, find_model_files, list_bundled_models
+
+    assert KSPACE_THICK_SLICE_MODEL_NAME == "sr3d_rrdb_thick_kspace_x4_l1" in list_bundled_models()
+    kspace = find_model_files("sr3d_rrdb_thick_kspace_x4_l1")[1]
+    assert list(kspace["scale"]) == [1, 1, 4] and "profiles ['sinc']" in kspace["training_data"]["degradation"]
+    assert model_for_input("default", (1.0, 1.0, 4.0))[0] == "sr3d_rrdb_thick_x4_l1"
+    name, thick = model_for_input("sr3d_rrdb_thick_kspace_x4_l1", (1.0, 1.0, 4.0))
+    assert name == "sr3d_rrdb_thick_kspace_x4_l1" and thick.axis == 2
+    assert main(["models"]) == 0
+    assert "sr3d_rrdb_thick_kspace_x4_l1  (--model for k-space truncated slices" in capsys.readouterr().out
+
+
 def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsys):
     import torch
 
