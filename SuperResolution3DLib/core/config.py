@@ -70,9 +70,10 @@ class AdaptationSettings:
 
     minutes: time budget of the fine-tuning (wall clock; the crops' set-up and the check come on top, a few seconds).
     max_steps: stop after this many steps even within the budget (``None``: the budget alone decides).
-    slice_profile: ``mixed`` (a random integrating profile and thickness per pair, as in pre-training), ``estimate``
-        (the integrating profile and thickness that best explain the scan's through-plane spectrum,
-        ``data.slice_profiles``), or one of ``SLICE_PROFILES`` with ``slice_thickness`` (``sinc`` only this way).
+    slice_profile: ``mixed`` (a random profile and thickness per pair from those the model trained on, its card's
+        ``slice_profiles``, else rect, trapezoid and Gaussian), ``estimate`` (the one of those and the thickness that
+        best explain the scan's through-plane spectrum, ``data.slice_profiles``), or one of ``SLICE_PROFILES`` with
+        ``slice_thickness``.
     slice_thickness: slice thickness as a multiple of the slice spacing (1.0: contiguous; < 1 gaps; > 1 overlaps);
         ``None``: 0.8-1.3 drawn at random (``mixed``), estimated (``estimate``) or 1.0.
     patch: HR crop side in voxels (a multiple of the model's factor); batch: pairs per step.

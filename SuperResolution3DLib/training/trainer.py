@@ -503,6 +503,8 @@ class Trainer:
                 "intensity": config.data.augment_intensity,
                 "noise": config.data.augment_noise,
                 "voxel_scales": list(config.data.voxel_scales),
+                **({"slice_profiles": list(config.data.slice_profiles), "slice_thickness": list(config.data.slice_thickness)}
+                   if config.data.degradation == "slice_profile" else {}),
                 **({"thick_ratios": list(config.data.thick_ratios),
                     "thick_ratio_probability": config.data.thick_ratio_probability}
                    if config.data.thick_ratios is not None else {}),

@@ -76,13 +76,16 @@ def test_adaptation_fine_tunes_a_copy_and_records_what_it_did():
     assert any(m.startswith("adapting: step 2") for _, m in steps)
 
 
-def test_mixed_pairs_use_the_integrating_profiles_of_pre_training_and_sinc_only_where_named():
-    from SuperResolution3DLib.inference.adaptation import _slice_profile_of
+def test_mixed_pairs_use_the_profiles_the_model_trained_on():
+    from SuperResolution3DLib.inference.adaptation import _slice_profile_of, trained_slice_profiles
+    from SuperResolution3DLib.models.card import find_model_files
 
     rng = np.random.default_rng(0)
-    drawn = {_slice_profile_of(AdaptationSettings(), None, rng)[0] for _ in range(200)}
-    assert drawn == {"rect", "trapezoid", "gaussian"}
-    assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng) == ("sinc", 1.0)
+    default = trained_slice_profiles(tiny_thick_model().card)  # a card without the record: the integrating profiles
+    assert {_slice_profile_of(AdaptationSettings(), None, rng, default)[0] for _ in range(200)} == {"rect", "trapezoid", "gaussian"}
+    kspace = trained_slice_profiles(find_model_files("sr3d_rrdb_thick_kspace_x4_l1")[1])
+    assert kspace == ("sinc",) and _slice_profile_of(AdaptationSettings(), None, rng, kspace)[0] == "sinc"
+    assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng, default) == ("sinc", 1.0)
 
 
 def test_adaptation_that_does_not_help_keeps_the_pretrained_weights():

@@ -295,7 +295,8 @@ def test_a_through_plane_run_with_thick_ratios_trains_and_its_card_says_so(tiny_
 
     config = yaml.safe_load(tiny_config.read_text())
     config["network"]["scale"] = [1, 1, 4]
-    config["data"].update(degradation="slice_profile", thick_ratios=[2, 6], thick_ratio_probability=0.5)
+    config["data"].update(degradation="slice_profile", thick_ratios=[2, 6], thick_ratio_probability=0.5,
+                          slice_profiles=["sinc", "rect"])
     config["optim"]["steps"] = 4
     config["schedule"].update(validate_every=4, checkpoint_every=4)
     tiny_config.write_text(yaml.safe_dump(config))
@@ -303,6 +304,7 @@ def test_a_through_plane_run_with_thick_ratios_trains_and_its_card_says_so(tiny_
     assert model.scale == (1, 1, 4)
     augmentation = model.card["training_settings"]["augmentation"]
     assert augmentation["thick_ratios"] == [2, 6] and augmentation["thick_ratio_probability"] == 0.5
+    assert augmentation["slice_profiles"] == ["sinc", "rect"] and augmentation["slice_thickness"] == [0.8, 1.3]
 
 
 @pytest.mark.parametrize("export", ["best", "last"])
