@@ -34,7 +34,7 @@ from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.vocabulary import INTEGRATING_SLICE_PROFILES, SLICE_PROFILES
 
 ProgressCallback = Callable[[float, str], None]
-MIXED_THICKNESS = (0.8, 1.3)  # the pre-training range (configs/thick_slices_x4_l1.yaml)
+MIXED_THICKNESS = (0.8, 1.3)  # the bundled default's pre-training range, for cards that do not record theirs
 FOREGROUND_LEVEL = 0.1  # normalised intensity above which a voxel may centre a crop
 
 
@@ -61,18 +61,27 @@ def crop_corners(normalised: np.ndarray, count: int, lr_side: Tuple[int, int, in
     return corners
 
 
+def _trained_augmentation(card) -> dict:
+    return card.get("training_settings", {}).get("augmentation", {})
+
+
 def trained_slice_profiles(card) -> Tuple[str, ...]:
     """The slice profiles a through-plane model trained on (its card), else the integrating ones of the bundled
     default: what ``mixed`` draws from and ``estimate`` chooses among."""
-    trained = card.get("training_settings", {}).get("augmentation", {}).get("slice_profiles") or ()
+    trained = _trained_augmentation(card).get("slice_profiles") or ()
     return tuple(p for p in trained if p in SLICE_PROFILES) or INTEGRATING_SLICE_PROFILES
 
 
-def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Generator,
-                      profiles: Tuple[str, ...] = INTEGRATING_SLICE_PROFILES) -> Tuple[str, float]:
+def trained_slice_thickness(card) -> Tuple[float, float]:
+    """The slice thickness range (slice spacings) a through-plane model trained on, else ``MIXED_THICKNESS``."""
+    return tuple(_trained_augmentation(card).get("slice_thickness") or MIXED_THICKNESS)
+
+
+def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Generator, profiles: Tuple[str, ...],
+                      thickness: Tuple[float, float]) -> Tuple[str, float]:
     if settings.slice_profile == "mixed":
         profile = profiles[rng.integers(len(profiles))]
-        return profile, settings.slice_thickness or float(rng.uniform(*MIXED_THICKNESS))
+        return profile, settings.slice_thickness or float(rng.uniform(*thickness))
     if settings.slice_profile == "estimate":
         return estimate.profile, settings.slice_thickness or estimate.relative_thickness
     return settings.slice_profile, settings.slice_thickness or 1.0
@@ -153,6 +162,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     normalised = fit_intensity_mapping(turned_array, model.normalization).forward(np.asarray(turned_array, np.float32))
     side = adaptation_patch(normalised.shape, factor, settings.patch)
     profiles = trained_slice_profiles(model.card)  # not sinc for the default: the estimate takes rect slices for sinc
+    trained = (profiles, trained_slice_thickness(model.card))
     estimate = estimate_slice_profile(normalised, factor, profiles=profiles) if settings.slice_profile == "estimate" else None
     device = select_device(settings.device)
     precision = resolve_precision(settings.precision, device.type)
@@ -172,7 +182,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     pair_axes = tuple(int(a) for a in pair_axes)
     if not pair_axes or not set(pair_axes) <= {1, 2}:
         raise ValueError(f"pair_axes are in-plane array axes, 1 and/or 2; got {pair_axes}")
-    check_pairs = [thick_slice_pair(block, pair_axes[k % len(pair_axes)], factor, *_slice_profile_of(settings, estimate, rng, profiles), ratio=ratio)
+    check_pairs = [thick_slice_pair(block, pair_axes[k % len(pair_axes)], factor, *_slice_profile_of(settings, estimate, rng, *trained), ratio=ratio)
                    for k, block in enumerate(check_blocks)]
     psnr_before = _network_psnr(network, check_pairs, device, precision_context) if check_pairs else float("nan")
 
@@ -189,7 +199,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
         raise_if_cancelled(cancel)
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng, ratio, pair_axes, profiles)
+        lr_batch, hr_batch = _training_batch(training_blocks, settings, estimate, factor, rng, trained, ratio, pair_axes)
         with precision_context():
             sr = network(torch.from_numpy(lr_batch).to(device))
         loss = torch.nn.functional.l1_loss(sr.float(), torch.from_numpy(hr_batch).to(device))
@@ -234,9 +244,8 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     return SRModel(network.cpu().eval(), tuple(model.scale), dict(model.normalization), card)
 
 
-def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator,
-                    ratio: Optional[float] = None, pair_axes: Sequence[int] = (1, 2),
-                    profiles: Tuple[str, ...] = INTEGRATING_SLICE_PROFILES):
+def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int, rng: np.random.Generator, trained,
+                    ratio: Optional[float] = None, pair_axes: Sequence[int] = (1, 2)):
     lrs, hrs = [], []
     for _ in range(settings.batch):
         block = blocks[rng.integers(len(blocks))]
@@ -244,7 +253,7 @@ def _training_batch(blocks, settings: AdaptationSettings, estimate, factor: int,
             if rng.random() < 0.5:
                 block = np.flip(block, axis)
         lr, hr = thick_slice_pair(np.ascontiguousarray(block), int(pair_axes[rng.integers(len(pair_axes))]), factor,
-                                  *_slice_profile_of(settings, estimate, rng, profiles), ratio=ratio)
+                                  *_slice_profile_of(settings, estimate, rng, *trained), ratio=ratio)
         lrs.append(lr)
         hrs.append(hr)
     return np.stack(lrs)[:, None], np.stack(hrs)[:, None]

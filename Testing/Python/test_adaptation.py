@@ -77,15 +77,21 @@ def test_adaptation_fine_tunes_a_copy_and_records_what_it_did():
 
 
 def test_mixed_pairs_use_the_profiles_the_model_trained_on():
-    from SuperResolution3DLib.inference.adaptation import _slice_profile_of, trained_slice_profiles
+    from SuperResolution3DLib.inference.adaptation import _slice_profile_of, trained_slice_profiles, trained_slice_thickness
     from SuperResolution3DLib.models.card import find_model_files
 
     rng = np.random.default_rng(0)
     default = trained_slice_profiles(tiny_thick_model().card)  # a card without the record: the integrating profiles
-    assert {_slice_profile_of(AdaptationSettings(), None, rng, default)[0] for _ in range(200)} == {"rect", "trapezoid", "gaussian"}
-    kspace = trained_slice_profiles(find_model_files("sr3d_rrdb_thick_kspace_x4_l1")[1])
-    assert kspace == ("sinc",) and _slice_profile_of(AdaptationSettings(), None, rng, kspace)[0] == "sinc"
-    assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng, default) == ("sinc", 1.0)
+    assert trained_slice_thickness(tiny_thick_model().card) == (0.8, 1.3)
+    mixed = [_slice_profile_of(AdaptationSettings(), None, rng, default, (0.8, 1.3)) for _ in range(200)]
+    assert {profile for profile, _ in mixed} == {"rect", "trapezoid", "gaussian"}
+    assert all(0.8 <= thickness <= 1.3 for _, thickness in mixed)
+    kspace_card = find_model_files("sr3d_rrdb_thick_kspace_x4_l1")[1]
+    kspace = trained_slice_profiles(kspace_card)
+    assert trained_slice_thickness(kspace_card) == (0.8, 1.3)
+    assert kspace == ("sinc",) and _slice_profile_of(AdaptationSettings(), None, rng, kspace, (0.5, 0.6))[0] == "sinc"
+    assert 0.5 <= _slice_profile_of(AdaptationSettings(), None, rng, kspace, (0.5, 0.6))[1] <= 0.6
+    assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng, default, (0.8, 1.3)) == ("sinc", 1.0)
 
 
 def test_adaptation_that_does_not_help_keeps_the_pretrained_weights():

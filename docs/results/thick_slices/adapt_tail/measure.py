@@ -58,9 +58,9 @@ def pair(block):
     for axis in range(3):
         if rng.random() < 0.5:
             block = np.flip(block, axis)
-    return ad.thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor, *ad._slice_profile_of(st, None, rng), ratio=rmatch)
+    return ad.thick_slice_pair(np.ascontiguousarray(block), int(rng.integers(1, 3)), factor, *ad._slice_profile_of(st, None, rng, ad.INTEGRATING_SLICE_PROFILES, ad.MIXED_THICKNESS), ratio=rmatch)
 train_pairs = [pair(train_blocks[k % len(train_blocks)]) for k in range(npairs)]
-check_pairs = [ad.thick_slice_pair(b, 1 + k % 2, factor, *ad._slice_profile_of(st, None, rng), ratio=rmatch) for k, b in enumerate(check_blocks)]
+check_pairs = [ad.thick_slice_pair(b, 1 + k % 2, factor, *ad._slice_profile_of(st, None, rng, ad.INTEGRATING_SLICE_PROFILES, ad.MIXED_THICKNESS), ratio=rmatch) for k, b in enumerate(check_blocks)]
 def trunk(x):
     f = net.conv_first(x)
     return f + net.conv_body(net.body(f))
