@@ -104,10 +104,11 @@ def inference_settings(args: argparse.Namespace):
 
 
 def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print,
-                       adaptation=None, adaptation_progress=None, slice_spacing=None):
+                       adaptation=None, adaptation_progress=None, slice_spacing=None, slice_spacing_if_thick=False):
     """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
     when ``adaptation`` (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing``
-    mm along its thick axis when given): ``(input volume, result, model used)``."""
+    mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
+    isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
@@ -127,6 +128,10 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     through_plane = is_through_plane(model.scale)
     if through_plane and thick is None:
         raise InputVolumeError(f"a through-plane model needs a thick-slice input ({THICK_SLICE_RULE})")
+    if slice_spacing is not None and slice_spacing_if_thick and (thick is None or not through_plane):
+        log(f"--output-slice-spacing not applied: {Path(str(input_path)).name} goes to the isotropic model "
+            f"{model.card.get('name', model_name)}")
+        slice_spacing = None
     if slice_spacing is not None:
         check_output_slice_spacing(slice_spacing, thick, through_plane)
     from SuperResolution3DLib.networks import InterpolationUpsampler3D
@@ -244,10 +249,11 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
     models: dict = {}
 
     def process(input_path, output):
-        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=lambda m: None,
-                                              slice_spacing=args.output_slice_spacing)
+        notes = []
+        _, result, model = super_resolve_file(input_path, args.model, settings, models, log=notes.append,
+                                              slice_spacing=args.output_slice_spacing, slice_spacing_if_thick=True)
         write_volume(result, output)
-        return str(model.card.get("name", args.model))
+        return str(model.card.get("name", args.model)), "; ".join(n for n in notes if n.startswith("--output"))
 
     manifest = manifest_path(output_dir, index, count)
     print(f"cohort: {len(inputs)} input(s) (shard {index}/{count}) -> {output_dir}; manifest {manifest.name}")

@@ -79,12 +79,13 @@ def manifest_path(output_dir: Path, index: int, count: int) -> Path:
 def run_cohort(
     inputs: Sequence[Path],
     output_dir: Path,
-    process: Callable[[Path, Path], str],
+    process: Callable[[Path, Path], Tuple[str, str]],
     manifest: Path,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> Dict[str, int]:
-    """Run ``process(input, output) -> model name`` on each input; returns the count of each status."""
+    """Run ``process(input, output) -> (model name, note)`` on each input (the note goes into the manifest's message
+    column); returns the count of each status."""
     counts = {"done": 0, "skipped": 0, "failed": 0}
     new_file = not manifest.exists()
     with open(manifest, "a", newline="") as handle:
@@ -100,7 +101,7 @@ def run_cohort(
             else:
                 started = time.perf_counter()
                 try:
-                    row["model"] = process(input_path, output)
+                    row["model"], row["message"] = process(input_path, output)
                     row["status"] = "done"
                 except SR3DError as error:
                     row["status"], row["message"] = "failed", str(error)

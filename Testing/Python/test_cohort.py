@@ -75,3 +75,19 @@ def test_shards_split_a_cohort_without_overlap(scans, tmp_path, monkeypatch):
     assert main(["predict", str(scans / "[abc].*"), str(out), "--model", "trilinear", "--shard", "0/2", "--progress", "none"]) == 0
     assert [r["input"].split("/")[-1] for r in rows(out / "manifest_shard0of2.csv")] == ["a.nii.gz", "c.mha"]
     assert output_path_for(scans / "x.nhdr", out).name == "x.nrrd"
+
+
+def test_an_output_slice_spacing_applies_to_the_thick_slice_scans_of_a_mixed_cohort(tmp_path):
+    folder, out = tmp_path / "mixed", tmp_path / "out"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    write_volume(Volume(rng.random((6, 12, 12)).astype(np.float32), (1.0, 1.0, 4.0)), folder / "thick.nrrd")
+    write_volume(Volume(rng.random((6, 6, 6)).astype(np.float32), (2.0, 2.0, 2.0)), folder / "iso.nrrd")
+    code = main(["predict", str(folder), str(out), "--output-slice-spacing", "2", "--progress", "none"])
+    assert code == 0
+    manifest = {r["input"].split("/")[-1]: r for r in rows(out / "manifest.csv")}
+    assert manifest["thick.nrrd"]["status"] == manifest["iso.nrrd"]["status"] == "done"
+    assert manifest["thick.nrrd"]["message"] == ""
+    assert "--output-slice-spacing not applied: iso.nrrd goes to the isotropic model" in manifest["iso.nrrd"]["message"]
+    np.testing.assert_allclose(read_volume(out / "thick.nrrd").spacing, (1.0, 1.0, 2.0))
+    np.testing.assert_allclose(read_volume(out / "iso.nrrd").spacing, (0.5, 0.5, 0.5))
