@@ -23,10 +23,10 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from SuperResolution3DHelpers import dependencies
-from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelRange, vtkMatrixFromArray
+from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray  # noqa: F401 - roiVoxelBox: the console's
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
-from SuperResolution3DHelpers.process import SuperResolutionProcess
+from SuperResolution3DHelpers.process import SuperResolutionProcess, adaptationOptions
 
 try:
     from slicer.i18n import tr as _
@@ -74,25 +74,8 @@ def inferenceDefaults():
     window = 0 if defaults.window == "auto" else defaults.window if isinstance(defaults.window, int) else max(defaults.window)
     return {"window": int(window), "overlap": float(defaults.overlap), "batch": int(defaults.batch),
             "precision": str(defaults.precision), "device": str(defaults.device),
-            "adapt_minutes": float(AdaptationSettings().minutes), "mirror_ensemble": bool(defaults.mirror_ensemble)}
-
-
-def roiVoxelBox(roiNode, volumeNode):
-    """The input voxels whose centres lie in the ROI's box: ``(start, size)`` in ``(x, y, z)`` = (i, j, k).
-
-    Raises ``InputVolumeError`` when it holds fewer than 2 voxels along an axis.
-    """
-    from SuperResolution3DLib.core.errors import InputVolumeError
-
-    low, high = (np.asarray(v) for v in roiVoxelRange(roiNode, volumeNode))
-    size = high - low + 1
-    if np.any(size < 2):
-        raise InputVolumeError(
-            f"the region of interest '{roiNode.GetName()}' covers {max(0, int(size.min()))} voxel(s) along an axis "
-            f"of '{volumeNode.GetName()}' (voxels {tuple(low)} to {tuple(high)}); it must overlap the volume "
-            "by at least 2 voxels along every axis: move or enlarge the ROI"
-        )
-    return tuple(int(v) for v in low), tuple(int(v) for v in size)
+            "adapt_minutes": float(AdaptationSettings().minutes), "adapt_slice_profile": AdaptationSettings().slice_profile,
+            "mirror_ensemble": bool(defaults.mirror_ensemble)}
 
 
 def scaleText(scale):
@@ -156,6 +139,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             "Overlap": str(defaults["overlap"]), "Batch": str(defaults["batch"]), "Precision": defaults["precision"],
             "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
             "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false", "OutputSliceSpacing": "0.0",
+            "AdaptSliceProfile": defaults["adapt_slice_profile"], "AdaptSliceThickness": "0.0",
         }
 
     # Parameter node ---------------------------------------------------------------------------------
@@ -237,6 +221,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 
         return PRECISION_CHOICES
+
+    @staticmethod
+    def adaptationProfiles():
+        from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
+
+        return ADAPTATION_PROFILES
 
     @staticmethod
     def defaultModelName():
@@ -458,7 +448,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def process(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                 progress=None, window=None, overlap=None, batch=None, precision=None, cancel=None, showResult=False,
-                timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None, outputSliceSpacing=None):
+                timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None, outputSliceSpacing=None,
+                adaptSliceProfile=None, adaptSliceThickness=None):
         """Super-resolve ``inputVolumeNode`` and return the output volume node (waits for the run).
 
         model: a bundled model name, ``"default"``, ``"trilinear"``/``"bspline"``/``"nearest"``, or a model ``.json``.
@@ -470,7 +461,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         error class (``InputVolumeError``, ``ModelFileError``, ``GPUOutOfMemoryError``, ...) with its message,
         ``CancelledError`` when cancelled. It runs the same background process as the panel (``startProcess``),
         with its GPU out-of-memory retries. adapt: a thick-slice input's through-plane model is first fine-tuned
-        on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``). mirrorEnsemble: average the network
+        on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``), its training pairs made with
+        ``adaptSliceProfile`` (``"mixed"``, ``"estimate"``, ``"rect"``, ``"trapezoid"``, ``"gaussian"``, ``"sinc"``;
+        ``None``: the library's default) ``adaptSliceThickness`` slice spacings thick (``None``: drawn, estimated or 1;
+        ``--slice-profile``, ``--slice-thickness``). mirrorEnsemble: average the network
         over the 8 mirror images of the input (8x the time; ``None`` takes the library's default, off).
         outputSliceSpacing: a thick-slice input's output spacing along its thick axis in mm (``sr3d predict
         --output-slice-spacing``; ``None``: the finer in-plane spacing).
@@ -478,7 +472,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         self.ensureDependencies()
         job = self.startProcess(inputVolumeNode, outputVolumeNode, model, device, roiNode, progress, window, overlap,
                                 batch, precision, adapt=adapt, adaptMinutes=adaptMinutes, mirrorEnsemble=mirrorEnsemble,
-                                outputSliceSpacing=outputSliceSpacing)
+                                outputSliceSpacing=outputSliceSpacing, adaptSliceProfile=adaptSliceProfile,
+                                adaptSliceThickness=adaptSliceThickness)
         job.wait(timeout=timeout, cancel=cancel)
         if job.state != job.COMPLETED:
             raise self.jobError(job)
@@ -502,7 +497,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
-                     adaptMinutes=None, warmWorker=True, mirrorEnsemble=None, outputSliceSpacing=None):
+                     adaptMinutes=None, warmWorker=True, mirrorEnsemble=None, outputSliceSpacing=None,
+                     adaptSliceProfile=None, adaptSliceThickness=None):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
         ``warmWorker``: run in the session's warm worker process (torch imported once; see
@@ -520,7 +516,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             mirror_ensemble=bool(defaults["mirror_ensemble"] if mirrorEnsemble is None else mirrorEnsemble),
         )
         if adapt:
-            settings["adapt_minutes"] = float(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"])
+            settings.update(adaptationOptions(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
+                                              adaptSliceProfile, adaptSliceThickness))
         if outputSliceSpacing is not None:
             settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)

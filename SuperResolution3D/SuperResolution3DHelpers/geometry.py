@@ -78,3 +78,21 @@ def roiVoxelRange(roiNode, volumeNode):
     low = np.maximum(np.ceil(ijk.min(axis=0) - 1e-4), 0).astype(int)
     high = np.minimum(np.floor(ijk.max(axis=0) + 1e-4), dimensions - 1).astype(int)
     return tuple(int(v) for v in low), tuple(int(v) for v in high)
+
+
+def roiVoxelBox(roiNode, volumeNode):
+    """The input voxels whose centres lie in the ROI's box: ``(start, size)`` in ``(x, y, z)`` = (i, j, k).
+
+    Raises ``InputVolumeError`` when it holds fewer than 2 voxels along an axis.
+    """
+    from SuperResolution3DLib.core.errors import InputVolumeError
+
+    low, high = (np.asarray(v) for v in roiVoxelRange(roiNode, volumeNode))
+    size = high - low + 1
+    if np.any(size < 2):
+        raise InputVolumeError(
+            f"the region of interest '{roiNode.GetName()}' covers {max(0, int(size.min()))} voxel(s) along an axis "
+            f"of '{volumeNode.GetName()}' (voxels {tuple(low)} to {tuple(high)}); it must overlap the volume "
+            "by at least 2 voxels along every axis: move or enlarge the ROI"
+        )
+    return tuple(int(v) for v in low), tuple(int(v) for v in size)

@@ -40,6 +40,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._deviceInfo = None
         self._pollTimer = None
 
+    ADAPTATION_PROFILE_LABELS = {"mixed": _("mixed (those the model trained on)"), "estimate": _("estimated from the scan"),
+                                 "sinc": _("sinc (k-space: a 3D acquisition)")}
+
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SuperResolution3D.ui"))
@@ -58,6 +61,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.precisionSelector.clear()
         for value in self.logic.precisionChoices():
             self.ui.precisionSelector.addItem(value, value)
+        self.ui.adaptProfileSelector.clear()
+        for value in self.logic.adaptationProfiles():
+            self.ui.adaptProfileSelector.addItem(self.ADAPTATION_PROFILE_LABELS.get(value, value), value)
         self.populateModels()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -77,6 +83,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.mirrorEnsembleCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.adaptMinutesSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
+        self.ui.adaptProfileSelector.connect("currentIndexChanged(int)", self.updateParameterNodeFromGUI)
+        self.ui.adaptThicknessSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.outputSliceSpacingSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
 
@@ -150,6 +158,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.mirrorEnsembleCheckBox.checked = node.GetParameter("MirrorEnsemble") == "true"
             self.ui.adaptCheckBox.checked = node.GetParameter("Adapt") == "true"
             self.ui.adaptMinutesSpinBox.value = float(node.GetParameter("AdaptMinutes") or defaults["AdaptMinutes"])
+            self._selectData(self.ui.adaptProfileSelector, node.GetParameter("AdaptSliceProfile") or defaults["AdaptSliceProfile"])
+            self.ui.adaptThicknessSpinBox.value = float(node.GetParameter("AdaptSliceThickness") or defaults["AdaptSliceThickness"])
             self.ui.outputSliceSpacingSpinBox.value = float(node.GetParameter("OutputSliceSpacing") or defaults["OutputSliceSpacing"])
         finally:
             self._updatingGUI = False
@@ -177,6 +187,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("MirrorEnsemble", "true" if self.ui.mirrorEnsembleCheckBox.checked else "false")
             node.SetParameter("Adapt", "true" if self.ui.adaptCheckBox.checked else "false")
             node.SetParameter("AdaptMinutes", str(self.ui.adaptMinutesSpinBox.value))
+            node.SetParameter("AdaptSliceProfile", self.ui.adaptProfileSelector.currentData or "mixed")
+            node.SetParameter("AdaptSliceThickness", str(self.ui.adaptThicknessSpinBox.value))
             node.SetParameter("OutputSliceSpacing", str(self.ui.outputSliceSpacingSpinBox.value))
         finally:
             node.EndModify(wasModifying)
@@ -212,6 +224,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             adaptable, description = False, ""
         self.ui.adaptCheckBox.enabled = adaptable
         self.ui.adaptMinutesSpinBox.enabled = adaptable and self.ui.adaptCheckBox.checked
+        self.ui.adaptProfileSelector.enabled = self.ui.adaptMinutesSpinBox.enabled
+        self.ui.adaptThicknessSpinBox.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.outputSliceSpacingSpinBox.enabled = adaptable  # the same condition: thick input, through-plane model
         if description:
             self.ui.statusLabel.text = description
@@ -335,6 +349,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 batch=self.ui.batchSpinBox.value, precision=self.ui.precisionSelector.currentData,
                 adapt=self.ui.adaptCheckBox.enabled and self.ui.adaptCheckBox.checked,
                 adaptMinutes=self.ui.adaptMinutesSpinBox.value,
+                adaptSliceProfile=self.ui.adaptProfileSelector.currentData,
+                adaptSliceThickness=self.ui.adaptThicknessSpinBox.value or None,
                 mirrorEnsemble=self.ui.mirrorEnsembleCheckBox.checked,
                 outputSliceSpacing=self.outputSliceSpacing(self.ui.outputSliceSpacingSpinBox.enabled),
             )

@@ -49,6 +49,22 @@ def smallerSettings(window, batch):
     return None
 
 
+def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None):
+    """The process settings of an adaptation (``sr3d predict --adapt``), checked by the library's
+    ``AdaptationSettings`` before anything starts: ``InputVolumeError`` names a bad profile, thickness or budget."""
+    from SuperResolution3DLib.core.config import AdaptationSettings
+    from SuperResolution3DLib.core.errors import InputVolumeError
+
+    options = {"minutes": float(minutes), "slice_profile": sliceProfile,
+               "slice_thickness": None if sliceThickness is None else float(sliceThickness)}
+    try:
+        AdaptationSettings(**{k: v for k, v in options.items() if v is not None})
+    except ValueError as error:
+        raise InputVolumeError(f"adaptation: {error}") from None
+    return {"adapt_minutes": options["minutes"], "adapt_slice_profile": sliceProfile,
+            "adapt_slice_thickness": options["slice_thickness"]}
+
+
 def _popen(command, **extra):
     options = {}
     if os.name == "nt":
@@ -209,6 +225,10 @@ class SuperResolutionProcess:
         ]
         if "adapt_minutes" in s:
             command += ["--adapt", "--adapt-minutes", str(s["adapt_minutes"])]
+            if s.get("adapt_slice_profile") is not None:
+                command += ["--slice-profile", s["adapt_slice_profile"]]
+            if s.get("adapt_slice_thickness") is not None:
+                command += ["--slice-thickness", str(s["adapt_slice_thickness"])]
         if s.get("mirror_ensemble"):
             command.append("--mirror-ensemble")
         if s.get("output_slice_spacing") is not None:

@@ -175,17 +175,28 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
     with pytest.raises(InputVolumeError, match="Adapt to this scan"):
         logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", adapt=True, python=sys.executable)
 
+    volumes = scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")
+    for profile, thickness, message in (("boxcar", None, "slice profile 'boxcar' is not one of mixed, estimate"),
+                                        ("rect", 5.0, "between 0.2 and 3")):
+        with pytest.raises(InputVolumeError, match=message):
+            logic.startProcess(thick, model=model, device="cpu", adapt=True, adaptSliceProfile=profile,
+                               adaptSliceThickness=thickness, python=sys.executable)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == volumes  # nothing added
+
     reports = []
     job = logic.startProcess(thick, model=model, device="cpu", adapt=True, adaptMinutes=0.01, python=sys.executable,
+                             adaptSliceProfile="gaussian", adaptSliceThickness=1.2,
                              progress=lambda fraction, message: reports.append((fraction, message)))
     command = job.command()
-    assert command[command.index("--adapt") + 1:command.index("--adapt") + 3] == ["--adapt-minutes", "0.01"]
+    assert command[command.index("--adapt") + 1:command.index("--adapt") + 7] == [
+        "--adapt-minutes", "0.01", "--slice-profile", "gaussian", "--slice-thickness", "1.2"]
     assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
     assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(m.startswith("adapting") and f <= 0.5 for f, m in reports)
     assert any(f > 0.5 and not m.startswith("adapting") for f, m in reports)
+    assert any("gaussian" in line and "adapted to the scan" in line for line in job.log), job.log
 
 
 def test_an_output_slice_spacing_reaches_the_process_and_is_checked_first(scene, logic, tmp_path):

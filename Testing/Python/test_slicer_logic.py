@@ -374,3 +374,13 @@ def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(
     non_square = add_oblique_volume("NonSquare", shape=(8, 8, 8))
     assert logic.chooseModel("default", non_square) == "sr3d_rrdb_thick_x4_l1"
     assert "0.8 x 1.5 mm in-plane (ratio 3.75)" in logic.inputDescription(non_square)
+
+
+def test_the_adaptation_profile_choices_are_the_librarys_and_default_to_mixed(logic):
+    from SuperResolution3DLib.core.config import AdaptationSettings
+    from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
+
+    assert tuple(logic.adaptationProfiles()) == ADAPTATION_PROFILES and "sinc" in logic.adaptationProfiles()
+    defaults = logic.defaultParameters()
+    assert defaults["AdaptSliceProfile"] == AdaptationSettings().slice_profile == "mixed"
+    assert defaults["AdaptSliceThickness"] == "0.0"  # the panel's "auto"
