@@ -411,7 +411,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
         return tuple(self.modelScale(card)[:2]) == (1, 1)
 
-    def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None, outputSliceSpacing=None):
+    def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None, outputSliceSpacing=None,
+                         adaptSliceProfile=None):
         """What Apply will do with this input, in one line (empty for an isotropic input)."""
         thick = self.thickSlices(volumeNode)
         if thick is None:
@@ -422,7 +423,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             text = thick.describe(int(scale[2]), outputSliceSpacing)
             if adapt:
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
-                text = f"adapt the model to this scan for {minutes:g} min, then " + text
+                pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "mixed") else ""
+                text = f"adapt the model to this scan{pairs} for {minutes:g} min, then " + text
             return text
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
                 "enlarges every axis (choose the default model for a through-plane result)")

@@ -219,7 +219,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData,
                                                       adapt=adaptable and self.ui.adaptCheckBox.checked,
                                                       adaptMinutes=self.ui.adaptMinutesSpinBox.value,
-                                                      outputSliceSpacing=self.outputSliceSpacing(adaptable))
+                                                      outputSliceSpacing=self.outputSliceSpacing(adaptable),
+                                                      adaptSliceProfile=self.ui.adaptProfileSelector.currentData)
         except Exception:  # noqa: BLE001 - a description must never break the panel
             adaptable, description = False, ""
         self.ui.adaptCheckBox.enabled = adaptable
