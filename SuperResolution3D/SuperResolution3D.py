@@ -23,6 +23,7 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from SuperResolution3DHelpers import dependencies
+from SuperResolution3DHelpers.acquisition import recordedSliceProfile
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray  # noqa: F401 - roiVoxelBox: the console's
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
@@ -394,14 +395,15 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
 
     def chooseModel(self, model, inputVolumeNode):
-        """The model Apply uses: the rule of ``sr3d predict`` (``thick_slices.model_for_input``), with the default
-        model's name (the panel lists it as "(default)") counting as ``default``."""
+        """The model Apply uses: the rule of ``sr3d predict`` (``thick_slices.model_for_input``; an MR 3D acquisition
+        loaded from DICOM goes to the k-space model), with the default model's name (the panel lists it as
+        "(default)") counting as ``default``."""
         from SuperResolution3DLib.inference.thick_slices import model_for_input
 
         model = str(model or "default")
         requested = "default" if model == self.defaultModelName() else model
         spacing = inputVolumeNode.GetSpacing() if inputVolumeNode is not None else None
-        chosen, _thick = model_for_input(requested, spacing)
+        chosen, _thick = model_for_input(requested, spacing, recordedSliceProfile(inputVolumeNode))
         return model if chosen == requested else chosen
 
     def canAdapt(self, volumeNode, model="default"):

@@ -98,7 +98,11 @@ def command_degrade(args: argparse.Namespace) -> int:
 
         thickness = None if args.thickness is None else args.thickness / hr.spacing[axis]
         lr = thick_slice_degrade(hr, axis, args.scale[axis], args.profile, thickness)
-    write_volume(lr, args.lr)
+    from SuperResolution3DLib.data.acquisition import slice_profile_note
+
+    # thick slices record their profile (k-space along one axis is the sinc profile): sr3d predict picks the model by it
+    notes = None if axis is None else slice_profile_note("sinc" if args.profile == "kspace" else args.profile)
+    write_volume(lr, args.lr, notes=notes)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
     return 0
 
@@ -123,7 +127,7 @@ def command_models(args: argparse.Namespace) -> int:
     names = list_bundled_models()
     print(f"bundled models in {models_dir()}:")
     marks = {DEFAULT_MODEL_NAME: "  (default)", DEFAULT_THICK_SLICE_MODEL_NAME: "  (default for thick-slice inputs)",
-             KSPACE_THICK_SLICE_MODEL_NAME: "  (--model for k-space truncated slices: 3D acquisitions)"}
+             KSPACE_THICK_SLICE_MODEL_NAME: "  (k-space truncated slices: MR 3D DICOM, sr3d degrade's k-space; else --model)"}
     for name in names:
         print(f"  {name}{marks.get(name, '')}")
     print("  trilinear, bspline, nearest  (interpolation baselines)")

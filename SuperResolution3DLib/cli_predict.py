@@ -110,7 +110,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
     isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
+    from SuperResolution3DLib.data.acquisition import recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
+    from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
                                                              is_through_plane, model_for_input, super_resolve_any)
     from SuperResolution3DLib.models.files import load_model
@@ -118,7 +120,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     header, volume = read_volume_header(input_path), None
     if header is None:  # a DICOM series: its spacing is known once it is read
         volume = read_volume(input_path)
-    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing)
+    recorded = recorded_slice_profile(input_path) if requested_model == "default" else None
+    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
+                                        recorded.profile if recorded else None)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
@@ -143,6 +147,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2], slice_spacing)} (model {model.card.get('name', model_name)})")
+        if recorded is not None and recorded.is_kspace and model_name == KSPACE_THICK_SLICE_MODEL_NAME:
+            log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
             "(leave out --model for the through-plane model)")

@@ -120,7 +120,7 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
-        return _largest_dicom_series(path)
+        return largest_dicom_series(path)
     return _checked_file_reader(path)
 
 
@@ -198,7 +198,7 @@ def _read_dicom_series(folder: Path, file_names: List[str]) -> sitk.Image:
         ) from error
 
 
-def _largest_dicom_series(folder: Path) -> List[str]:
+def largest_dicom_series(folder: Path) -> List[str]:
     """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
     import SimpleITK as sitk
 
@@ -415,11 +415,11 @@ def nifti_length_problem(path: PathLike) -> Optional[str]:
     return None
 
 
-def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
+def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: Optional[str] = None) -> Path:
     """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd or .mha file.
 
-    ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never).
-    Returns the written path.
+    ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never). ``notes``: a line kept in
+    the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters). Returns the written path.
     """
     import SimpleITK as sitk
 
@@ -429,6 +429,8 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True) -> Path:
     if np.asarray(volume.array).ndim != 3:
         raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
     image = volume.to_sitk()
+    if notes:
+        image.SetMetaData("ITK_FileNotes", notes)
     try:
         with atomic_output_path(path) as temporary:
             sitk.WriteImage(image, str(temporary), compress)

@@ -134,13 +134,20 @@ def check_output_slice_spacing(slice_spacing: float, thick: Optional[ThickSlices
         raise InputVolumeError(f"--output-slice-spacing: {error}") from None
 
 
-def model_for_input(requested: str, spacing: Optional[Sequence[float]]) -> Tuple[str, Optional[ThickSlices]]:
+def model_for_input(requested: str, spacing: Optional[Sequence[float]],
+                    recorded_profile: Optional[str] = None) -> Tuple[str, Optional[ThickSlices]]:
     """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane
-    model when there is one; any other model is used as given. The one rule of ``sr3d predict`` and the Slicer panel."""
+    model when there is one, or to the k-space one when ``recorded_profile`` (``data.acquisition``: what the file
+    records) is ``sinc``; any other model is used as given. The one rule of ``sr3d predict`` and the Slicer panel."""
     from SuperResolution3DLib.models import card
 
     thick = find_thick_slices(spacing) if spacing is not None else None
-    if thick is not None and requested == "default" and card.DEFAULT_THICK_SLICE_MODEL_NAME in card.list_bundled_models():
+    if thick is None or requested != "default":
+        return requested, thick
+    bundled = card.list_bundled_models()
+    if recorded_profile == "sinc" and card.KSPACE_THICK_SLICE_MODEL_NAME in bundled:
+        return card.KSPACE_THICK_SLICE_MODEL_NAME, thick
+    if card.DEFAULT_THICK_SLICE_MODEL_NAME in bundled:
         return card.DEFAULT_THICK_SLICE_MODEL_NAME, thick
     return requested, thick
 

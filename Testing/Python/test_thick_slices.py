@@ -146,7 +146,7 @@ def test_the_bundled_k_space_model_is_a_through_plane_model_used_only_when_named
     name, thick = model_for_input("sr3d_rrdb_thick_kspace_x4_l1", (1.0, 1.0, 4.0))
     assert name == "sr3d_rrdb_thick_kspace_x4_l1" and thick.axis == 2
     assert main(["models"]) == 0
-    assert "sr3d_rrdb_thick_kspace_x4_l1  (--model for k-space truncated slices" in capsys.readouterr().out
+    assert "sr3d_rrdb_thick_kspace_x4_l1  (k-space truncated slices: MR 3D DICOM" in capsys.readouterr().out
 
 
 def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsys):
