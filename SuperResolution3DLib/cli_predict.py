@@ -112,9 +112,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.acquisition import recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
-    from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
                                                              is_through_plane, model_for_input, super_resolve_any)
+    from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
     from SuperResolution3DLib.models.files import load_model
 
     header, volume = read_volume_header(input_path), None

@@ -2,7 +2,7 @@
 
 Two records are read, from the header only (no pixel data):
 
-* the note ``sr3d degrade`` writes into a thick-slice output (``ITK_FileNotes``: NIfTI keeps it as ``descrip``,
+* the note ``sr3d degrade`` writes into a thick-slice output (``io.HEADER_NOTES_KEY``: NIfTI keeps it as ``descrip``,
   NRRD and MetaImage as a key): ``sr3d: through-plane sinc`` for k-space truncation along one axis (``--scale
   1,1,4`` without ``--profile``, or ``--profile sinc``), ``sr3d: through-plane gaussian`` and so on for the others;
 * the MR Acquisition Type (0018,0023) of an MR DICOM series: ``3D`` means the slice direction was phase encoded, so
@@ -15,14 +15,15 @@ pixels reliably (docs/results.md, "K-space truncation along the thick axis"), so
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from SuperResolution3DLib.core.errors import SR3DError
 from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+from SuperResolution3DLib.data.io import HEADER_NOTES_KEY, largest_dicom_series
 
-NOTE_KEY = "ITK_FileNotes"
 NOTE_PREFIX = "sr3d: through-plane "
 MR_ACQUISITION_TYPE = "0018|0023"
 MODALITY = "0008|0060"
@@ -68,10 +69,6 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
     path = Path(str(path)).expanduser()
     try:
         if path.is_dir():
-            import warnings
-
-            from SuperResolution3DLib.data.io import largest_dicom_series
-
             with warnings.catch_warnings():  # reading the series warns of the others once
                 warnings.simplefilter("ignore")
                 files = largest_dicom_series(path)
@@ -86,7 +83,7 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
             reader = sitk.ImageFileReader()
             reader.SetFileName(str(path))
             reader.ReadImageInformation()
-            profile = profile_from_note(reader.GetMetaData(NOTE_KEY)) if reader.HasMetaDataKey(NOTE_KEY) else None
+            profile = profile_from_note(reader.GetMetaData(HEADER_NOTES_KEY)) if reader.HasMetaDataKey(HEADER_NOTES_KEY) else None
             source = "sr3d degrade's note in the file"
     except (RuntimeError, SR3DError):
         return None

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, "os.PathLike[str]"]
 PACKED_EXTENSION = ".npz"
+HEADER_NOTES_KEY = "ITK_FileNotes"  # a line of notes every format keeps (NIfTI as descrip)
 
 INPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
@@ -430,7 +431,7 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
         raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
     image = volume.to_sitk()
     if notes:
-        image.SetMetaData("ITK_FileNotes", notes)
+        image.SetMetaData(HEADER_NOTES_KEY, notes)
     try:
         with atomic_output_path(path) as temporary:
             sitk.WriteImage(image, str(temporary), compress)

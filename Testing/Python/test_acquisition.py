@@ -9,6 +9,7 @@ from SuperResolution3DLib.cli import main
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.acquisition import (profile_from_dicom, profile_from_note, recorded_slice_profile,
                                                     slice_profile_note)
+from SuperResolution3DLib.data.dicom import locale_kept
 from SuperResolution3DLib.data.io import read_volume, write_volume
 from SuperResolution3DLib.inference.thick_slices import model_for_input
 from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME, KSPACE_THICK_SLICE_MODEL_NAME
@@ -35,19 +36,24 @@ def test_notes_and_dicom_values_are_read_strictly():
 
 def write_dicom_series(folder, modality, acquisition_type):
     folder.mkdir()
-    for k in range(4):
-        image = sitk.GetImageFromArray(np.full((1, 12, 12), 100 * k, np.int16))
-        image.SetSpacing((1.0, 1.0, 4.0))
-        image.SetOrigin((0.0, 0.0, 4.0 * k))
-        for tag, value in (("0008|0060", modality), ("0018|0023", acquisition_type), ("0020|000e", "1.2.826.0.1.3680043.2.1125.7"),
-                           ("0020|0013", str(k + 1)), ("0020|0032", f"0\\0\\{4.0 * k}"), ("0020|0037", "1\\0\\0\\0\\1\\0"),
-                           ("0018|0050", "4"), ("0008|0018", f"1.2.826.0.1.3680043.2.1125.7.{k + 1}")):
-            image.SetMetaData(tag, value)
-        writer = sitk.ImageFileWriter()
-        writer.KeepOriginalImageUIDOn()
-        writer.SetFileName(str(folder / f"slice{k}.dcm"))
-        writer.Execute(image)
+    with locale_kept():  # GDCM sets the process locale to "C" when it writes
+        for k in range(4):
+            write_dicom_slice(folder, k, modality, acquisition_type)
     return folder
+
+
+def write_dicom_slice(folder, k, modality, acquisition_type):
+    image = sitk.GetImageFromArray(np.full((1, 12, 12), 100 * k, np.int16))
+    image.SetSpacing((1.0, 1.0, 4.0))
+    image.SetOrigin((0.0, 0.0, 4.0 * k))
+    for tag, value in (("0008|0060", modality), ("0018|0023", acquisition_type), ("0020|000e", "1.2.826.0.1.3680043.2.1125.7"),
+                       ("0020|0013", str(k + 1)), ("0020|0032", f"0\\0\\{4.0 * k}"), ("0020|0037", "1\\0\\0\\0\\1\\0"),
+                       ("0018|0050", "4"), ("0008|0018", f"1.2.826.0.1.3680043.2.1125.7.{k + 1}")):
+        image.SetMetaData(tag, value)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(folder / f"slice{k}.dcm"))
+    writer.Execute(image)
 
 
 def test_an_mr_3d_acquisition_in_dicom_records_k_space_slices(tmp_path):
