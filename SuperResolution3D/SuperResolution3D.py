@@ -419,10 +419,11 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         thick = self.thickSlices(volumeNode)
         if thick is None:
             return ""
-        _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
+        reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
         scale = self.modelScale(card)
         if tuple(scale[:2]) == (1, 1):
-            text = thick.describe(int(scale[2]), outputSliceSpacing)
+            name = card.get("name") or os.path.splitext(os.path.basename(str(reference)))[0]
+            text = thick.describe(int(scale[2]), outputSliceSpacing) + f" (model {name})"
             if adapt:
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
                 pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "mixed") else ""

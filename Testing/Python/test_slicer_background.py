@@ -213,7 +213,7 @@ def test_an_output_slice_spacing_reaches_the_process_and_is_checked_first(scene,
     thick = slicer.util.addVolumeFromArray(np.random.default_rng(0).random((6, 10, 12)).astype(np.float32),
                                            np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
     assert logic.defaultParameters()["OutputSliceSpacing"] == "0.0"  # the panel's "in-plane"
-    assert logic.inputDescription(thick, model, outputSliceSpacing=2.0).endswith("output 2 mm along z, the other axes as they are")
+    assert logic.inputDescription(thick, model, outputSliceSpacing=2.0).endswith("output 2 mm along z, the other axes as they are (model tiny_thick)")
     volumes = lambda: scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")  # noqa: E731
     nodes = volumes()
     for node, asked, message in ((thick, 4.0, "below the input's 4 mm"), (add_oblique_volume(), 1.0, "leave it out")):

@@ -407,4 +407,5 @@ def test_a_thick_slice_volume_from_dicom_gets_the_model_its_acquisition_calls_fo
     monkeypatch.setattr(slicer, "dicomDatabase", FakeDICOMDatabase("1.2.3.4", {"0008,0060": modality, "0018,0023": acquisition}),
                         raising=False)
     assert logic.chooseModel("default", node) == expected
+    assert logic.inputDescription(node).endswith(f"output 1 mm isotropic (model {expected})")
     assert logic.chooseModel("bspline", node) == "bspline"
