@@ -10,7 +10,7 @@ def recordedSliceProfile(volumeNode):
     uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split() if volumeNode is not None else []
     if database is None or not uids:
         return None
-    from SuperResolution3DLib.data.acquisition import MODALITY, MR_ACQUISITION_TYPE, profile_from_dicom
+    from SuperResolution3DLib.data.acquisition import IMAGE_TYPE, MODALITY, MR_ACQUISITION_TYPE, profile_from_dicom
 
     value = lambda tag: str(database.instanceValue(uids[0], tag.replace("|", ",")) or "")  # noqa: E731
-    return profile_from_dicom(value(MODALITY), value(MR_ACQUISITION_TYPE))
+    return profile_from_dicom(value(MODALITY), value(MR_ACQUISITION_TYPE), value(IMAGE_TYPE))

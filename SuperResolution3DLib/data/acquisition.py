@@ -6,7 +6,10 @@ Two records are read, from the header only (no pixel data):
   NRRD and MetaImage as a key): ``sr3d: through-plane sinc`` for k-space truncation along one axis (``--scale
   1,1,4`` without ``--profile``, or ``--profile sinc``), ``sr3d: through-plane gaussian`` and so on for the others;
 * the MR Acquisition Type (0018,0023) of an MR DICOM series: ``3D`` means the slice direction was phase encoded, so
-  its resolution is k-space truncation (``sinc``); ``2D`` means excited slices, which integrate over a profile.
+  its resolution is k-space truncation (``sinc``); ``2D`` means excited slices, which integrate over a profile. A
+  derived or reformatted series (Image Type (0008,0008) with ``DERIVED``, ``MPR``, ``REFORMAT`` or ``PROJECTION``,
+  such as thick MPR slabs averaged from a 3D acquisition) says nothing: its slices may integrate whatever the
+  acquisition was.
 
 Anything else (no note, CT, a file of another tool) says nothing: ``None``. The profile cannot be told from the
 pixels reliably (docs/results.md, "K-space truncation along the thick axis"), so this is what ``sr3d predict`` goes on.
@@ -27,6 +30,8 @@ from SuperResolution3DLib.data.io import HEADER_NOTES_KEY, largest_dicom_series
 NOTE_PREFIX = "sr3d: through-plane "
 MR_ACQUISITION_TYPE = "0018|0023"
 MODALITY = "0008|0060"
+IMAGE_TYPE = "0008|0008"
+DERIVED_IMAGE_TYPES = ("DERIVED", "MPR", "REFORMAT", "PROJECTION")
 _NOTE = re.compile(re.escape(NOTE_PREFIX) + r"(\w+)")
 
 
@@ -54,9 +59,10 @@ def profile_from_note(note: str) -> Optional[str]:
     return found.group(1) if found and found.group(1) in SLICE_PROFILES else None
 
 
-def profile_from_dicom(modality: str, acquisition_type: str) -> Optional[str]:
-    """``sinc`` for an MR 3D acquisition, ``integrating`` for an MR 2D one, else ``None``."""
-    if modality.strip().upper() != "MR":
+def profile_from_dicom(modality: str, acquisition_type: str, image_type: str = "") -> Optional[str]:
+    """``sinc`` for an MR 3D acquisition, ``integrating`` for an MR 2D one, else ``None`` (also for derived or
+    reformatted images)."""
+    if modality.strip().upper() != "MR" or any(word in image_type.upper() for word in DERIVED_IMAGE_TYPES):
         return None
     return {"3D": "sinc", "2D": "integrating"}.get(acquisition_type.strip().upper())
 
@@ -77,7 +83,7 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
             reader.ReadImageInformation()
             keys = set(reader.GetMetaDataKeys())
             read = lambda key: reader.GetMetaData(key) if key in keys else ""  # noqa: E731
-            profile = profile_from_dicom(read(MODALITY), read(MR_ACQUISITION_TYPE))
+            profile = profile_from_dicom(read(MODALITY), read(MR_ACQUISITION_TYPE), read(IMAGE_TYPE))
             source = f"DICOM MR Acquisition Type {read(MR_ACQUISITION_TYPE).strip()}"
         else:
             reader = sitk.ImageFileReader()

@@ -30,23 +30,25 @@ def test_notes_and_dicom_values_are_read_strictly():
     assert profile_from_note("sr3d: through-plane boxcar") is None and profile_from_note("") is None
     assert profile_from_dicom("MR", "3D ") == "sinc" and profile_from_dicom("MR", "2D") == "integrating"
     assert profile_from_dicom("CT", "3D") is None and profile_from_dicom("MR", "") is None
+    assert profile_from_dicom("MR", "3D", "ORIGINAL\\PRIMARY\\M\\ND") == "sinc"
+    assert profile_from_dicom("MR", "3D", "DERIVED\\SECONDARY\\MPR") is None  # thick MPR slabs of a 3D scan
     with pytest.raises(ValueError, match="unknown slice profile"):
         slice_profile_note("kspace")
 
 
-def write_dicom_series(folder, modality, acquisition_type):
+def write_dicom_series(folder, modality, acquisition_type, image_type="ORIGINAL\\PRIMARY\\M"):
     folder.mkdir()
     with locale_kept():  # GDCM sets the process locale to "C" when it writes
         for k in range(4):
-            write_dicom_slice(folder, k, modality, acquisition_type)
+            write_dicom_slice(folder, k, modality, acquisition_type, image_type)
     return folder
 
 
-def write_dicom_slice(folder, k, modality, acquisition_type):
+def write_dicom_slice(folder, k, modality, acquisition_type, image_type):
     image = sitk.GetImageFromArray(np.full((1, 12, 12), 100 * k, np.int16))
     image.SetSpacing((1.0, 1.0, 4.0))
     image.SetOrigin((0.0, 0.0, 4.0 * k))
-    for tag, value in (("0008|0060", modality), ("0018|0023", acquisition_type), ("0020|000e", "1.2.826.0.1.3680043.2.1125.7"),
+    for tag, value in (("0008|0060", modality), ("0018|0023", acquisition_type), ("0008|0008", image_type), ("0020|000e", "1.2.826.0.1.3680043.2.1125.7"),
                        ("0020|0013", str(k + 1)), ("0020|0032", f"0\\0\\{4.0 * k}"), ("0020|0037", "1\\0\\0\\0\\1\\0"),
                        ("0018|0050", "4"), ("0008|0018", f"1.2.826.0.1.3680043.2.1125.7.{k + 1}")):
         image.SetMetaData(tag, value)
@@ -60,6 +62,7 @@ def test_an_mr_3d_acquisition_in_dicom_records_k_space_slices(tmp_path):
     assert recorded_slice_profile(write_dicom_series(tmp_path / "mr3d", "MR", "3D")).profile == "sinc"
     assert recorded_slice_profile(write_dicom_series(tmp_path / "mr2d", "MR", "2D")).profile == "integrating"
     assert recorded_slice_profile(write_dicom_series(tmp_path / "ct", "CT", "")) is None
+    assert recorded_slice_profile(write_dicom_series(tmp_path / "mpr", "MR", "3D", "DERIVED\\SECONDARY\\MPR")) is None
     assert recorded_slice_profile(tmp_path / "missing") is None
 
 

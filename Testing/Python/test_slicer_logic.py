@@ -396,15 +396,16 @@ class FakeDICOMDatabase:
         return self.values.get(tag, "") if uid == self.uid else ""
 
 
-@pytest.mark.parametrize("modality, acquisition, expected", [("MR", "3D", "sr3d_rrdb_thick_kspace_x4_l1"),
-                                                             ("MR", "2D", "sr3d_rrdb_thick_x4_l1"),
-                                                             ("CT", "", "sr3d_rrdb_thick_x4_l1")])
-def test_a_thick_slice_volume_from_dicom_gets_the_model_its_acquisition_calls_for(scene, logic, monkeypatch,
-                                                                                 modality, acquisition, expected):
+@pytest.mark.parametrize("modality, acquisition, image_type, expected", [
+    ("MR", "3D", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_kspace_x4_l1"), ("MR", "3D", "DERIVED\\SECONDARY\\MPR", "sr3d_rrdb_thick_x4_l1"),
+    ("MR", "2D", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_x4_l1"), ("CT", "", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_x4_l1")])
+def test_a_thick_slice_volume_from_dicom_gets_the_model_its_acquisition_calls_for(scene, logic, monkeypatch, modality,
+                                                                                 acquisition, image_type, expected):
     node = slicer.util.addVolumeFromArray(np.zeros((6, 10, 12), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
     assert logic.chooseModel("default", node) == "sr3d_rrdb_thick_x4_l1"  # no DICOM database entry: the default rule
     node.SetAttribute("DICOM.instanceUIDs", "1.2.3.4 1.2.3.5")
-    monkeypatch.setattr(slicer, "dicomDatabase", FakeDICOMDatabase("1.2.3.4", {"0008,0060": modality, "0018,0023": acquisition}),
+    monkeypatch.setattr(slicer, "dicomDatabase", FakeDICOMDatabase("1.2.3.4", {"0008,0060": modality, "0018,0023": acquisition,
+                                                                          "0008,0008": image_type}),
                         raising=False)
     assert logic.chooseModel("default", node) == expected
     assert logic.inputDescription(node).endswith(f"output 1 mm isotropic (model {expected})")
