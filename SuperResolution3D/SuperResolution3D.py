@@ -24,7 +24,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from SuperResolution3DHelpers import dependencies
 from SuperResolution3DHelpers.acquisition import recordedSliceProfile
-from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray  # noqa: F401 - roiVoxelBox: the console's
+from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
 from SuperResolution3DHelpers.process import SuperResolutionProcess, adaptationOptions
