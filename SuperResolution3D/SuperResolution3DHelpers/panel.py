@@ -187,7 +187,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("MirrorEnsemble", "true" if self.ui.mirrorEnsembleCheckBox.checked else "false")
             node.SetParameter("Adapt", "true" if self.ui.adaptCheckBox.checked else "false")
             node.SetParameter("AdaptMinutes", str(self.ui.adaptMinutesSpinBox.value))
-            node.SetParameter("AdaptSliceProfile", self.ui.adaptProfileSelector.currentData or "mixed")
+            node.SetParameter("AdaptSliceProfile", self.ui.adaptProfileSelector.currentData
+                              or self.logic.defaultParameters()["AdaptSliceProfile"])
             node.SetParameter("AdaptSliceThickness", str(self.ui.adaptThicknessSpinBox.value))
             node.SetParameter("OutputSliceSpacing", str(self.ui.outputSliceSpacingSpinBox.value))
         finally:
