@@ -147,7 +147,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2], slice_spacing)} (model {model.card.get('name', model_name)})")
-        if recorded is not None and recorded.is_kspace and model_name == KSPACE_THICK_SLICE_MODEL_NAME:
+        if recorded is not None and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # model_for_input chose it by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "

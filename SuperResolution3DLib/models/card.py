@@ -26,7 +26,8 @@ MODEL_FORMAT_VERSION = 1
 DEFAULT_MODEL_NAME = "sr3d_rrdb_gan_x4_real"
 # With no --model, a thick-slice input (one axis much coarser than the others) goes to this through-plane model.
 DEFAULT_THICK_SLICE_MODEL_NAME = "sr3d_rrdb_thick_x4_l1"
-# The through-plane model for k-space truncated slices (3D acquisitions), used only when named (--model).
+# The through-plane model for k-space truncated slices (3D acquisitions): chosen where the input records such slices
+# (data.acquisition), else when named (--model).
 KSPACE_THICK_SLICE_MODEL_NAME = "sr3d_rrdb_thick_kspace_x4_l1"
 MODELS_DIR_ENVIRONMENT_VARIABLE = "SR3D_MODELS_DIR"
 WEIGHTS_EXTENSION = ".safetensors"
