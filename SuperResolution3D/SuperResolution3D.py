@@ -23,7 +23,7 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from SuperResolution3DHelpers import dependencies
-from SuperResolution3DHelpers.acquisition import recordedSliceProfile
+from SuperResolution3DHelpers.acquisition import recordedSliceProfile, withRecordedSlices
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
@@ -521,8 +521,9 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             mirror_ensemble=bool(defaults["mirror_ensemble"] if mirrorEnsemble is None else mirrorEnsemble),
         )
         if adapt:
-            settings.update(adaptationOptions(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
-                                              adaptSliceProfile, adaptSliceThickness))
+            settings.update(withRecordedSlices(adaptationOptions(adaptMinutes if adaptMinutes is not None else
+                                                                 defaults["adapt_minutes"], adaptSliceProfile,
+                                                                 adaptSliceThickness), inputVolumeNode))
         if outputSliceSpacing is not None:
             settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)

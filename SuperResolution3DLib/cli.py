@@ -100,8 +100,10 @@ def command_degrade(args: argparse.Namespace) -> int:
         lr = thick_slice_degrade(hr, axis, args.scale[axis], args.profile, thickness)
     from SuperResolution3DLib.data.acquisition import slice_profile_note
 
-    # thick slices record their profile (k-space along one axis is the sinc profile): sr3d predict picks the model by it
-    notes = None if axis is None else slice_profile_note("sinc" if args.profile == "kspace" else args.profile)
+    # thick slices record their profile (k-space along one axis is the sinc profile) and thickness: sr3d predict picks
+    # the model by the profile, --adapt assumes the thickness
+    notes = None if axis is None else slice_profile_note("sinc" if args.profile == "kspace" else args.profile,
+                                                         args.thickness if args.thickness is not None else lr.spacing[axis])
     write_volume(lr, args.lr, notes=notes)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
     return 0
@@ -274,10 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
                          help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
     predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
-                         help="--adapt: how the scanner made the slices: mixed (random, as in pre-training; default), estimate "
-                         "(from the scan's spectra), or rect, trapezoid, gaussian, sinc")
+                         help="--adapt: how the scanner made the slices: mixed (random, as in pre-training; default; the profile "
+                         "sr3d degrade noted where the input has one), estimate (from the scan's spectra), or rect, trapezoid, gaussian, sinc")
     predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
-                         help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm")
+                         help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm "
+                         "(default: the input's DICOM Slice Thickness or sr3d degrade's note where recorded)")
     predict.add_argument("--save-adapted", default=None, metavar="MODEL.json",
                          help="--adapt: also save the adapted model (card + weights) to use again with --model")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")

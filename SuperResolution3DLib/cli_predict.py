@@ -110,7 +110,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
     isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
-    from SuperResolution3DLib.data.acquisition import recorded_slice_profile
+    from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
                                                              is_through_plane, model_for_input, super_resolve_any)
@@ -120,9 +120,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     header, volume = read_volume_header(input_path), None
     if header is None:  # a DICOM series: its spacing is known once it is read
         volume = read_volume(input_path)
-    recorded = recorded_slice_profile(input_path) if requested_model == "default" else None
+    recorded = recorded_slice_profile(input_path) if requested_model == "default" or adaptation is not None else None
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
-                                        recorded.profile if recorded else None)
+                                        recorded.profile if recorded and requested_model == "default" else None)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
@@ -159,6 +159,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         if not through_plane:
             raise InputVolumeError(f"--adapt needs a through-plane model (scale 1,1,f); {model_name} is "
                                    f"{'x'.join(map(str, model.scale))}: leave out --model")
+        adaptation, taken = adaptation_with_record(adaptation, recorded, thick.axis, thick.thickness)
+        if taken:
+            log(taken)
         model = adapt_thick_slice_model(volume, model, adaptation, adaptation_progress, thick=thick,
                                         input_name=Path(str(input_path)).name)
         log(adaptation_summary(model.card["adaptation"]))

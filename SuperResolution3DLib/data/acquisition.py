@@ -11,7 +11,11 @@ Two records are read, from the header only (no pixel data):
   such as thick MPR slabs averaged from a 3D acquisition) says nothing: its slices may integrate whatever the
   acquisition was.
 
-Anything else (no note, CT, a file of another tool) says nothing: ``None``. The profile cannot be told from the
+Both also give the slice thickness where recorded (the note's ``slice thickness 6 mm``; DICOM Slice Thickness
+(0018,0050), of any modality): with the slice spacing it says whether slices overlap or leave gaps, which the
+self-supervised adaptation then assumes (``adaptation_thickness``).
+
+Anything else (no note, a file of another tool) says nothing: ``None``. The profile cannot be told from the
 pixels reliably (docs/results.md, "K-space truncation along the thick axis"), so this is what ``sr3d predict`` goes on.
 """
 
@@ -31,32 +35,52 @@ NOTE_PREFIX = "sr3d: through-plane "
 MR_ACQUISITION_TYPE = "0018|0023"
 MODALITY = "0008|0060"
 IMAGE_TYPE = "0008|0008"
+SLICE_THICKNESS = "0018|0050"
 DERIVED_IMAGE_TYPES = ("DERIVED", "MPR", "REFORMAT", "PROJECTION")
 _NOTE = re.compile(re.escape(NOTE_PREFIX) + r"(\w+)")
+_NOTE_THICKNESS = re.compile(r"slice thickness ([0-9]*\.?[0-9]+) mm")
 
 
 @dataclass(frozen=True)
 class RecordedSliceProfile:
-    """A slice profile (``SLICE_PROFILES``, or ``"integrating"`` where only that much is known) and where it was read."""
+    """A slice profile (``SLICE_PROFILES``, ``"integrating"`` where only that much is known, ``None`` where not
+    recorded), where it was read, and the slice thickness in mm where recorded, across the index ``axis`` (2: a DICOM
+    series' slices; ``None``: the thick axis, whichever it is)."""
 
-    profile: str
+    profile: Optional[str]
     source: str
+    thickness_mm: Optional[float] = None
+    axis: Optional[int] = None
 
     @property
     def is_kspace(self) -> bool:
         return self.profile == "sinc"
 
 
-def slice_profile_note(profile: str) -> str:
-    """The note ``sr3d degrade`` writes into thick slices made with ``profile`` (``SLICE_PROFILES``)."""
+def slice_profile_note(profile: str, thickness_mm: Optional[float] = None) -> str:
+    """The note ``sr3d degrade`` writes into thick slices made with ``profile`` (``SLICE_PROFILES``) of
+    ``thickness_mm``."""
     if profile not in SLICE_PROFILES:
         raise ValueError(f"unknown slice profile {profile!r}; choose one of {', '.join(SLICE_PROFILES)}")
-    return NOTE_PREFIX + profile
+    return NOTE_PREFIX + profile + ("" if thickness_mm is None else f"; slice thickness {float(thickness_mm):.6g} mm")
 
 
 def profile_from_note(note: str) -> Optional[str]:
     found = _NOTE.search(note or "")
     return found.group(1) if found and found.group(1) in SLICE_PROFILES else None
+
+
+def thickness_from_note(note: str) -> Optional[float]:
+    found = _NOTE_THICKNESS.search(note or "") if profile_from_note(note) else None
+    return _positive_mm(found.group(1)) if found else None
+
+
+def _positive_mm(text: str) -> Optional[float]:
+    try:
+        value = float(str(text).strip().split("\\")[0])
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def profile_from_dicom(modality: str, acquisition_type: str, image_type: str = "") -> Optional[str]:
@@ -68,8 +92,8 @@ def profile_from_dicom(modality: str, acquisition_type: str, image_type: str = "
 
 
 def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
-    """The slice profile that the file or DICOM series at ``path`` records, or ``None``; never raises for an
-    unreadable header (the reader that follows reports that)."""
+    """The slice profile and thickness that the file or DICOM series at ``path`` records, or ``None``; never raises
+    for an unreadable header (the reader that follows reports that)."""
     import SimpleITK as sitk
 
     path = Path(str(path)).expanduser()
@@ -82,15 +106,52 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
             reader.SetFileName(files[0])
             reader.ReadImageInformation()
             keys = set(reader.GetMetaDataKeys())
-            read = lambda key: reader.GetMetaData(key) if key in keys else ""  # noqa: E731
-            profile = profile_from_dicom(read(MODALITY), read(MR_ACQUISITION_TYPE), read(IMAGE_TYPE))
-            source = f"DICOM MR Acquisition Type {read(MR_ACQUISITION_TYPE).strip()}"
-        else:
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(str(path))
-            reader.ReadImageInformation()
-            profile = profile_from_note(reader.GetMetaData(HEADER_NOTES_KEY)) if reader.HasMetaDataKey(HEADER_NOTES_KEY) else None
-            source = "sr3d degrade's note in the file"
+            return record_from_dicom(lambda key: reader.GetMetaData(key) if key in keys else "")
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        note = reader.GetMetaData(HEADER_NOTES_KEY) if reader.HasMetaDataKey(HEADER_NOTES_KEY) else ""
+        profile, thickness = profile_from_note(note), thickness_from_note(note)
     except (RuntimeError, SR3DError):
         return None
-    return RecordedSliceProfile(profile, source) if profile else None
+    return RecordedSliceProfile(profile, "sr3d degrade's note in the file", thickness) if profile or thickness else None
+
+
+def record_from_dicom(read) -> Optional[RecordedSliceProfile]:
+    """What a DICOM series' attributes record about its slices (``read(tag)``: the value of ``"gggg|eeee"`` in one
+    of its instances, ``""`` where absent); its slices lie along the index axis z."""
+    profile = profile_from_dicom(read(MODALITY), read(MR_ACQUISITION_TYPE), read(IMAGE_TYPE))
+    thickness = _positive_mm(read(SLICE_THICKNESS))
+    source = f"DICOM MR Acquisition Type {read(MR_ACQUISITION_TYPE).strip()}" if profile else "DICOM Slice Thickness"
+    return RecordedSliceProfile(profile, source, thickness, axis=2) if profile or thickness else None
+
+
+def adaptation_thickness(recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float) -> Optional[float]:
+    """The recorded thickness of the slices along ``thick_axis`` (index axis) as a multiple of their ``slice_spacing``
+    (mm), as ``AdaptationSettings`` takes it (kept inside its 0.2-3 range); ``None`` where none is recorded for that
+    axis."""
+    if recorded is None or recorded.thickness_mm is None or not slice_spacing > 0:
+        return None
+    if recorded.axis is not None and recorded.axis != thick_axis:
+        return None
+    return float(min(3.0, max(0.2, recorded.thickness_mm / slice_spacing)))
+
+
+def adaptation_with_record(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float):
+    """``settings`` (``AdaptationSettings``) with what the scan records where the user left it open: the recorded
+    profile in place of ``mixed``, the recorded thickness in place of none; and a sentence saying so (``""`` when
+    nothing was taken)."""
+    from dataclasses import replace
+
+    taken = {}
+    if recorded is not None and recorded.profile in SLICE_PROFILES and settings.slice_profile == "mixed":
+        taken["slice_profile"] = recorded.profile
+    thickness = adaptation_thickness(recorded, thick_axis, slice_spacing) if settings.slice_thickness is None else None
+    if thickness is not None:
+        taken["slice_thickness"] = round(thickness, 3)
+    if not taken:
+        return settings, ""
+    said = [f"{taken['slice_profile']} slices"] if "slice_profile" in taken else []
+    if thickness is not None:
+        said.append(f"{recorded.thickness_mm:g} mm thick ({taken['slice_thickness']:g} slice spacings)")
+    return replace(settings, **taken), f"adaptation pairs as the scan records ({recorded.source}): {', '.join(said)}"

@@ -1,5 +1,5 @@
-"""What a file records about its slices (data.acquisition): sr3d degrade's note and DICOM's MR Acquisition Type,
-and the through-plane model sr3d predict picks by it."""
+"""What a file records about its slices (data.acquisition): sr3d degrade's note and DICOM's MR Acquisition Type and
+Slice Thickness, the through-plane model sr3d predict picks by them, and what --adapt assumes from them."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,10 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.cli import main
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.acquisition import (profile_from_dicom, profile_from_note, recorded_slice_profile,
-                                                    slice_profile_note)
+from SuperResolution3DLib.core.config import AdaptationSettings
+from SuperResolution3DLib.data.acquisition import (RecordedSliceProfile, adaptation_thickness, adaptation_with_record,
+                                                    profile_from_dicom, profile_from_note, recorded_slice_profile,
+                                                    slice_profile_note, thickness_from_note)
 from SuperResolution3DLib.data.dicom import locale_kept
 from SuperResolution3DLib.data.io import read_volume, write_volume
 from SuperResolution3DLib.inference.thick_slices import model_for_input
@@ -34,23 +36,42 @@ def test_notes_and_dicom_values_are_read_strictly():
     assert profile_from_dicom("MR", "3D", "DERIVED\\SECONDARY\\MPR") is None  # thick MPR slabs of a 3D scan
     with pytest.raises(ValueError, match="unknown slice profile"):
         slice_profile_note("kspace")
+    assert thickness_from_note(slice_profile_note("rect", 4.8)) == 4.8 and thickness_from_note(slice_profile_note("rect")) is None
+    assert thickness_from_note("sr3d: through-plane boxcar; slice thickness 4 mm") is None
+    assert thickness_from_note("sr3d: through-plane rect; slice thickness 0 mm") is None
 
 
-def write_dicom_series(folder, modality, acquisition_type, image_type="ORIGINAL\\PRIMARY\\M"):
+def test_a_recorded_thickness_becomes_the_adaptations_where_the_user_left_it_open():
+    gaussian6 = RecordedSliceProfile("gaussian", "a note", 6.0)
+    assert adaptation_thickness(gaussian6, 2, 4.0) == 1.5 and adaptation_thickness(gaussian6, 0, 4.0) == 1.5
+    dicom = RecordedSliceProfile(None, "DICOM Slice Thickness", 5.0, axis=2)
+    assert adaptation_thickness(dicom, 2, 2.5) == 2.0 and adaptation_thickness(dicom, 0, 2.5) is None  # not its slices
+    assert adaptation_thickness(RecordedSliceProfile(None, "x", 40.0), 2, 4.0) == 3.0  # inside AdaptationSettings' range
+    settings, said = adaptation_with_record(AdaptationSettings(), gaussian6, 2, 4.0)
+    assert (settings.slice_profile, settings.slice_thickness) == ("gaussian", 1.5)
+    assert said == "adaptation pairs as the scan records (a note): gaussian slices, 6 mm thick (1.5 slice spacings)"
+    settings, said = adaptation_with_record(AdaptationSettings(slice_profile="rect", slice_thickness=1.1), gaussian6, 2, 4.0)
+    assert (settings.slice_profile, settings.slice_thickness, said) == ("rect", 1.1, "")  # what the user chose stays
+    settings, said = adaptation_with_record(AdaptationSettings(), RecordedSliceProfile("integrating", "DICOM", 5.0, 2), 2, 4.0)
+    assert (settings.slice_profile, settings.slice_thickness) == ("mixed", 1.25) and "5 mm thick" in said
+    assert adaptation_with_record(AdaptationSettings(), None, 2, 4.0) == (AdaptationSettings(), "")
+
+
+def write_dicom_series(folder, modality, acquisition_type, image_type="ORIGINAL\\PRIMARY\\M", thickness="4"):
     folder.mkdir()
     with locale_kept():  # GDCM sets the process locale to "C" when it writes
         for k in range(4):
-            write_dicom_slice(folder, k, modality, acquisition_type, image_type)
+            write_dicom_slice(folder, k, modality, acquisition_type, image_type, thickness)
     return folder
 
 
-def write_dicom_slice(folder, k, modality, acquisition_type, image_type):
+def write_dicom_slice(folder, k, modality, acquisition_type, image_type, thickness):
     image = sitk.GetImageFromArray(np.full((1, 12, 12), 100 * k, np.int16))
     image.SetSpacing((1.0, 1.0, 4.0))
     image.SetOrigin((0.0, 0.0, 4.0 * k))
     for tag, value in (("0008|0060", modality), ("0018|0023", acquisition_type), ("0008|0008", image_type), ("0020|000e", "1.2.826.0.1.3680043.2.1125.7"),
                        ("0020|0013", str(k + 1)), ("0020|0032", f"0\\0\\{4.0 * k}"), ("0020|0037", "1\\0\\0\\0\\1\\0"),
-                       ("0018|0050", "4"), ("0008|0018", f"1.2.826.0.1.3680043.2.1125.7.{k + 1}")):
+                       ("0018|0050", thickness), ("0008|0018", f"1.2.826.0.1.3680043.2.1125.7.{k + 1}")):
         image.SetMetaData(tag, value)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -61,8 +82,10 @@ def write_dicom_slice(folder, k, modality, acquisition_type, image_type):
 def test_an_mr_3d_acquisition_in_dicom_records_k_space_slices(tmp_path):
     assert recorded_slice_profile(write_dicom_series(tmp_path / "mr3d", "MR", "3D")).profile == "sinc"
     assert recorded_slice_profile(write_dicom_series(tmp_path / "mr2d", "MR", "2D")).profile == "integrating"
-    assert recorded_slice_profile(write_dicom_series(tmp_path / "ct", "CT", "")) is None
-    assert recorded_slice_profile(write_dicom_series(tmp_path / "mpr", "MR", "3D", "DERIVED\\SECONDARY\\MPR")) is None
+    ct = recorded_slice_profile(write_dicom_series(tmp_path / "ct", "CT", "", thickness="5"))
+    assert ct.profile is None and ct.thickness_mm == 5.0 and ct.axis == 2 and ct.source == "DICOM Slice Thickness"
+    assert recorded_slice_profile(write_dicom_series(tmp_path / "ct_no_thickness", "CT", "", thickness="")) is None
+    assert recorded_slice_profile(write_dicom_series(tmp_path / "mpr", "MR", "3D", "DERIVED\\SECONDARY\\MPR")).profile is None
     assert recorded_slice_profile(tmp_path / "missing") is None
 
 

@@ -176,6 +176,28 @@ def test_predict_adapt_writes_the_isotropic_output_and_the_adapted_model(thick_i
     assert saved.card["adaptation"]["pairs_matched_to_ratio"] == 4.0  # the scan's ratio reaches the pairs
 
 
+def test_predict_adapt_assumes_the_slices_the_input_records_unless_told(thick_input, tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import write_volume
+
+    _, model_path = thick_input
+    write_volume(Volume(isotropic_texture()), tmp_path / "hr.nrrd")
+    lr = tmp_path / "lr.nrrd"  # 6 mm rect slices every 4 mm: sr3d degrade notes both in the header
+    assert main(["degrade", str(tmp_path / "hr.nrrd"), str(lr), "--scale", "1,1,4", "--profile", "rect", "--thickness", "6"]) == 0
+    adapt = ["--model", str(model_path), "--device", "cpu", "--adapt", "--adapt-minutes", "0.02", "--progress", "none"]
+    for name, told in (("recorded", []), ("told", ["--slice-profile", "gaussian", "--slice-thickness", "0.9"])):
+        capsys.readouterr()
+        assert main(["predict", str(lr), str(tmp_path / f"sr_{name}.nrrd"), "--save-adapted", str(tmp_path / f"{name}.json")]
+                    + adapt + told) == 0
+        out = capsys.readouterr().out
+        record = load_model(tmp_path / f"{name}.json").card["adaptation"]
+        if name == "recorded":
+            assert "as the scan records (sr3d degrade's note in the file): rect slices, 6 mm thick (1.5 slice spacings)" in out
+            assert (record["slice_profile"], record["slice_thickness"]) == ("rect", 1.5)
+        else:
+            assert "as the scan records" not in out and (record["slice_profile"], record["slice_thickness"]) == ("gaussian", 0.9)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--slice-profile", "rect"], "for --adapt only"),
     (["--adapt", "--save-adapted", "model.txt"], "a .json file"),

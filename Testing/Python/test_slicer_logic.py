@@ -27,7 +27,7 @@ import slicer_shim  # noqa: E402
 
 slicer_shim.install()
 import SuperResolution3D as module  # noqa: E402
-from SuperResolution3DHelpers import geometry, process  # noqa: E402
+from SuperResolution3DHelpers import acquisition, geometry, process  # noqa: E402
 
 from SuperResolution3DLib.core.errors import InputVolumeError, MissingDependencyError, ModelFileError  # noqa: E402
 
@@ -394,6 +394,19 @@ class FakeDICOMDatabase:
 
     def instanceValue(self, uid, tag):
         return self.values.get(tag, "") if uid == self.uid else ""
+
+
+def test_an_adaptation_assumes_the_dicom_slice_thickness_where_the_user_left_it_open(scene, monkeypatch):
+    node = slicer.util.addVolumeFromArray(np.zeros((6, 10, 12), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    options = process.adaptationOptions(2.0, "mixed")
+    assert acquisition.withRecordedSlices(options, node) == options  # not from the DICOM module: nothing recorded
+    node.SetAttribute("DICOM.instanceUIDs", "1.2.3.4")
+    monkeypatch.setattr(slicer, "dicomDatabase", FakeDICOMDatabase("1.2.3.4", {"0008,0060": "CT", "0018,0050": "6"}),
+                        raising=False)
+    assert acquisition.withRecordedSlices(options, node) == dict(options, adapt_slice_thickness=1.5)  # 6 mm every 4 mm
+    told = process.adaptationOptions(2.0, "gaussian", 1.1)
+    assert acquisition.withRecordedSlices(told, node) == told
+    assert acquisition.recordedSliceProfile(node) is None  # a CT says nothing of k-space
 
 
 @pytest.mark.parametrize("modality, acquisition, image_type, expected", [
