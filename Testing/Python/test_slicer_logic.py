@@ -409,6 +409,24 @@ def test_an_adaptation_assumes_the_dicom_slice_thickness_where_the_user_left_it_
     assert acquisition.recordedSliceProfile(node) is None  # a CT says nothing of k-space
 
 
+def test_a_volume_from_a_file_keeps_the_record_of_its_header_while_it_has_the_files_slices(scene, tmp_path):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.acquisition import slice_profile_note
+    from SuperResolution3DLib.data.io import write_volume
+
+    path = write_volume(Volume(np.zeros((6, 10, 12), np.float32), (1.0, 1.0, 4.0)), tmp_path / "lr.nrrd",
+                        notes=slice_profile_note("sinc", 4.0))
+    node = slicer.util.addVolumeFromArray(np.zeros((6, 10, 12), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    assert acquisition.recordedSlices(node) is None  # no file behind it
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    assert acquisition.recordedSliceProfile(node) == "sinc" and acquisition.recordedSlices(node).thickness_mm == 4.0
+    assert acquisition.withRecordedSlices(process.adaptationOptions(1.0, "mixed"), node)["adapt_slice_profile"] == "sinc"
+    node.SetSpacing(1.0, 1.0, 2.0)  # changed since it was read: the file no longer describes it
+    assert acquisition.recordedSlices(node) is None
+
+
 @pytest.mark.parametrize("modality, acquisition, image_type, expected", [
     ("MR", "3D", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_kspace_x4_l1"), ("MR", "3D", "DERIVED\\SECONDARY\\MPR", "sr3d_rrdb_thick_x4_l1"),
     ("MR", "2D", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_x4_l1"), ("CT", "", "ORIGINAL\\PRIMARY", "sr3d_rrdb_thick_x4_l1")])
