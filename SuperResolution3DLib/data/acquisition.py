@@ -51,6 +51,7 @@ class RecordedSliceProfile:
     source: str
     thickness_mm: Optional[float] = None
     axis: Optional[int] = None
+    thickness_source: Optional[str] = None  # where the thickness was read, when not ``source``
 
     @property
     def is_kspace(self) -> bool:
@@ -123,7 +124,8 @@ def record_from_dicom(read) -> Optional[RecordedSliceProfile]:
     profile = profile_from_dicom(read(MODALITY), read(MR_ACQUISITION_TYPE), read(IMAGE_TYPE))
     thickness = _positive_mm(read(SLICE_THICKNESS))
     source = f"DICOM MR Acquisition Type {read(MR_ACQUISITION_TYPE).strip()}" if profile else "DICOM Slice Thickness"
-    return RecordedSliceProfile(profile, source, thickness, axis=2) if profile or thickness else None
+    return (RecordedSliceProfile(profile, source, thickness, axis=2, thickness_source="DICOM Slice Thickness")
+            if profile or thickness else None)
 
 
 def adaptation_thickness(recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float) -> Optional[float]:
@@ -151,7 +153,8 @@ def adaptation_with_record(settings, recorded: Optional[RecordedSliceProfile], t
         taken["slice_thickness"] = round(thickness, 3)
     if not taken:
         return settings, ""
-    said = [f"{taken['slice_profile']} slices"] if "slice_profile" in taken else []
+    said = [f"{taken['slice_profile']} slices ({recorded.source})"] if "slice_profile" in taken else []
     if thickness is not None:
-        said.append(f"{recorded.thickness_mm:g} mm thick ({taken['slice_thickness']:g} slice spacings)")
-    return replace(settings, **taken), f"adaptation pairs as the scan records ({recorded.source}): {', '.join(said)}"
+        said.append(f"{recorded.thickness_mm:g} mm thick, {taken['slice_thickness']:g} slice spacings "
+                    f"({recorded.thickness_source or recorded.source})")
+    return replace(settings, **taken), f"adaptation pairs as the scan records: {', '.join(said)}"

@@ -49,11 +49,13 @@ def test_a_recorded_thickness_becomes_the_adaptations_where_the_user_left_it_ope
     assert adaptation_thickness(RecordedSliceProfile(None, "x", 40.0), 2, 4.0) == 3.0  # inside AdaptationSettings' range
     settings, said = adaptation_with_record(AdaptationSettings(), gaussian6, 2, 4.0)
     assert (settings.slice_profile, settings.slice_thickness) == ("gaussian", 1.5)
-    assert said == "adaptation pairs as the scan records (a note): gaussian slices, 6 mm thick (1.5 slice spacings)"
+    assert said == "adaptation pairs as the scan records: gaussian slices (a note), 6 mm thick, 1.5 slice spacings (a note)"
     settings, said = adaptation_with_record(AdaptationSettings(slice_profile="rect", slice_thickness=1.1), gaussian6, 2, 4.0)
     assert (settings.slice_profile, settings.slice_thickness, said) == ("rect", 1.1, "")  # what the user chose stays
-    settings, said = adaptation_with_record(AdaptationSettings(), RecordedSliceProfile("integrating", "DICOM", 5.0, 2), 2, 4.0)
-    assert (settings.slice_profile, settings.slice_thickness) == ("mixed", 1.25) and "5 mm thick" in said
+    mr2d = RecordedSliceProfile("integrating", "DICOM MR Acquisition Type 2D", 5.0, 2, "DICOM Slice Thickness")
+    settings, said = adaptation_with_record(AdaptationSettings(), mr2d, 2, 4.0)
+    assert (settings.slice_profile, settings.slice_thickness) == ("mixed", 1.25)
+    assert said == "adaptation pairs as the scan records: 5 mm thick, 1.25 slice spacings (DICOM Slice Thickness)"
     assert adaptation_with_record(AdaptationSettings(), None, 2, 4.0) == (AdaptationSettings(), "")
 
 

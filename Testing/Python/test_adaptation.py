@@ -192,7 +192,7 @@ def test_predict_adapt_assumes_the_slices_the_input_records_unless_told(thick_in
         out = capsys.readouterr().out
         record = load_model(tmp_path / f"{name}.json").card["adaptation"]
         if name == "recorded":
-            assert "as the scan records (sr3d degrade's note in the file): rect slices, 6 mm thick (1.5 slice spacings)" in out
+            assert "as the scan records: rect slices (sr3d degrade's note in the file), 6 mm thick, 1.5 slice spacings" in out
             assert (record["slice_profile"], record["slice_thickness"]) == ("rect", 1.5)
         else:
             assert "as the scan records" not in out and (record["slice_profile"], record["slice_thickness"]) == ("gaussian", 0.9)
