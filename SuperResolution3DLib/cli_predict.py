@@ -122,7 +122,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         volume = read_volume(input_path)
     recorded = recorded_slice_profile(input_path) if requested_model == "default" or adaptation is not None else None
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
-                                        recorded.profile if recorded and requested_model == "default" else None)
+                                        recorded.profile if recorded else None)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
@@ -147,7 +147,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2], slice_spacing)} (model {model.card.get('name', model_name)})")
-        if recorded is not None and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # model_for_input chose it by the record
+        if requested_model == "default" and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # chosen by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
