@@ -1,0 +1,34 @@
+#!/bin/bash
+# Which slice profile should `--adapt` assume when the scan records none: `mixed` (pairs drawn from the profiles the
+# model trained on) or `estimate` (the profile and thickness estimated from the scan's own spectra)? Each arm adapts
+# the bundled through-plane model for 3 minutes to each validation volume (the MNI 2009c brain and TotalSegmentator's
+# real 3 mm abdomen CT; never the test scans) made into slices 4x thicker along z with PROFILE:THICKNESS (thickness in
+# slice spacings), the docs/results.md protocol (96x112x96 centre crop, CT as HU - min, interior 8). Runs one arm at
+# a time (the budget is wall-clock: a concurrent job would cut the other's steps). About 7 minutes per profile and arm
+# on 2 CPU cores; per-volume CSVs go to OUT/PROFILE_THICKNESS_ARM/.
+#   SR3D_DATA=/work/data docs/results/thick_slices/adapt_default/run_adapt_default_comparison.sh OUT ["gaussian:1.0 ..."]
+#
+# Rule, fixed before it ran (2026-12-05): `estimate` becomes the default where nothing is recorded if, over `mixed`,
+# (a) the mean over the off-nominal rows (rect 0.6, rect 1.5, Gaussian 1.6 slice spacings thick; both volumes) gains
+# at least 0.3 dB, (b) the mean over the nominal rows (Gaussian 1.0, rect 1.0) loses at most 0.05 dB, and (c) no
+# single row loses more than 0.3 dB.
+set -euo pipefail
+out=${1:?output folder}; profiles=${2:-"gaussian:1.0 rect:1.0 rect:0.6 rect:1.5"}
+cd "$(dirname "$0")/../../../.."
+data=${SR3D_DATA:?set SR3D_DATA to the folder of real/ (README, "Real scans, offline")}
+volumes=(Resources/SampleData/MNI152_2009c_T1_brain_HR1mm.nrrd "$data/real/validation/totalseg_abdomen_ct_3mm.nii.gz")
+for item in $profiles; do
+    profile=${item%%:*}; thickness=${item#*:}
+    for arm in mixed estimate; do
+        dir="$out/${profile}_${thickness}_$arm"
+        [ -f "$dir/per_volume.csv" ] && continue
+        sr3d evaluate "${volumes[@]}" --models bspline sr3d_rrdb_thick_x4_l1 --scale 1,1,4 --profile "$profile" \
+            --thickness "$thickness" --crop 96,112,96 --shift-to-zero --interior 8 --metrics psnr,ssim \
+            --figure-subject -1 --progress none --adapt --adapt-minutes 3 --slice-profile "$arm" --out "$dir"
+        python - "$dir/per_volume.csv" "$profile $thickness $arm" <<'PY'
+import csv, sys
+for row in csv.DictReader(open(sys.argv[1])):
+    print(sys.argv[2], row["volume"], row["method"], f"{float(row['psnr']):.2f}", f"{float(row['ssim']):.4f}", flush=True)
+PY
+    done
+done
