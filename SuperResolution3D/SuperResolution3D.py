@@ -23,7 +23,7 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from SuperResolution3DHelpers import dependencies
-from SuperResolution3DHelpers.acquisition import recordedSliceProfile, withRecordedSlices
+from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
@@ -426,7 +426,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             text = thick.describe(int(scale[2]), outputSliceSpacing) + f" (model {name})"
             if adapt:
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
-                pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "mixed") else ""
+                pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "auto") else ""
                 text = f"adapt the model to this scan{pairs} for {minutes:g} min, then " + text
             return text
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
@@ -467,10 +467,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         ``CancelledError`` when cancelled. It runs the same background process as the panel (``startProcess``),
         with its GPU out-of-memory retries. adapt: a thick-slice input's through-plane model is first fine-tuned
         on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``), its training pairs made with
-        ``adaptSliceProfile`` (``"mixed"``, ``"estimate"``, ``"rect"``, ``"trapezoid"``, ``"gaussian"``, ``"sinc"``;
-        ``None``: the library's default) ``adaptSliceThickness`` slice spacings thick (``None``: drawn, estimated or 1;
-        ``--slice-profile``, ``--slice-thickness``). mirrorEnsemble: average the network
-        over the 8 mirror images of the input (8x the time; ``None`` takes the library's default, off).
+        ``adaptSliceProfile`` (``"auto"``, ``"mixed"``, ``"estimate"``, ``"rect"``, ``"trapezoid"``, ``"gaussian"``,
+        ``"sinc"``; ``None``: the library's default, ``"auto"``) ``adaptSliceThickness`` slice spacings thick
+        (``None``: recorded, estimated, drawn or 1; ``--slice-profile``, ``--slice-thickness``). mirrorEnsemble:
+        average the network over the 8 mirror images of the input (8x the time; ``None``: the library's default, off).
         outputSliceSpacing: a thick-slice input's output spacing along its thick axis in mm (``sr3d predict
         --output-slice-spacing``; ``None``: the finer in-plane spacing).
         """
@@ -521,9 +521,9 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             mirror_ensemble=bool(defaults["mirror_ensemble"] if mirrorEnsemble is None else mirrorEnsemble),
         )
         if adapt:
-            settings.update(withRecordedSlices(adaptationOptions(adaptMinutes if adaptMinutes is not None else
-                                                                 defaults["adapt_minutes"], adaptSliceProfile,
-                                                                 adaptSliceThickness), inputVolumeNode))
+            settings.update(adaptationOptions(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
+                                              adaptSliceProfile, adaptSliceThickness,
+                                              recordedSlices(inputVolumeNode), inputVolumeNode.GetSpacing()))
         if outputSliceSpacing is not None:
             settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)

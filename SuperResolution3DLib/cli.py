@@ -3,7 +3,7 @@
     sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
                               [--output-slice-spacing MM]
-                              [--adapt [--adapt-minutes 3] [--slice-profile mixed] [--save-adapted MODEL.json]]
+                              [--adapt [--adapt-minutes 3] [--slice-profile auto] [--save-adapted MODEL.json]]
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid|sinc] [--thickness MM])
     sr3d info MODEL
     sr3d models
@@ -276,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
                          help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
     predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
-                         help="--adapt: how the scanner made the slices: mixed (random, as in pre-training; default; the profile "
-                         "sr3d degrade noted where the input has one), estimate (from the scan's spectra), or rect, trapezoid, gaussian, sinc")
+                         help="--adapt: how the scanner made the slices: auto (default: the profile sr3d degrade noted where the input "
+                         "has one, else estimated from the scan's spectra), mixed (random, as in pre-training), estimate, "
+                         "or rect, trapezoid, gaussian, sinc")
     predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
                          help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm "
                          "(default: the input's DICOM Slice Thickness or sr3d degrade's note where recorded)")
@@ -348,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
                           help=f"--adapt: time budget per volume (default: {AdaptationSettings().minutes:g})")
     evaluate.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
-                          help="--adapt: slice profile the adaptation assumes (default: mixed)")
+                          help="--adapt: slice profile the adaptation assumes (default: auto, the estimate for an evaluation's LR)")
     evaluate.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
                           help="--adapt: slice thickness in slice spacings the adaptation assumes")
     evaluate.add_argument("--mirror-ensemble", action="store_true", help="learned models: " + MIRROR_ENSEMBLE_HELP)

@@ -1,7 +1,5 @@
 """What a volume node's DICOM source records about its slices (the library's ``data.acquisition`` rule)."""
 
-import logging
-
 
 def recordedSlices(volumeNode):
     """The library's ``RecordedSliceProfile`` of a volume: for one loaded by Slicer's DICOM module, its DICOM database
@@ -40,21 +38,3 @@ def recordedSliceProfile(volumeNode):
     """``"sinc"`` (an MR 3D acquisition), ``"integrating"`` (MR 2D) or ``None`` (``recordedSlices``)."""
     recorded = recordedSlices(volumeNode)
     return recorded.profile if recorded is not None else None
-
-
-def withRecordedSlices(options, volumeNode):
-    """The process's adaptation ``options`` (``process.adaptationOptions``) with what the volume's DICOM source
-    records where they leave it open (``sr3d predict --adapt``'s rule: ``acquisition.adaptation_with_record``)."""
-    from SuperResolution3DLib.core.anisotropy import find_thick_slices
-    from SuperResolution3DLib.core.config import AdaptationSettings
-    from SuperResolution3DLib.data.acquisition import adaptation_with_record
-
-    recorded, thick = recordedSlices(volumeNode), find_thick_slices(volumeNode.GetSpacing())
-    if recorded is None or thick is None:
-        return options
-    given = {"slice_profile": options.get("adapt_slice_profile"), "slice_thickness": options.get("adapt_slice_thickness")}
-    settings = AdaptationSettings(minutes=options["adapt_minutes"], **{k: v for k, v in given.items() if v is not None})
-    settings, taken = adaptation_with_record(settings, recorded, thick.axis, thick.thickness)
-    if taken:
-        logging.info(taken)
-    return dict(options, adapt_slice_profile=settings.slice_profile, adapt_slice_thickness=settings.slice_thickness)

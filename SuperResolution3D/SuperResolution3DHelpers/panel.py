@@ -40,8 +40,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._deviceInfo = None
         self._pollTimer = None
 
-    ADAPTATION_PROFILE_LABELS = {"mixed": _("mixed (those the model trained on)"), "estimate": _("estimated from the scan"),
-                                 "sinc": _("sinc (k-space: a 3D acquisition)")}
+    ADAPTATION_PROFILE_LABELS = {"auto": _("auto (as recorded, else estimated)"),
+                                 "mixed": _("mixed (those the model trained on)"),
+                                 "estimate": _("estimated from the scan"), "sinc": _("sinc (k-space: a 3D acquisition)")}
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)

@@ -49,20 +49,30 @@ def smallerSettings(window, batch):
     return None
 
 
-def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None):
+def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=None, spacing=None):
     """The process settings of an adaptation (``sr3d predict --adapt``), checked by the library's
-    ``AdaptationSettings`` before anything starts: ``InputVolumeError`` names a bad profile, thickness or budget."""
+    ``AdaptationSettings`` before anything starts: ``InputVolumeError`` names a bad profile, thickness or budget.
+    ``recorded`` (``acquisition.recordedSlices``) of a volume with ``spacing`` fills in what the user left open,
+    by ``sr3d predict --adapt``'s rule (``data.acquisition.adaptation_with_record``)."""
+    from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.config import AdaptationSettings
     from SuperResolution3DLib.core.errors import InputVolumeError
+    from SuperResolution3DLib.data.acquisition import adaptation_with_record
 
-    options = {"minutes": float(minutes), "slice_profile": sliceProfile,
-               "slice_thickness": None if sliceThickness is None else float(sliceThickness)}
+    given = {"minutes": float(minutes), "slice_profile": sliceProfile,
+             "slice_thickness": None if sliceThickness is None else float(sliceThickness)}
     try:
-        AdaptationSettings(**{k: v for k, v in options.items() if v is not None})
+        settings = AdaptationSettings(**{k: v for k, v in given.items() if v is not None})
     except ValueError as error:
         raise InputVolumeError(f"adaptation: {error}") from None
-    return {"adapt_minutes": options["minutes"], "adapt_slice_profile": sliceProfile,
-            "adapt_slice_thickness": options["slice_thickness"]}
+    thick = find_thick_slices(spacing) if recorded is not None and spacing is not None else None
+    if thick is not None:
+        settings, taken = adaptation_with_record(settings, recorded, thick.axis, thick.thickness)
+        if taken:
+            logging.info(taken)
+        given.update(slice_profile=settings.slice_profile, slice_thickness=settings.slice_thickness)
+    return {"adapt_minutes": given["minutes"], "adapt_slice_profile": given["slice_profile"],
+            "adapt_slice_thickness": given["slice_thickness"]}
 
 
 def _popen(command, **extra):

@@ -70,12 +70,15 @@ class AdaptationSettings:
 
     minutes: time budget of the fine-tuning (wall clock; the crops' set-up and the check come on top, a few seconds).
     max_steps: stop after this many steps even within the budget (``None``: the budget alone decides).
-    slice_profile: ``mixed`` (a random profile and thickness per pair from those the model trained on, its card's
-        ``slice_profiles``, else rect, trapezoid and Gaussian), ``estimate`` (the one of those and the thickness that
-        best explain the scan's through-plane spectrum, ``data.slice_profiles``), or one of ``SLICE_PROFILES`` with
-        ``slice_thickness``.
+    slice_profile: ``auto`` (the profile the scan records, filled in by ``data.acquisition.adaptation_with_record``
+        where a file or DICOM series says it; else as ``estimate``), ``mixed`` (a random profile and thickness per pair
+        from those the model trained on, its card's ``slice_profiles``, else rect, trapezoid and Gaussian),
+        ``estimate`` (the one of those and the thickness that best explain the scan's through-plane spectrum,
+        ``data.slice_profiles``), or one of ``SLICE_PROFILES`` with ``slice_thickness``. ``auto`` is the default
+        because the estimate followed off-nominal slices where ``mixed`` could not (docs/results.md, "Adaptation
+        without a record").
     slice_thickness: slice thickness as a multiple of the slice spacing (1.0: contiguous; < 1 gaps; > 1 overlaps);
-        ``None``: 0.8-1.3 drawn at random (``mixed``), estimated (``estimate``) or 1.0.
+        ``None``: estimated (``auto``, ``estimate``), 0.8-1.3 drawn at random (``mixed``) or 1.0.
     patch: HR crop side in voxels (a multiple of the model's factor); batch: pairs per step.
     learning_rate: Adam's rate at the start, decayed with a cosine over the budget. 3e-5: with the bundled 8-block
         model, 40 steps (about the 3-minute budget on 2 CPU cores) at 3e-4 or 1e-4 lowered the held-out score on both
@@ -87,7 +90,7 @@ class AdaptationSettings:
 
     minutes: float = 3.0
     max_steps: Optional[int] = None
-    slice_profile: str = "mixed"
+    slice_profile: str = "auto"
     slice_thickness: Optional[float] = None
     patch: int = 48
     batch: int = 2

@@ -19,8 +19,9 @@ BACKENDS = ("auto", "torch", "openvino")
 # (k-space truncation: a 3D acquisition with fewer partitions than in-plane matrix lines), used where named.
 INTEGRATING_SLICE_PROFILES = ("rect", "trapezoid", "gaussian")
 SLICE_PROFILES = INTEGRATING_SLICE_PROFILES + ("sinc",)
-# How self-supervised adaptation makes its thick slices: random profiles, the estimated one, or one named.
-ADAPTATION_PROFILES = ("mixed", "estimate") + SLICE_PROFILES
+# How self-supervised adaptation makes its thick slices: as the scan records them, else estimated (auto), random
+# profiles, the estimated one, or one named.
+ADAPTATION_PROFILES = ("auto", "mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")
 # The voxel loss of stage 1 and of the GAN's pixel term (optim.pixel_loss): l1 (the paper) or mse (the mean, which PSNR scores).
 PIXEL_LOSSES = ("l1", "mse")

@@ -141,12 +141,12 @@ def adaptation_thickness(recorded: Optional[RecordedSliceProfile], thick_axis: i
 
 def adaptation_with_record(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float):
     """``settings`` (``AdaptationSettings``) with what the scan records where the user left it open: the recorded
-    profile in place of ``mixed``, the recorded thickness in place of none; and a sentence saying so (``""`` when
+    profile in place of ``auto``, the recorded thickness in place of none; and a sentence saying so (``""`` when
     nothing was taken)."""
     from dataclasses import replace
 
     taken = {}
-    if recorded is not None and recorded.profile in SLICE_PROFILES and settings.slice_profile == "mixed":
+    if recorded is not None and recorded.profile in SLICE_PROFILES and settings.slice_profile == "auto":
         taken["slice_profile"] = recorded.profile
     thickness = adaptation_thickness(recorded, thick_axis, slice_spacing) if settings.slice_thickness is None else None
     if thickness is not None:

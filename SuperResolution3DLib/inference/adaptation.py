@@ -34,6 +34,7 @@ from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.vocabulary import INTEGRATING_SLICE_PROFILES, SLICE_PROFILES
 
 ProgressCallback = Callable[[float, str], None]
+ESTIMATED_PROFILES = ("auto", "estimate")  # auto that no record filled in is the estimate
 MIXED_THICKNESS = (0.8, 1.3)  # the bundled default's pre-training range, for cards that do not record theirs
 FOREGROUND_LEVEL = 0.1  # normalised intensity above which a voxel may centre a crop
 
@@ -67,7 +68,7 @@ def _trained_augmentation(card) -> dict:
 
 def trained_slice_profiles(card) -> Tuple[str, ...]:
     """The slice profiles a through-plane model trained on (its card), else the integrating ones of the bundled
-    default: what ``mixed`` draws from and ``estimate`` chooses among."""
+    default: what ``mixed`` draws from and ``estimate`` (``auto``) chooses among."""
     trained = _trained_augmentation(card).get("slice_profiles") or ()
     return tuple(p for p in trained if p in SLICE_PROFILES) or INTEGRATING_SLICE_PROFILES
 
@@ -82,7 +83,7 @@ def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Gen
     if settings.slice_profile == "mixed":
         profile = profiles[rng.integers(len(profiles))]
         return profile, settings.slice_thickness or float(rng.uniform(*thickness))
-    if settings.slice_profile == "estimate":
+    if settings.slice_profile in ESTIMATED_PROFILES:
         return estimate.profile, settings.slice_thickness or estimate.relative_thickness
     return settings.slice_profile, settings.slice_thickness or 1.0
 
@@ -163,7 +164,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     side = adaptation_patch(normalised.shape, factor, settings.patch)
     profiles = trained_slice_profiles(model.card)  # not sinc for the default: the estimate takes rect slices for sinc
     trained = (profiles, trained_slice_thickness(model.card))
-    estimate = estimate_slice_profile(normalised, factor, profiles=profiles) if settings.slice_profile == "estimate" else None
+    estimate = estimate_slice_profile(normalised, factor, profiles=profiles) if settings.slice_profile in ESTIMATED_PROFILES else None
     device = select_device(settings.device)
     precision = resolve_precision(settings.precision, device.type)
     precision_context = lambda: autocast(device.type, precision)  # noqa: E731

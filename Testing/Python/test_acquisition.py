@@ -54,7 +54,7 @@ def test_a_recorded_thickness_becomes_the_adaptations_where_the_user_left_it_ope
     assert (settings.slice_profile, settings.slice_thickness, said) == ("rect", 1.1, "")  # what the user chose stays
     mr2d = RecordedSliceProfile("integrating", "DICOM MR Acquisition Type 2D", 5.0, 2, "DICOM Slice Thickness")
     settings, said = adaptation_with_record(AdaptationSettings(), mr2d, 2, 4.0)
-    assert (settings.slice_profile, settings.slice_thickness) == ("mixed", 1.25)
+    assert (settings.slice_profile, settings.slice_thickness) == ("auto", 1.25)  # the adaptation estimates the profile
     assert said == "adaptation pairs as the scan records: 5 mm thick, 1.25 slice spacings (DICOM Slice Thickness)"
     assert adaptation_with_record(AdaptationSettings(), None, 2, 4.0) == (AdaptationSettings(), "")
 

@@ -63,6 +63,7 @@ def test_adaptation_fine_tunes_a_copy_and_records_what_it_did():
     record = adapted.card["adaptation"]
     assert record["steps"] == 3 and record["adapted_to"] == {"input": "thick.nrrd"} and record["hr_patch"] == 16
     assert record["parent"] == "tiny_thick" and record["precision"] == "fp32"
+    assert record["slice_profile"].endswith("x the slice spacing thick")  # the default, auto, without a record: estimated
     assert record["kept"] == (record["held_out_psnr_after"] > record["held_out_psnr_before"])
     for name, tensor in model.network.state_dict().items():  # the given model is never changed
         torch.testing.assert_close(tensor, before[name])
@@ -83,14 +84,15 @@ def test_mixed_pairs_use_the_profiles_the_model_trained_on():
     rng = np.random.default_rng(0)
     default = trained_slice_profiles(tiny_thick_model().card)  # a card without the record: the integrating profiles
     assert trained_slice_thickness(tiny_thick_model().card) == (0.8, 1.3)
-    mixed = [_slice_profile_of(AdaptationSettings(), None, rng, default, (0.8, 1.3)) for _ in range(200)]
+    mixing = AdaptationSettings(slice_profile="mixed")
+    mixed = [_slice_profile_of(mixing, None, rng, default, (0.8, 1.3)) for _ in range(200)]
     assert {profile for profile, _ in mixed} == {"rect", "trapezoid", "gaussian"}
     assert all(0.8 <= thickness <= 1.3 for _, thickness in mixed)
     kspace_card = find_model_files("sr3d_rrdb_thick_kspace_x4_l1")[1]
     kspace = trained_slice_profiles(kspace_card)
     assert trained_slice_thickness(kspace_card) == (0.8, 1.3)
-    assert kspace == ("sinc",) and _slice_profile_of(AdaptationSettings(), None, rng, kspace, (0.5, 0.6))[0] == "sinc"
-    assert 0.5 <= _slice_profile_of(AdaptationSettings(), None, rng, kspace, (0.5, 0.6))[1] <= 0.6
+    assert kspace == ("sinc",) and _slice_profile_of(mixing, None, rng, kspace, (0.5, 0.6))[0] == "sinc"
+    assert 0.5 <= _slice_profile_of(mixing, None, rng, kspace, (0.5, 0.6))[1] <= 0.6
     assert _slice_profile_of(AdaptationSettings(slice_profile="sinc"), None, rng, default, (0.8, 1.3)) == ("sinc", 1.0)
 
 
@@ -185,7 +187,8 @@ def test_predict_adapt_assumes_the_slices_the_input_records_unless_told(thick_in
     lr = tmp_path / "lr.nrrd"  # 6 mm rect slices every 4 mm: sr3d degrade notes both in the header
     assert main(["degrade", str(tmp_path / "hr.nrrd"), str(lr), "--scale", "1,1,4", "--profile", "rect", "--thickness", "6"]) == 0
     adapt = ["--model", str(model_path), "--device", "cpu", "--adapt", "--adapt-minutes", "0.02", "--progress", "none"]
-    for name, told in (("recorded", []), ("told", ["--slice-profile", "gaussian", "--slice-thickness", "0.9"])):
+    for name, told in (("recorded", []), ("told", ["--slice-profile", "gaussian", "--slice-thickness", "0.9"]),
+                       ("mixed", ["--slice-profile", "mixed"])):
         capsys.readouterr()
         assert main(["predict", str(lr), str(tmp_path / f"sr_{name}.nrrd"), "--save-adapted", str(tmp_path / f"{name}.json")]
                     + adapt + told) == 0
@@ -194,8 +197,11 @@ def test_predict_adapt_assumes_the_slices_the_input_records_unless_told(thick_in
         if name == "recorded":
             assert "as the scan records: rect slices (sr3d degrade's note in the file), 6 mm thick, 1.5 slice spacings" in out
             assert (record["slice_profile"], record["slice_thickness"]) == ("rect", 1.5)
-        else:
+        elif name == "told":
             assert "as the scan records" not in out and (record["slice_profile"], record["slice_thickness"]) == ("gaussian", 0.9)
+        else:  # a profile asked for stays; the thickness left open is still the recorded one
+            assert "as the scan records: 6 mm thick, 1.5 slice spacings" in out
+            assert (record["slice_profile"], record["slice_thickness"]) == ("mixed", 1.5)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -178,7 +178,7 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
         logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", adapt=True, python=sys.executable)
 
     volumes = scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")
-    for profile, thickness, message in (("boxcar", None, "slice profile 'boxcar' is not one of mixed, estimate"),
+    for profile, thickness, message in (("boxcar", None, "slice profile 'boxcar' is not one of auto, mixed, estimate"),
                                         ("rect", 5.0, "between 0.2 and 3")):
         with pytest.raises(InputVolumeError, match=message):
             logic.startProcess(thick, model=model, device="cpu", adapt=True, adaptSliceProfile=profile,

@@ -376,13 +376,13 @@ def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(
     assert "0.8 x 1.5 mm in-plane (ratio 3.75)" in logic.inputDescription(non_square)
 
 
-def test_the_adaptation_profile_choices_are_the_librarys_and_default_to_mixed(logic):
+def test_the_adaptation_profile_choices_are_the_librarys_and_default_to_auto(logic):
     from SuperResolution3DLib.core.config import AdaptationSettings
     from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
 
     assert tuple(logic.adaptationProfiles()) == ADAPTATION_PROFILES and "sinc" in logic.adaptationProfiles()
     defaults = logic.defaultParameters()
-    assert defaults["AdaptSliceProfile"] == AdaptationSettings().slice_profile == "mixed"
+    assert defaults["AdaptSliceProfile"] == AdaptationSettings().slice_profile == "auto"
     assert defaults["AdaptSliceThickness"] == "0.0"  # the panel's "auto"
 
 
@@ -398,14 +398,17 @@ class FakeDICOMDatabase:
 
 def test_an_adaptation_assumes_the_dicom_slice_thickness_where_the_user_left_it_open(scene, monkeypatch):
     node = slicer.util.addVolumeFromArray(np.zeros((6, 10, 12), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    def optionsFor(minutes, profile, thickness=None):
+        return process.adaptationOptions(minutes, profile, thickness, acquisition.recordedSlices(node), node.GetSpacing())
+
     options = process.adaptationOptions(2.0, "mixed")
-    assert acquisition.withRecordedSlices(options, node) == options  # not from the DICOM module: nothing recorded
+    assert optionsFor(2.0, "mixed") == options  # not from the DICOM module: nothing recorded
     node.SetAttribute("DICOM.instanceUIDs", "1.2.3.4")
     monkeypatch.setattr(slicer, "dicomDatabase", FakeDICOMDatabase("1.2.3.4", {"0008,0060": "CT", "0018,0050": "6"}),
                         raising=False)
-    assert acquisition.withRecordedSlices(options, node) == dict(options, adapt_slice_thickness=1.5)  # 6 mm every 4 mm
-    told = process.adaptationOptions(2.0, "gaussian", 1.1)
-    assert acquisition.withRecordedSlices(told, node) == told
+    assert optionsFor(2.0, "mixed") == dict(options, adapt_slice_thickness=1.5)  # 6 mm every 4 mm
+    assert optionsFor(2.0, None)["adapt_slice_thickness"] == 1.5  # the panel leaves the profile open too
+    assert optionsFor(2.0, "gaussian", 1.1) == process.adaptationOptions(2.0, "gaussian", 1.1)
     assert acquisition.recordedSliceProfile(node) is None  # a CT says nothing of k-space
 
 
@@ -422,7 +425,8 @@ def test_a_volume_from_a_file_keeps_the_record_of_its_header_while_it_has_the_fi
     storage.SetFileName(str(path))
     node.SetAndObserveStorageNodeID(storage.GetID())
     assert acquisition.recordedSliceProfile(node) == "sinc" and acquisition.recordedSlices(node).thickness_mm == 4.0
-    assert acquisition.withRecordedSlices(process.adaptationOptions(1.0, "mixed"), node)["adapt_slice_profile"] == "sinc"
+    options = process.adaptationOptions(1.0, "auto", None, acquisition.recordedSlices(node), node.GetSpacing())
+    assert options["adapt_slice_profile"] == "sinc"
     node.SetSpacing(1.0, 1.0, 2.0)  # changed since it was read: the file no longer describes it
     assert acquisition.recordedSlices(node) is None
 
