@@ -88,6 +88,15 @@ def _slice_profile_of(settings: AdaptationSettings, estimate, rng: np.random.Gen
     return settings.slice_profile, settings.slice_thickness or 1.0
 
 
+def estimate_spacing(shape: Sequence[int], factor: int, ratio: Optional[float]) -> int:
+    """The slice spacing in in-plane voxels that the profile estimate compares the scan's slices with: the scan's
+    ratio rounded (its slices are ``ratio`` in-plane voxels apart, whatever the model's factor: an estimate made at
+    the factor of a 4x model calls contiguous slices of a 6x or 8x scan gaps), at most an eighth of the shorter
+    in-plane axis (``data.slice_profiles`` needs eight slices' worth)."""
+    wanted = factor if ratio is None else int(round(ratio))
+    return max(2, min(wanted, min(int(n) for n in shape[1:]) // 8))
+
+
 def ratio_matched_lengths(side: int, factor: int, ratio: float) -> Tuple[int, int]:
     """``(resampled, kept)`` voxels along a pair's thick axis for a scan of slice ratio ``ratio``: the block's
     ``side`` resampled by ``factor / ratio`` (at least ``4 * factor``), then the centre ``kept`` of them: at most
@@ -164,7 +173,8 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     side = adaptation_patch(normalised.shape, factor, settings.patch)
     profiles = trained_slice_profiles(model.card)  # not sinc for the default: the estimate takes rect slices for sinc
     trained = (profiles, trained_slice_thickness(model.card))
-    estimate = estimate_slice_profile(normalised, factor, profiles=profiles) if settings.slice_profile in ESTIMATED_PROFILES else None
+    estimate = (estimate_slice_profile(normalised, estimate_spacing(normalised.shape, factor, ratio), profiles=profiles)
+                if settings.slice_profile in ESTIMATED_PROFILES else None)
     device = select_device(settings.device)
     precision = resolve_precision(settings.precision, device.type)
     precision_context = lambda: autocast(device.type, precision)  # noqa: E731

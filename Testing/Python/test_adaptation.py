@@ -297,6 +297,18 @@ def test_pairs_of_a_scan_with_another_slice_ratio_show_the_anatomy_as_dense_as_i
     np.testing.assert_array_equal(thick_slice_pair(block, 2, 4, "rect", 1.0, ratio=4.0)[1], block.transpose((2, 0, 1)))
 
 
+def test_the_estimate_compares_slices_at_the_scans_own_ratio():
+    from SuperResolution3DLib.inference.adaptation import estimate_spacing
+
+    assert estimate_spacing((10, 64, 64), 4, None) == 4 and estimate_spacing((10, 64, 64), 4, 6.4) == 6
+    assert estimate_spacing((10, 40, 64), 4, 8.3) == 5  # eight slices' worth of the shorter in-plane axis
+    scan = thick_slice_degrade(Volume(isotropic_texture((64, 64, 64), seed=2)), 2, 6, "gaussian", 6.0).array
+    adapted = adapt_to_scan(scan, tiny_thick_model(), AdaptationSettings(max_steps=1, **QUICK), ratio=6.0)
+    described = adapted.card["adaptation"]["slice_profile"]  # "PROFILE slice profile, X x the slice spacing thick"
+    relative = float(described.split(", ")[1].split(" x ")[0])
+    assert 0.8 <= relative <= 1.3, described  # contiguous slices, not the gaps an estimate at 4x would see
+
+
 def test_adaptation_records_the_ratio_its_pairs_were_matched_to():
     adapted = adapt_to_scan(thick_scan(), tiny_thick_model(), AdaptationSettings(max_steps=2, **QUICK), ratio=5.0)
     assert adapted.card["adaptation"]["pairs_matched_to_ratio"] == 5.0
