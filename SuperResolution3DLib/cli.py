@@ -276,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
                          help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
     predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
-                         help="--adapt: how the scanner made the slices: auto (default: the profile sr3d degrade noted where the input "
-                         "has one, else estimated from the scan's spectra), mixed (random, as in pre-training), estimate, "
+                         help="--adapt: how the scanner made the slices: auto (default: the profile the input records, sr3d degrade's "
+                         "note or sinc for a DICOM MR 3D acquisition, else estimated from the scan's spectra), mixed (random, as in pre-training), estimate, "
                          "or rect, trapezoid, gaussian, sinc")
     predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
                          help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm "
