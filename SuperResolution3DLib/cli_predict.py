@@ -83,11 +83,8 @@ def adaptation_settings(args: argparse.Namespace):
         return None
     from SuperResolution3DLib.core.config import AdaptationSettings
 
-    options = {"minutes": args.adapt_minutes, "slice_profile": args.slice_profile, "slice_thickness": args.slice_thickness}
-    try:
-        return AdaptationSettings(device=args.device, **{k: v for k, v in options.items() if v is not None})
-    except ValueError as error:
-        raise InputVolumeError(str(error)) from None
+    return AdaptationSettings.from_options(minutes=args.adapt_minutes, slice_profile=args.slice_profile,
+                                           slice_thickness=args.slice_thickness, device=args.device)
 
 
 def inference_settings(args: argparse.Namespace):

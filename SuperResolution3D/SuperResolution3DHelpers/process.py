@@ -56,23 +56,17 @@ def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=
     by ``sr3d predict --adapt``'s rule (``data.acquisition.adaptation_with_record``)."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.config import AdaptationSettings
-    from SuperResolution3DLib.core.errors import InputVolumeError
     from SuperResolution3DLib.data.acquisition import adaptation_with_record
 
-    given = {"minutes": float(minutes), "slice_profile": sliceProfile,
-             "slice_thickness": None if sliceThickness is None else float(sliceThickness)}
-    try:
-        settings = AdaptationSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValueError as error:
-        raise InputVolumeError(f"adaptation: {error}") from None
+    settings = AdaptationSettings.from_options(minutes=float(minutes), slice_profile=sliceProfile,
+                                               slice_thickness=None if sliceThickness is None else float(sliceThickness))
     thick = find_thick_slices(spacing) if recorded is not None and spacing is not None else None
     if thick is not None:
         settings, taken = adaptation_with_record(settings, recorded, thick.axis, thick.thickness)
         if taken:
             logging.info(taken)
-        given.update(slice_profile=settings.slice_profile, slice_thickness=settings.slice_thickness)
-    return {"adapt_minutes": given["minutes"], "adapt_slice_profile": given["slice_profile"],
-            "adapt_slice_thickness": given["slice_thickness"]}
+    return {"adapt_minutes": settings.minutes, "adapt_slice_profile": settings.slice_profile,
+            "adapt_slice_thickness": settings.slice_thickness}
 
 
 def _popen(command, **extra):

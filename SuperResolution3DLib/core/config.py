@@ -111,6 +111,17 @@ class AdaptationSettings:
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
 
+    @classmethod
+    def from_options(cls, **options) -> "AdaptationSettings":
+        """The settings of the options a user gave (``None``: left open, the default), a bad one raised as
+        ``InputVolumeError`` naming it (what ``sr3d predict --adapt ...`` and the Slicer panel both check)."""
+        from SuperResolution3DLib.core.errors import InputVolumeError
+
+        try:
+            return cls(**{name: value for name, value in options.items() if value is not None})
+        except (TypeError, ValueError) as error:
+            raise InputVolumeError(f"adaptation: {error}") from None
+
 
 # Training -----------------------------------------------------------------------------------------
 @dataclass

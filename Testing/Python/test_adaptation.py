@@ -127,6 +127,14 @@ def test_adaptation_can_be_cancelled_and_refuses_scans_too_small():
 def test_adaptation_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
         AdaptationSettings(**settings)
+    with pytest.raises(InputVolumeError, match=f"adaptation: .*{message}"):
+        AdaptationSettings.from_options(**settings)
+
+
+def test_options_left_open_take_the_defaults():
+    settings = AdaptationSettings.from_options(minutes=2.0, slice_profile=None, slice_thickness=None, device=None)
+    assert settings == AdaptationSettings(minutes=2.0)
+    assert AdaptationSettings.from_options(slice_profile="rect", slice_thickness=0.6).slice_thickness == 0.6
 
 
 def profile_width(profile, relative):
