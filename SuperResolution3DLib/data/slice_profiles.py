@@ -126,17 +126,11 @@ class SliceProfileEstimate:
         return f"{self.profile} slice profile, {self.relative_thickness:g} x the slice spacing thick"
 
 
-def _axis_spectrum(array: np.ndarray, axis: int, length: Optional[int] = None) -> np.ndarray:
+def _axis_spectrum(array: np.ndarray, axis: int) -> np.ndarray:
     """Mean power spectrum along ``axis`` (Hann window, mean removed per line) on ``SPECTRUM_BINS`` bins of the
-    frequencies between DC and Nyquist, normalised to sum 1. ``length``: the lines are cut into half-overlapping
-    segments of this many samples first, so that spectra of axes of different lengths share their frequencies
-    and window (compared on their own lengths, the in-plane spectra fall into other bins than the slices')."""
+    frequencies between DC and Nyquist, normalised to sum 1."""
     moved = np.moveaxis(np.asarray(array, dtype=np.float64), axis, -1)
     lines = moved.reshape(-1, moved.shape[-1])
-    length = lines.shape[1] if length is None else min(int(length), lines.shape[1])
-    if length < lines.shape[1]:
-        lines = np.concatenate([lines[:, start:start + length]
-                                for start in range(0, lines.shape[1] - length + 1, max(1, length // 2))])
     lines = lines - lines.mean(axis=1, keepdims=True)
     power = (np.abs(np.fft.rfft(lines * np.hanning(lines.shape[1]), axis=1)) ** 2).mean(axis=0)[1:]
     frequencies = np.fft.rfftfreq(lines.shape[1])[1:]
@@ -159,20 +153,21 @@ def estimate_slice_profile(array: np.ndarray, factor: int, thick_array_axis: int
     """
     if array.ndim != 3 or array.shape[thick_array_axis] < 8:
         raise ValueError(f"a slice profile is estimated from a 3D scan with at least 8 slices, got shape {array.shape}")
-    in_plane = [a for a in range(3) if a != thick_array_axis and array.shape[a] >= 8 * factor]
-    if not in_plane:
-        raise ValueError(f"the in-plane axes of shape {array.shape} are too short to estimate a slice profile")
-    length = min([array.shape[thick_array_axis]] + [-(-array.shape[a] // factor) for a in in_plane])
-    target = _axis_spectrum(array, thick_array_axis, length)
+    target = _axis_spectrum(array, thick_array_axis)
+    in_plane = [a for a in range(3) if a != thick_array_axis]
     best = None
     for profile in profiles:
         for relative in relative_thicknesses:
             kernel = slice_profile_kernel(profile, factor * float(relative))
             spectra = []
             for axis in in_plane:
+                if array.shape[axis] < 8 * factor:
+                    continue
                 index = [slice(None)] * 3
                 index[axis] = slice(None, None, factor)
-                spectra.append(_axis_spectrum(convolve_along_axis(array, kernel, axis)[tuple(index)], axis, length))
+                spectra.append(_axis_spectrum(convolve_along_axis(array, kernel, axis)[tuple(index)], axis))
+            if not spectra:
+                raise ValueError(f"the in-plane axes of shape {array.shape} are too short to estimate a slice profile")
             candidate = np.mean(spectra, axis=0)
             valid = np.isfinite(candidate) & np.isfinite(target) & (candidate > 0) & (target > 0)
             score = float(np.mean((np.log(candidate[valid]) - np.log(target[valid])) ** 2))

@@ -17,11 +17,13 @@
 #
 # Second rule, fixed before it ran (2026-12-05, session 21): the estimate now compares spectra on segments of one
 # length (data.slice_profiles._axis_spectrum's `length`): on isotropic synthetic tissue under longer in-plane rows its
-# width error fell from 14-35% to at most 8% (Testing/Python/test_adaptation.py). It is a bias fix, so the bar is no
+# width error fell from 14-35% to at most 8% (a test at bd10bd8). It is a bias fix, so the bar is no
 # harm: kept if, with `estimate` on the validation volumes, over the figures of the earlier estimate on file (this
 # folder's *_estimate_* and validation_x6_rect_1.0_auto CSVs), the rows whose estimate changes (4x Gaussian 1.0, rect
 # 1.0, rect 1.5; 6x rect 1.0; both volumes) lose at most 0.05 dB on average and none loses more than 0.3 dB. Rows whose
 # estimate does not change (rect 0.6 at 4x and 6x, Gaussian 1.6 at 4x) are not rerun.
+# Outcome: +0.11 dB mean, kept by this rule, then withdrawn after the test crops' head CT lost 0.5-0.6 dB with it
+# (docs/results.md, "The estimate on segments of one length").
 set -euo pipefail
 out=${1:?output folder}; profiles=${2:-"gaussian:1.0 rect:1.0 rect:0.6 rect:1.5"}; arms=${3:-"mixed estimate"}
 factor=${4:-4}; prefix=""; [ "$factor" = 4 ] || prefix="x${factor}_"
