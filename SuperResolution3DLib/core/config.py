@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from SuperResolution3DLib.core.errors import TrainingConfigError
+from SuperResolution3DLib.core.errors import InputVolumeError, TrainingConfigError
 from SuperResolution3DLib.core.paths import expand_path_variables
 from SuperResolution3DLib.core.precision import PRECISION_CHOICES
 from SuperResolution3DLib.core.scale import config_scale
@@ -115,11 +115,9 @@ class AdaptationSettings:
     def from_options(cls, **options) -> "AdaptationSettings":
         """The settings of the options a user gave (``None``: left open, the default), a bad one raised as
         ``InputVolumeError`` naming it (what ``sr3d predict --adapt ...`` and the Slicer panel both check)."""
-        from SuperResolution3DLib.core.errors import InputVolumeError
-
         try:
             return cls(**{name: value for name, value in options.items() if value is not None})
-        except (TypeError, ValueError) as error:
+        except ValueError as error:
             raise InputVolumeError(f"adaptation: {error}") from None
 
 
