@@ -79,9 +79,6 @@ class AdaptationSettings:
         without a record").
     slice_thickness: slice thickness as a multiple of the slice spacing (1.0: contiguous; < 1 gaps; > 1 overlaps);
         ``None``: estimated (``auto``, ``estimate``), 0.8-1.3 drawn at random (``mixed``) or 1.0.
-    axis_agreement: ``auto`` takes the estimate only where the in-plane axes, each fitted alone, call for slices of
-        about one width (kernel standard deviations within this fraction of the larger); else ``mixed`` pairs
-        (docs/results.md, "An axis-agreement guard").
     patch: HR crop side in voxels (a multiple of the model's factor); batch: pairs per step.
     learning_rate: Adam's rate at the start, decayed with a cosine over the budget. 3e-5: with the bundled 8-block
         model, 40 steps (about the 3-minute budget on 2 CPU cores) at 3e-4 or 1e-4 lowered the held-out score on both
@@ -95,7 +92,6 @@ class AdaptationSettings:
     max_steps: Optional[int] = None
     slice_profile: str = "auto"
     slice_thickness: Optional[float] = None
-    axis_agreement: float = 0.25
     patch: int = 48
     batch: int = 2
     learning_rate: float = 3e-5

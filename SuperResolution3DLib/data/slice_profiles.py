@@ -16,8 +16,8 @@ voxel from index 0, so the LR grid relation is the one of ``degradation.py``: LR
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -113,37 +113,17 @@ RELATIVE_THICKNESSES = tuple(np.round(np.arange(0.6, 1.61, 0.1), 2))
 SPECTRUM_BINS = 12  # frequency bins (0 to Nyquist, DC left out) on which spectra are compared
 
 
-def profile_width(profile: str, relative_thickness: float) -> float:
-    """The standard deviation of a profile ``relative_thickness`` slice spacings thick, in slice spacings: one
-    measure of how much a slice blurs, comparable across profiles (a Gaussian 0.7 and a rect 1.0 blur alike)."""
-    kernel = slice_profile_kernel(profile, 16.0 * relative_thickness)
-    offsets = np.arange(len(kernel)) - len(kernel) // 2
-    return float(np.sqrt(np.sum(kernel * offsets ** 2))) / 16.0
-
-
 @dataclass(frozen=True)
 class SliceProfileEstimate:
     """The profile (``SLICE_PROFILES``) and thickness (a multiple of the slice spacing) that best explain a scan's
-    through-plane spectrum, with the score (mean squared log-power difference; lower is better). ``per_axis``: the
-    best ``(profile, thickness)`` fitted to each in-plane axis alone."""
+    through-plane spectrum, with the score (mean squared log-power difference; lower is better)."""
 
     profile: str
     relative_thickness: float
     score: float
-    per_axis: Tuple[Tuple[str, float], ...] = ()
 
     def describe(self) -> str:
         return f"{self.profile} slice profile, {self.relative_thickness:g} x the slice spacing thick"
-
-    def axes_agree(self, tolerance: float) -> bool:
-        """Whether the in-plane axes, each alone, call for slices of about one width (``profile_width`` within
-        ``tolerance`` of the larger). Where they do not, the axes' tissue differs more than the candidates do, and
-        the estimate says more about the anatomy than about the slices."""
-        widths = [profile_width(profile, thickness) for profile, thickness in self.per_axis]
-        return len(widths) < 2 or max(widths) - min(widths) <= tolerance * max(widths)
-
-    def describe_axes(self) -> str:
-        return ", ".join(f"{profile} {thickness:g}" for profile, thickness in self.per_axis)
 
 
 def _axis_spectrum(array: np.ndarray, axis: int) -> np.ndarray:
@@ -175,30 +155,22 @@ def estimate_slice_profile(array: np.ndarray, factor: int, thick_array_axis: int
         raise ValueError(f"a slice profile is estimated from a 3D scan with at least 8 slices, got shape {array.shape}")
     target = _axis_spectrum(array, thick_array_axis)
     in_plane = [a for a in range(3) if a != thick_array_axis]
-    best, best_per_axis = None, {}
+    best = None
     for profile in profiles:
         for relative in relative_thicknesses:
             kernel = slice_profile_kernel(profile, factor * float(relative))
-            spectra = {}
+            spectra = []
             for axis in in_plane:
                 if array.shape[axis] < 8 * factor:
                     continue
                 index = [slice(None)] * 3
                 index[axis] = slice(None, None, factor)
-                spectra[axis] = _axis_spectrum(convolve_along_axis(array, kernel, axis)[tuple(index)], axis)
+                spectra.append(_axis_spectrum(convolve_along_axis(array, kernel, axis)[tuple(index)], axis))
             if not spectra:
                 raise ValueError(f"the in-plane axes of shape {array.shape} are too short to estimate a slice profile")
-            score = _log_spectrum_distance(np.mean(list(spectra.values()), axis=0), target)
+            candidate = np.mean(spectra, axis=0)
+            valid = np.isfinite(candidate) & np.isfinite(target) & (candidate > 0) & (target > 0)
+            score = float(np.mean((np.log(candidate[valid]) - np.log(target[valid])) ** 2))
             if best is None or score < best.score:
                 best = SliceProfileEstimate(profile, float(relative), score)
-            for axis, spectrum in spectra.items():
-                axis_score = _log_spectrum_distance(spectrum, target)
-                if axis not in best_per_axis or axis_score < best_per_axis[axis][0]:
-                    best_per_axis[axis] = (axis_score, profile, float(relative))
-    per_axis = tuple((profile, relative) for _, profile, relative in (best_per_axis[a] for a in sorted(best_per_axis)))
-    return replace(best, per_axis=per_axis)
-
-
-def _log_spectrum_distance(candidate: np.ndarray, target: np.ndarray) -> float:
-    valid = np.isfinite(candidate) & np.isfinite(target) & (candidate > 0) & (target > 0)
-    return float(np.mean((np.log(candidate[valid]) - np.log(target[valid])) ** 2))
+    return best

@@ -23,7 +23,6 @@ through-plane as usual.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -176,10 +175,6 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
     trained = (profiles, trained_slice_thickness(model.card))
     estimate = (estimate_slice_profile(normalised, estimate_spacing(normalised.shape, factor, ratio), profiles=profiles)
                 if settings.slice_profile in ESTIMATED_PROFILES else None)
-    pairs = settings.slice_profile if estimate is None else estimate.describe()
-    if settings.slice_profile == "auto" and estimate is not None and not estimate.axes_agree(settings.axis_agreement):
-        pairs = f"mixed (the estimate's in-plane axes disagree: {estimate.describe_axes()})"
-        settings, estimate = dataclasses.replace(settings, slice_profile="mixed"), None
     device = select_device(settings.device)
     precision = resolve_precision(settings.precision, device.type)
     precision_context = lambda: autocast(device.type, precision)  # noqa: E731
@@ -236,7 +231,7 @@ def adapt_to_scan(turned_array: np.ndarray, model, settings: Optional[Adaptation
         "parent_weights_sha256": model.card.get("weights_sha256"),
         "steps": step,
         "seconds": round(time.perf_counter() - started, 1),
-        "slice_profile": pairs,
+        "slice_profile": settings.slice_profile if estimate is None else estimate.describe(),
         "slice_thickness": settings.slice_thickness,
         "pairs_matched_to_ratio": None if ratio is None else round(float(ratio), 3),
         "learning_rate": settings.learning_rate,

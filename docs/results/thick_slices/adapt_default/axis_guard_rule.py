@@ -3,6 +3,9 @@ validation row (the estimate as `--adapt` computes it, on the LR crop `sr3d eval
 of that arm from the CSVs on file; then the rule's verdict against `auto` as it stands (the estimate on every row).
 
     SR3D_DATA=/work/data PYTHONPATH=. python docs/results/thick_slices/adapt_default/axis_guard_rule.py
+
+The guard was not adopted (printout: axis_guard_rule.txt) and is not in the library: run this on a checkout of commit
+18c36d7, where `SliceProfileEstimate.axes_agree` and `AdaptationSettings.axis_agreement` exist.
 """
 
 import csv
