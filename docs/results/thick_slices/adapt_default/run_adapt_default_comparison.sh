@@ -31,7 +31,7 @@
 # validation rows on file (4x: Gaussian 1.0, rect 1.0, rect 0.6, rect 1.5, Gaussian 1.6; 6x: rect 1.0, rect 0.6; MNI
 # brain and abdomen CT), each row taken from the arm the guard picks (`estimate` or `mixed`, both measured above), the
 # mean over the 14 rows gains at least 0.05 dB over `auto` as it stands and no row loses more than 0.3 dB.
-# Outcome (axis_guard_rule.py, run on 18c36d7): +0.027 dB mean, worst row -0.21 (true 6x gaps on the abdomen CT sent
+# Outcome (axis_guard_rule.py on a checkout of 18c36d7, which has the guard and the script): +0.027 dB mean, worst row -0.21 (true 6x gaps on the abdomen CT sent
 # to `mixed`): not adopted; the guard is not in the library.
 set -euo pipefail
 out=${1:?output folder}; profiles=${2:-"gaussian:1.0 rect:1.0 rect:0.6 rect:1.5"}; arms=${3:-"mixed estimate"}
