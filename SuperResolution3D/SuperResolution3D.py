@@ -27,7 +27,7 @@ from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSlicePr
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
-from SuperResolution3DHelpers.process import SuperResolutionProcess, adaptationOptions
+from SuperResolution3DHelpers.process import SuperResolutionProcess, adaptationOptions, jobError
 
 try:
     from slicer.i18n import tr as _
@@ -140,7 +140,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             "Overlap": str(defaults["overlap"]), "Batch": str(defaults["batch"]), "Precision": defaults["precision"],
             "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
             "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false", "OutputSliceSpacing": "0.0",
-            "AdaptSliceProfile": defaults["adapt_slice_profile"], "AdaptSliceThickness": "0.0",
+            "AdaptSliceProfile": defaults["adapt_slice_profile"], "AdaptSliceThickness": "0.0", "AdaptSaveModel": "",
         }
 
     # Parameter node ---------------------------------------------------------------------------------
@@ -454,7 +454,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     def process(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                 progress=None, window=None, overlap=None, batch=None, precision=None, cancel=None, showResult=False,
                 timeout=None, adapt=False, adaptMinutes=None, mirrorEnsemble=None, outputSliceSpacing=None,
-                adaptSliceProfile=None, adaptSliceThickness=None):
+                adaptSliceProfile=None, adaptSliceThickness=None, saveAdaptedModel=None):
         """Super-resolve ``inputVolumeNode`` and return the output volume node (waits for the run).
 
         model: a bundled model name, ``"default"``, ``"trilinear"``/``"bspline"``/``"nearest"``, or a model ``.json``.
@@ -469,7 +469,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         on the scan itself for ``adaptMinutes`` (``sr3d predict --adapt``), its training pairs made with
         ``adaptSliceProfile`` (``"auto"``, ``"mixed"``, ``"estimate"``, ``"rect"``, ``"trapezoid"``, ``"gaussian"``,
         ``"sinc"``; ``None``: the library's default, ``"auto"``) ``adaptSliceThickness`` slice spacings thick
-        (``None``: recorded, estimated, drawn or 1; ``--slice-profile``, ``--slice-thickness``). mirrorEnsemble:
+        (``None``: recorded, estimated, drawn or 1; ``--slice-profile``, ``--slice-thickness``); saveAdaptedModel: a
+        model card path (.json) to save the adapted model to, for other scans (``--save-adapted``). mirrorEnsemble:
         average the network over the 8 mirror images of the input (8x the time; ``None``: the library's default, off).
         outputSliceSpacing: a thick-slice input's output spacing along its thick axis in mm (``sr3d predict
         --output-slice-spacing``; ``None``: the finer in-plane spacing).
@@ -478,7 +479,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         job = self.startProcess(inputVolumeNode, outputVolumeNode, model, device, roiNode, progress, window, overlap,
                                 batch, precision, adapt=adapt, adaptMinutes=adaptMinutes, mirrorEnsemble=mirrorEnsemble,
                                 outputSliceSpacing=outputSliceSpacing, adaptSliceProfile=adaptSliceProfile,
-                                adaptSliceThickness=adaptSliceThickness)
+                                adaptSliceThickness=adaptSliceThickness, saveAdaptedModel=saveAdaptedModel)
         job.wait(timeout=timeout, cancel=cancel)
         if job.state != job.COMPLETED:
             raise self.jobError(job)
@@ -488,22 +489,12 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             self.showResult(inputVolumeNode, job.outputVolumeNode)
         return job.outputVolumeNode
 
-    @staticmethod
-    def jobError(job):
-        """The library error a failed or cancelled job stands for (its class is the job's ``errorKind``)."""
-        from SuperResolution3DLib.core import errors
-
-        if job.state == job.CANCELLED:
-            return errors.CancelledError("super-resolution cancelled; the scene is unchanged")
-        kind = getattr(errors, job.errorKind or "", None)
-        if not (isinstance(kind, type) and issubclass(kind, errors.SR3DError)):
-            kind = errors.SR3DError
-        return kind(job.errorMessage)
+    jobError = staticmethod(jobError)  # the library error a failed or cancelled job stands for
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,
                      adaptMinutes=None, warmWorker=True, mirrorEnsemble=None, outputSliceSpacing=None,
-                     adaptSliceProfile=None, adaptSliceThickness=None):
+                     adaptSliceProfile=None, adaptSliceThickness=None, saveAdaptedModel=None):
         """Check the inputs, then start super-resolution in a separate Python process; returns the
         ``SuperResolutionProcess`` (poll it with ``poll()``, or ``wait()``; stop it with ``cancel()``).
         ``warmWorker``: run in the session's warm worker process (torch imported once; see
@@ -522,8 +513,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         )
         if adapt:
             settings.update(adaptationOptions(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
-                                              adaptSliceProfile, adaptSliceThickness,
-                                              recordedSlices(inputVolumeNode), inputVolumeNode.GetSpacing()))
+                                              adaptSliceProfile, adaptSliceThickness, recordedSlices(inputVolumeNode),
+                                              inputVolumeNode.GetSpacing(), saveAdaptedModel))
         if outputSliceSpacing is not None:
             settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)

@@ -70,11 +70,9 @@ def check_adaptation_arguments(args: argparse.Namespace) -> None:
     if given and not args.adapt:
         raise InputVolumeError(f"{', '.join(given)}: for --adapt only; add --adapt")
     if args.save_adapted is not None:
-        path = Path(args.save_adapted)
-        if path.suffix != ".json":
-            raise InputVolumeError(f"--save-adapted names the model card to write, a .json file; got {path.name}")
-        if not path.parent.is_dir():
-            raise InputVolumeError(f"--save-adapted: the folder {path.parent} does not exist; create it first")
+        from SuperResolution3DLib.models.card import new_model_card_path
+
+        new_model_card_path(args.save_adapted)
 
 
 def adaptation_settings(args: argparse.Namespace):

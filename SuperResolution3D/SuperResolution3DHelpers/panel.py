@@ -87,6 +87,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.adaptProfileSelector.connect("currentIndexChanged(int)", self.updateParameterNodeFromGUI)
         self.ui.adaptThicknessSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
         self.ui.outputSliceSpacingSpinBox.connect("valueChanged(double)", self.updateParameterNodeFromGUI)
+        self.ui.adaptSavePathLineEdit.connect("editingFinished()", self.updateParameterNodeFromGUI)
+        self.ui.adaptSaveBrowseButton.connect("clicked(bool)", self.onBrowseAdaptedModelFile)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
 
         self.ui.progressBar.setVisible(False)
@@ -162,6 +164,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._selectData(self.ui.adaptProfileSelector, node.GetParameter("AdaptSliceProfile") or defaults["AdaptSliceProfile"])
             self.ui.adaptThicknessSpinBox.value = float(node.GetParameter("AdaptSliceThickness") or defaults["AdaptSliceThickness"])
             self.ui.outputSliceSpacingSpinBox.value = float(node.GetParameter("OutputSliceSpacing") or defaults["OutputSliceSpacing"])
+            self.ui.adaptSavePathLineEdit.text = node.GetParameter("AdaptSaveModel") or ""
         finally:
             self._updatingGUI = False
         self.updateApplyButton()
@@ -192,6 +195,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                               or self.logic.defaultParameters()["AdaptSliceProfile"])
             node.SetParameter("AdaptSliceThickness", str(self.ui.adaptThicknessSpinBox.value))
             node.SetParameter("OutputSliceSpacing", str(self.ui.outputSliceSpacingSpinBox.value))
+            node.SetParameter("AdaptSaveModel", self.ui.adaptSavePathLineEdit.text.strip())
         finally:
             node.EndModify(wasModifying)
 
@@ -229,6 +233,8 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.adaptMinutesSpinBox.enabled = adaptable and self.ui.adaptCheckBox.checked
         self.ui.adaptProfileSelector.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.adaptThicknessSpinBox.enabled = self.ui.adaptMinutesSpinBox.enabled
+        self.ui.adaptSavePathLineEdit.enabled = self.ui.adaptMinutesSpinBox.enabled
+        self.ui.adaptSaveBrowseButton.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.outputSliceSpacingSpinBox.enabled = adaptable  # the same condition: thick input, through-plane model
         if description:
             self.ui.statusLabel.text = description
@@ -281,6 +287,14 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         )
         if path:
             self.selectModel(path)
+            self.updateParameterNodeFromGUI()
+
+    def onBrowseAdaptedModelFile(self):
+        path = qt.QFileDialog.getSaveFileName(
+            self.parent, _("Save the adapted model as"), "", _("Model card (*.json)")
+        )
+        if path:
+            self.ui.adaptSavePathLineEdit.text = path if path.lower().endswith(".json") else path + ".json"
             self.updateParameterNodeFromGUI()
 
     # Devices ----------------------------------------------------------------------------------------
@@ -354,6 +368,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 adaptMinutes=self.ui.adaptMinutesSpinBox.value,
                 adaptSliceProfile=self.ui.adaptProfileSelector.currentData,
                 adaptSliceThickness=self.ui.adaptThicknessSpinBox.value or None,
+                saveAdaptedModel=self.ui.adaptSavePathLineEdit.text.strip() or None,
                 mirrorEnsemble=self.ui.mirrorEnsembleCheckBox.checked,
                 outputSliceSpacing=self.outputSliceSpacing(self.ui.outputSliceSpacingSpinBox.enabled),
             )
@@ -388,6 +403,10 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if state == job.COMPLETED:
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
+            if job.settings.get("adapt_save_path"):  # saved once: the next Apply does not overwrite it unasked
+                self.ui.statusLabel.text += _("; model saved to {path}").format(path=job.settings["adapt_save_path"])
+                self.ui.adaptSavePathLineEdit.text = ""
+                self.updateParameterNodeFromGUI()
             if self.ui.showResultCheckBox.checked:
                 self.logic.showResult(job.inputVolumeNode, job.outputVolumeNode)
         elif state == job.FAILED:

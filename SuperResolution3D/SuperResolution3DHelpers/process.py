@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -49,14 +50,16 @@ def smallerSettings(window, batch):
     return None
 
 
-def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=None, spacing=None):
+def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=None, spacing=None, saveTo=None):
     """The process settings of an adaptation (``sr3d predict --adapt``), checked by the library's
     ``AdaptationSettings`` before anything starts: ``InputVolumeError`` names a bad profile, thickness or budget.
     ``recorded`` (``acquisition.recordedSlices``) of a volume with ``spacing`` fills in what the user left open,
-    by ``sr3d predict --adapt``'s rule (``data.acquisition.adaptation_with_record``)."""
+    by ``sr3d predict --adapt``'s rule (``data.acquisition.adaptation_with_record``). ``saveTo``: the model card
+    (.json) to save the adapted model to (``--save-adapted``; ``ModelFileError`` when it cannot be written there)."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.config import AdaptationSettings
     from SuperResolution3DLib.data.acquisition import adaptation_with_record
+    from SuperResolution3DLib.models.card import new_model_card_path
 
     settings = AdaptationSettings.from_options(minutes=float(minutes), slice_profile=sliceProfile,
                                                slice_thickness=None if sliceThickness is None else float(sliceThickness))
@@ -65,8 +68,23 @@ def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=
         settings, taken = adaptation_with_record(settings, recorded, thick.axis, thick.thickness)
         if taken:
             logging.info(taken)
-    return {"adapt_minutes": settings.minutes, "adapt_slice_profile": settings.slice_profile,
-            "adapt_slice_thickness": settings.slice_thickness}
+    options = {"adapt_minutes": settings.minutes, "adapt_slice_profile": settings.slice_profile,
+               "adapt_slice_thickness": settings.slice_thickness}
+    if saveTo:
+        options["adapt_save_path"] = str(new_model_card_path(saveTo, "the adapted model's file"))
+    return options
+
+
+def jobError(job):
+    """The library error a failed or cancelled job stands for (its class is the job's ``errorKind``)."""
+    from SuperResolution3DLib.core import errors
+
+    if job.state == job.CANCELLED:
+        return errors.CancelledError("super-resolution cancelled; the scene is unchanged")
+    kind = getattr(errors, job.errorKind or "", None)
+    if not (isinstance(kind, type) and issubclass(kind, errors.SR3DError)):
+        kind = errors.SR3DError
+    return kind(job.errorMessage)
 
 
 def _popen(command, **extra):
@@ -213,7 +231,10 @@ class SuperResolutionProcess:
     # Files and command ------------------------------------------------------------------------------
     @property
     def inputPath(self):
-        return os.path.join(self.tempDir, "input.nrrd")
+        """The input node written as ``input/<node name>.nrrd``: the name is what an adapted model's card records."""
+        name = self.inputVolumeNode.GetName() if self.inputVolumeNode is not None else ""
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", name or "").strip("._") or "input"
+        return os.path.join(self.tempDir, "input", name + ".nrrd")
 
     @property
     def outputPath(self):
@@ -233,6 +254,8 @@ class SuperResolutionProcess:
                 command += ["--slice-profile", s["adapt_slice_profile"]]
             if s.get("adapt_slice_thickness") is not None:
                 command += ["--slice-thickness", str(s["adapt_slice_thickness"])]
+            if s.get("adapt_save_path"):
+                command += ["--save-adapted", s["adapt_save_path"]]
         if s.get("mirror_ensemble"):
             command.append("--mirror-ensemble")
         if s.get("output_slice_spacing") is not None:
@@ -254,6 +277,7 @@ class SuperResolutionProcess:
             parent = slicer.app.temporaryPath
         self.tempDir = tempfile.mkdtemp(prefix="SuperResolution3D-", dir=parent)
         try:
+            os.mkdir(os.path.dirname(self.inputPath))
             self._report(0.0, "writing the input volume")
             storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
             storage.SetFileName(self.inputPath)

@@ -73,6 +73,22 @@ def model_file_paths(path: PathLike) -> Tuple[Path, Path]:
     return path.with_name(path.name + CARD_EXTENSION), path.with_name(path.name + WEIGHTS_EXTENSION)
 
 
+def new_model_card_path(path: PathLike, what: str = "--save-adapted") -> Path:
+    """The absolute path of a model card about to be written (``what`` names the option in messages): a ``.json``
+    in an existing folder, not one of the bundled models. ``ModelFileError`` says which rule it breaks."""
+    card_path = Path(path).expanduser()
+    if card_path.suffix.lower() != CARD_EXTENSION:
+        raise ModelFileError(f"{what} names the model card to write, a .json file; got {card_path.name}")
+    if not card_path.parent.is_dir():
+        raise ModelFileError(f"{what}: the folder {card_path.parent} does not exist; create it first")
+    card_path = card_path.resolve()
+    bundled = models_dir().resolve()
+    if card_path.parent == bundled and card_path.stem in list_bundled_models():
+        raise ModelFileError(f"{what}: {card_path.name} is a bundled model and would be overwritten; "
+                             "choose another name or folder")
+    return card_path
+
+
 def card_scale(card: Dict[str, Any]) -> Tuple[int, int, int]:
     """The ``(x, y, z)`` upscaling of a model card: its ``scale``, else its network's, else 4 x 4 x 4."""
     return as_scale(card.get("scale")) if card.get("scale") else config_scale(card.get("network"))

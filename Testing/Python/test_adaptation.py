@@ -212,6 +212,19 @@ def test_predict_adapt_assumes_the_slices_the_input_records_unless_told(thick_in
             assert (record["slice_profile"], record["slice_thickness"]) == ("mixed", 1.5)
 
 
+def test_predict_will_not_save_an_adapted_model_over_a_bundled_one(thick_input, tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME, models_dir
+
+    path, model_path = thick_input
+    bundled = models_dir() / f"{DEFAULT_THICK_SLICE_MODEL_NAME}.json"
+    before = bundled.read_bytes()
+    assert main(["predict", str(path), str(tmp_path / "sr.nrrd"), "--model", str(model_path), "--adapt",
+                 "--save-adapted", str(bundled)]) == 2
+    assert "is a bundled model and would be overwritten" in capsys.readouterr().err
+    assert bundled.read_bytes() == before and not (tmp_path / "sr.nrrd").exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--slice-profile", "rect"], "for --adapt only"),
     (["--adapt", "--save-adapted", "model.txt"], "a .json file"),

@@ -158,9 +158,10 @@ def test_the_cli_error_code_decides_whether_to_retry(scene, logic, monkeypatch, 
 
 
 def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, tmp_path):
-    """'Adapt to this scan': the panel's checkbox and minutes reach ``sr3d predict --adapt``; one progress bar."""
-    from SuperResolution3DLib.core.errors import InputVolumeError
-    from SuperResolution3DLib.models.files import save_model
+    """'Adapt to this scan': the panel's checkbox, minutes and model file reach ``sr3d predict --adapt``; one
+    progress bar; the adapted model is saved where asked."""
+    from SuperResolution3DLib.core.errors import InputVolumeError, ModelFileError
+    from SuperResolution3DLib.models.files import load_model, save_model
     from SuperResolution3DLib.networks import build_network
 
     network = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4],
@@ -185,14 +186,23 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
                                adaptSliceThickness=thickness, python=sys.executable)
     assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == volumes  # nothing added
 
-    reports = []
+    with pytest.raises(ModelFileError, match="a .json file"):  # checked before anything starts
+        logic.startProcess(thick, model=model, device="cpu", adapt=True, saveAdaptedModel=str(tmp_path / "m.txt"),
+                           python=sys.executable)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == volumes
+
+    reports, saved = [], tmp_path / "adapted" / "mine.json"
+    saved.parent.mkdir()
     job = logic.startProcess(thick, model=model, device="cpu", adapt=True, adaptMinutes=0.01, python=sys.executable,
-                             adaptSliceProfile="gaussian", adaptSliceThickness=1.2,
+                             adaptSliceProfile="gaussian", adaptSliceThickness=1.2, saveAdaptedModel=str(saved),
                              progress=lambda fraction, message: reports.append((fraction, message)))
     command = job.command()
-    assert command[command.index("--adapt") + 1:command.index("--adapt") + 7] == [
-        "--adapt-minutes", "0.01", "--slice-profile", "gaussian", "--slice-thickness", "1.2"]
+    assert command[command.index("--adapt") + 1:command.index("--adapt") + 9] == [
+        "--adapt-minutes", "0.01", "--slice-profile", "gaussian", "--slice-thickness", "1.2",
+        "--save-adapted", str(saved.resolve())]
     assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    card = load_model(saved).card  # the model file with its card, for other scans
+    assert card["adaptation"]["slice_profile"] == "gaussian" and card["adaptation"]["adapted_to"]["input"] == "Thick.nrrd"
     assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

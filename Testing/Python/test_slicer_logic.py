@@ -317,6 +317,7 @@ def test_the_auto_window_goes_to_the_library_as_auto(tmp_path):
     assert inferenceDefaults()["window"] == 0
     job = process.SuperResolutionProcess.__new__(process.SuperResolutionProcess)
     job.python, job.tempDir, job.modelReference, job.roiBox = "python", str(tmp_path), "default", None
+    job.inputVolumeNode = None
     job.settings = dict(device="cpu", window=0, overlap=0.125, batch=1, precision="auto")
     command = job.command()
     assert command[command.index("--window") + 1] == "auto"
@@ -410,6 +411,22 @@ def test_an_adaptation_assumes_the_dicom_slice_thickness_where_the_user_left_it_
     assert optionsFor(2.0, None)["adapt_slice_thickness"] == 1.5  # the panel leaves the profile open too
     assert optionsFor(2.0, "gaussian", 1.1) == process.adaptationOptions(2.0, "gaussian", 1.1)
     assert acquisition.recordedSliceProfile(node) is None  # a CT says nothing of k-space
+
+
+def test_the_adapted_model_file_is_checked_before_anything_starts(tmp_path, monkeypatch):
+    from SuperResolution3DLib.core.errors import ModelFileError
+
+    options = process.adaptationOptions(1.0, "mixed", saveTo=str(tmp_path / "mine.json"))
+    assert options["adapt_save_path"] == str((tmp_path / "mine.json").resolve())
+    assert "adapt_save_path" not in process.adaptationOptions(1.0, "mixed", saveTo="")  # the panel's empty field
+    for path, message in ((tmp_path / "mine.txt", "a .json file"), (tmp_path / "no" / "m.json", "does not exist")):
+        with pytest.raises(ModelFileError, match=message):
+            process.adaptationOptions(1.0, "mixed", saveTo=str(path))
+    (tmp_path / "bundled.json").write_text('{"format": "sr3d-model"}')
+    monkeypatch.setenv("SR3D_MODELS_DIR", str(tmp_path))
+    with pytest.raises(ModelFileError, match="bundled model and would be overwritten"):
+        process.adaptationOptions(1.0, "mixed", saveTo=str(tmp_path / "bundled.json"))
+    assert process.adaptationOptions(1.0, "mixed", saveTo=str(tmp_path / "other.json"))["adapt_save_path"]
 
 
 def test_a_volume_from_a_file_keeps_the_record_of_its_header_while_it_has_the_files_slices(scene, tmp_path):

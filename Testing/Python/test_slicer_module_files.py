@@ -18,7 +18,7 @@ MODULE_FILE = MODULE_DIR / "SuperResolution3D.py"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "SuperResolution3D.ui"
 KNOWN_WIDGET_CLASSES = {
     "qMRMLWidget", "qMRMLNodeComboBox", "ctkCollapsibleButton", "QLabel", "QComboBox", "QPushButton",
-    "QPlainTextEdit", "QCheckBox", "QSpinBox", "QDoubleSpinBox", "QProgressBar",
+    "QPlainTextEdit", "QCheckBox", "QSpinBox", "QDoubleSpinBox", "QProgressBar", "QLineEdit",
 }
 
 
