@@ -404,7 +404,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
             if job.settings.get("adapt_save_path"):  # saved once: the next Apply does not overwrite it unasked
-                self.ui.statusLabel.text += _("; model saved to {path}").format(path=job.settings["adapt_save_path"])
+                from .process import savedModelText
+
+                self.ui.statusLabel.text += savedModelText(job)
                 self.ui.adaptSavePathLineEdit.text = ""
                 self.updateParameterNodeFromGUI()
             if self.ui.showResultCheckBox.checked:

@@ -75,6 +75,18 @@ def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=
     return options
 
 
+def savedModelText(job):
+    """What a finished job saved besides its output, for the status line: the adapted model's file, and whether its
+    card (read back) holds adapted weights or, where the held-out check rejected them, the pre-trained ones."""
+    path = job.settings.get("adapt_save_path")
+    if not path:
+        return ""
+    from SuperResolution3DLib.models.card import read_model_card
+
+    kept = read_model_card(path).get("adaptation", {}).get("kept")
+    return f"; adapted model saved to {path}" if kept else f"; model saved to {path} (adaptation not kept: the pre-trained weights)"
+
+
 def jobError(job):
     """The library error a failed or cancelled job stands for (its class is the job's ``errorKind``)."""
     from SuperResolution3DLib.core import errors

@@ -203,6 +203,8 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
     assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
     card = load_model(saved).card  # the model file with its card, for other scans
     assert card["adaptation"]["slice_profile"] == "gaussian" and card["adaptation"]["adapted_to"]["input"] == "Thick.nrrd"
+    kept_text = "; adapted model saved to " if card["adaptation"]["kept"] else "; model saved to "
+    assert process.savedModelText(job).startswith(kept_text + str(saved.resolve()))  # the panel's status line
     assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)
     fractions = [fraction for fraction, _ in reports]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0

@@ -429,6 +429,21 @@ def test_the_adapted_model_file_is_checked_before_anything_starts(tmp_path, monk
     assert process.adaptationOptions(1.0, "mixed", saveTo=str(tmp_path / "other.json"))["adapt_save_path"]
 
 
+def test_the_status_line_says_whether_the_saved_model_holds_adapted_weights(tmp_path):
+    from types import SimpleNamespace
+
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    network = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4]}
+    assert process.savedModelText(SimpleNamespace(settings={})) == ""
+    for kept, text in ((True, "; adapted model saved to "), (False, "; model saved to ")):
+        path = save_model(tmp_path / f"kept_{kept}", build_network(dict(network)),
+                          {"network": network, "normalization": {"kind": "minmax"}, "adaptation": {"kept": kept}})
+        line = process.savedModelText(SimpleNamespace(settings={"adapt_save_path": str(path)}))
+        assert line.startswith(text + str(path)) and ("not kept" in line) is (not kept)
+
+
 def test_a_volume_from_a_file_keeps_the_record_of_its_header_while_it_has_the_files_slices(scene, tmp_path):
     from SuperResolution3DLib.core.volume import Volume
     from SuperResolution3DLib.data.acquisition import slice_profile_note
