@@ -209,10 +209,11 @@ def command_predict(args: argparse.Namespace) -> int:
                                                adaptation=adaptation, adaptation_progress=adaptation_progress,
                                                slice_spacing=args.output_slice_spacing)
     if args.save_adapted:
+        from SuperResolution3DLib.models.card import ADAPTATION_NOT_KEPT
         from SuperResolution3DLib.models.files import save_model
 
         kept = model.card.get("adaptation", {}).get("kept")
-        what = "the adapted model" if kept else "the model (adaptation not kept: the pre-trained weights)"
+        what = "the adapted model" if kept else f"the model ({ADAPTATION_NOT_KEPT})"
         print(f"wrote {what} {save_model(args.save_adapted, model.network, model.card)}")
     write_output(result, args.input, args.output, model)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "

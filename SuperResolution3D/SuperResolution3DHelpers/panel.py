@@ -403,10 +403,11 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if state == job.COMPLETED:
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
-            if job.settings.get("adapt_save_path"):  # saved once: the next Apply does not overwrite it unasked
-                from .process import savedModelText
+            from .process import savedModelText
 
-                self.ui.statusLabel.text += savedModelText(job)
+            saved = savedModelText(job)
+            if saved:  # saved once: the next Apply does not overwrite it unasked
+                self.ui.statusLabel.text += saved
                 self.ui.adaptSavePathLineEdit.text = ""
                 self.updateParameterNodeFromGUI()
             if self.ui.showResultCheckBox.checked:

@@ -81,10 +81,10 @@ def savedModelText(job):
     path = job.settings.get("adapt_save_path")
     if not path:
         return ""
-    from SuperResolution3DLib.models.card import read_model_card
+    from SuperResolution3DLib.models.card import ADAPTATION_NOT_KEPT, read_model_card
 
     kept = read_model_card(path).get("adaptation", {}).get("kept")
-    return f"; adapted model saved to {path}" if kept else f"; model saved to {path} (adaptation not kept: the pre-trained weights)"
+    return f"; adapted model saved to {path}" if kept else f"; model saved to {path} ({ADAPTATION_NOT_KEPT})"
 
 
 def jobError(job):

@@ -73,6 +73,10 @@ def model_file_paths(path: PathLike) -> Tuple[Path, Path]:
     return path.with_name(path.name + CARD_EXTENSION), path.with_name(path.name + WEIGHTS_EXTENSION)
 
 
+# How a saved model file whose adaptation the held-out check rejected is described (sr3d predict, the Slicer panel).
+ADAPTATION_NOT_KEPT = "adaptation not kept: the pre-trained weights"
+
+
 def new_model_card_path(path: PathLike, what: str = "--save-adapted") -> Path:
     """The absolute path of a model card about to be written (``what`` names the option in messages): a ``.json``
     in an existing folder, not one of the bundled models. ``ModelFileError`` says which rule it breaks."""
