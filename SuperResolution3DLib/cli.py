@@ -64,6 +64,16 @@ def _window_option(what: str) -> Callable[[str], object]:
     return lambda text: "auto" if text.strip().lower() == "auto" else triple(text)
 
 
+def _padding_option(text: str) -> Optional[float]:
+    """An argparse type: ``none`` or a number (``--padding-below``)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--padding-below must be a number or none, got {text!r}") from None
+
+
 def _box_option(option: str, what: str) -> Callable[[str], tuple]:
     """An argparse type for ``X,Y,Z,SIZE_X,SIZE_Y,SIZE_Z`` boxes: ``((x, y, z), (sx, sy, sz))``."""
 
@@ -267,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
     predict.add_argument("--mirror-ensemble", action="store_true", help=MIRROR_ENSEMBLE_HELP)
+    predict.add_argument("--padding-below", type=_padding_option, default=defaults.padding_below, metavar="VALUE|none",
+                         help="input voxels below VALUE are padding outside a CT scanner's field of view: filled with air "
+                         "for the network, kept as they are in the output; none: no voxel is (default: %(default)s)")
     predict.add_argument("--output-slice-spacing", type=_number(float, "--output-slice-spacing", 1e-3), default=None,
                          metavar="MM", help="thick-slice inputs: the output's spacing along the thick axis, finer than the "
                          "input's slices, e.g. that of the thin-slice scan they came from (default: the finer in-plane "

@@ -91,7 +91,7 @@ def inference_settings(args: argparse.Namespace):
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
         device=args.device, precision=args.precision, clamp=args.clamp, backend=args.backend,
-        mirror_ensemble=args.mirror_ensemble,
+        mirror_ensemble=args.mirror_ensemble, padding_below=args.padding_below,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi

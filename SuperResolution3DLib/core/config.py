@@ -46,6 +46,9 @@ class InferenceSettings:
         or ``openvino``. Both give the same output within 1e-4 in fp32.
     mirror_ensemble: average the network's output over the 8 mirror images of each window (``inference.ensemble``):
         8 times the time, slightly less error (measured in ``docs/results.md``).
+    padding_below: input voxels below this value are padding outside a CT scanner's field of view (``data.padding``:
+        filled with air for the network, their values kept in the output); ``None``: no voxel is. -1500: below any
+        HU that tissue or air measures (-1024), above the padding values scanners write (-2000 to -3024).
     """
 
     window: Union[str, int, Sequence[int]] = "auto"
@@ -62,6 +65,7 @@ class InferenceSettings:
     clamp: str = "range"
     backend: str = "auto"
     mirror_ensemble: bool = False
+    padding_below: Optional[float] = -1500.0
 
 
 @dataclass

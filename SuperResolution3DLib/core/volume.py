@@ -66,6 +66,12 @@ class Volume:
         """The same geometry around another array of the same shape."""
         return Volume(array, self.spacing, self.origin, self.direction)
 
+    def with_voxels_set(self, mask: np.ndarray, value: float) -> "Volume":
+        """A float32 copy whose voxels flagged in ``mask`` (shaped like ``array``) hold ``value``."""
+        array = self.array.astype(np.float32, copy=True)
+        array[mask] = value
+        return self.with_array(array)
+
     def upsampled_shape(self, scale: Sequence[int]) -> Tuple[int, int, int]:
         """Array shape ``[z, y, x]`` of a ``scale`` (x, y, z) super-resolution of this volume."""
         return tuple(int(n) for n in (np.asarray(self.size) * np.asarray(scale, dtype=int))[::-1])

@@ -327,14 +327,12 @@ def replace_nonfinite(volume: Volume) -> Tuple[Volume, Optional[np.ndarray]]:
     if nonfinite.all():
         raise InputVolumeError("the input has no finite voxel (all NaN/Inf); there is nothing to super-resolve")
     fill_value = array[~nonfinite].min()
-    filled = array.astype(np.float32, copy=True)
-    filled[nonfinite] = fill_value
     warnings.warn(
         f"the input has {int(nonfinite.sum())} non-finite voxels (NaN/Inf); they were replaced by the "
         f"minimum finite value {float(fill_value)} for super-resolution",
         stacklevel=2,
     )
-    return volume.with_array(filled), nonfinite
+    return volume.with_voxels_set(nonfinite, fill_value), nonfinite
 
 
 # Writing ---------------------------------------------------------------------------------------

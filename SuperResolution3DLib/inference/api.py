@@ -3,14 +3,15 @@
 ``super_resolve(image, model, settings)`` is the Python API the CLI and the Slicer module call:
 
 1. the input (``SimpleITK.Image``, ``Volume`` or ``(array, spacing, origin, direction)``) is validated and
-   its non-finite voxels are replaced (and remembered);
+   its non-finite voxels and its padding outside a CT's field of view are replaced (and remembered);
 2. an optional region of interest is cut out, with a margin of context that is cropped away afterwards;
 3. intensities are normalised with the model's normalisation, fitted on the whole input volume;
 4. the estimated host memory is checked against the available RAM;
 5. the network runs on LR windows (the network zooms, so an output window is ``window * scale`` voxels),
    blended with a Gaussian importance map (``windows.py``: MONAI's rules, without importing MONAI);
 6. the normalisation is inverted (HU stay HU), values below the input's minimum are clipped (``clamp``),
-   NaN is put back where the input was not finite, and the
+   padding outside a CT's field of view (``data.padding``, filled for the network in step 1) and NaN are put
+   back where the input had them, and the
    output gets the LR origin and direction and the LR spacing divided by ``scale``.
 """
 
@@ -356,12 +357,14 @@ def super_resolve(
     stops the run with ``CancelledError``.
     """
     from SuperResolution3DLib.data.io import replace_nonfinite, validate_volume
+    from SuperResolution3DLib.data.padding import replace_padding, restore_padding
 
     settings = settings or InferenceSettings()
     if settings.clamp not in CLAMP_MODES:
         raise ValueError(f"clamp must be one of {', '.join(CLAMP_MODES)}, got {settings.clamp!r}")
     model = resolve_model(model)
-    volume, nonfinite = replace_nonfinite(validate_volume(to_volume(image)))
+    measured, nonfinite = replace_nonfinite(validate_volume(to_volume(image)))
+    volume, padding = replace_padding(measured, settings.padding_below)
     roi = validate_roi(volume.size, settings.roi_start, settings.roi_size)
     roi_start, roi_size = roi if roi is not None else ((0, 0, 0), volume.size)
     box_start, box_size = margin_box(roi_start, roi_size, settings.roi_margin if roi else 0, volume.size)
@@ -380,10 +383,11 @@ def super_resolve(
     output *= np.float32(mapping.scale)
     output += np.float32(mapping.offset)
     clamp_to_input_range(output, volume.array, settings.clamp)
+    result = volume.sub_volume(roi_start, roi_size).with_upsampled_array(output, model.scale)
+    if padding is not None:
+        restore_padding(result, measured, padding)
     if nonfinite is not None and nonfinite.any():
         output[upsample_mask(nonfinite, model.scale, roi_start, roi_size)] = np.nan
-
-    result = volume.sub_volume(roi_start, roi_size).with_upsampled_array(output, model.scale)
     return result.to_sitk() if is_sitk_image(image) else result
 
 

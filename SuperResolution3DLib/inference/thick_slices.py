@@ -97,10 +97,13 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     ``adapt``: ``True`` (default budget) or an ``AdaptationSettings`` first fine-tunes the model on ``volume``
     itself (``adapt_thick_slice_model``; its progress reports as the first half of ``progress``)."""
     from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
+    from SuperResolution3DLib.data.padding import replace_padding, restore_padding
     from SuperResolution3DLib.inference.api import clamp_to_input_range, resolve_model, super_resolve
 
     model = resolve_model(model)
     thick, scale = _checked_thick_and_scale(volume, model, thick)
+    measured = volume
+    volume, padding = replace_padding(measured, (settings or InferenceSettings()).padding_below)
     target = thick.output_slice_spacing(slice_spacing)
     if adapt:
         adaptation = adapt if isinstance(adapt, AdaptationSettings) else AdaptationSettings()
@@ -117,6 +120,8 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     if not math.isclose(thick.thickness / target, scale[2], rel_tol=1e-3):
         result = resample_axis(result, thick.axis, target)
         clamp_to_input_range(result.array, volume.array, (settings or InferenceSettings()).clamp)
+    if padding is not None:
+        restore_padding(result, measured, padding)
     return result
 
 
