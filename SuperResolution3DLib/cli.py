@@ -402,8 +402,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             signal.signal(signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             pass
-    shown = warnings.showwarning
-    warnings.showwarning = lambda message, *rest, **kw: print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
+    with warnings.catch_warnings():
+        # every run states the library's warnings, also the second run in one process (a warm worker)
+        warnings.filterwarnings("always", category=UserWarning, module="SuperResolution3DLib")
+        warnings.showwarning = lambda message, *rest, **kw: print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.run(args)
     except SR3DError as error:
@@ -421,8 +427,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    finally:
-        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

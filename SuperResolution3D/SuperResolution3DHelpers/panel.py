@@ -403,13 +403,14 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if state == job.COMPLETED:
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
-            from .process import savedModelText
+            from .process import savedModelText, warningsText
 
             saved = savedModelText(job)
             if saved:  # saved once: the next Apply does not overwrite it unasked
                 self.ui.statusLabel.text += saved
                 self.ui.adaptSavePathLineEdit.text = ""
                 self.updateParameterNodeFromGUI()
+            self.ui.statusLabel.text += warningsText(job)
             if self.ui.showResultCheckBox.checked:
                 self.logic.showResult(job.inputVolumeNode, job.outputVolumeNode)
         elif state == job.FAILED:

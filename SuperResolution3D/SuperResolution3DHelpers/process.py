@@ -87,6 +87,13 @@ def savedModelText(job):
     return f"; adapted model saved to {path}" if kept else f"; model saved to {path} ({ADAPTATION_NOT_KEPT})"
 
 
+def warningsText(job):
+    """The library's warnings during a finished job (``sr3d predict: warning: ...`` lines of its log), for the status
+    line: e.g. that the input's padding outside a CT's field of view was kept, or NaN voxels replaced."""
+    notes = [line.split(": warning: ", 1)[1].strip() for line in job.log if ": warning: " in line]
+    return "".join(f"\nNote: {note}" for note in notes)
+
+
 def jobError(job):
     """The library error a failed or cancelled job stands for (its class is the job's ``errorKind``)."""
     from SuperResolution3DLib.core import errors

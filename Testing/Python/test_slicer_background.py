@@ -303,3 +303,22 @@ def test_packages_are_installed_in_a_background_process_with_progress(scene):
                                          commands=[("installing a", [sys.executable, "-c", "import time; time.sleep(60)"])]).start()
     slow.cancel()
     assert slow.state == slow.CANCELLED and slow.process.poll() is not None
+
+
+def test_each_run_in_the_warm_worker_reports_the_kept_ct_padding_in_the_status(scene, logic):
+    """A CT with padding outside its field of view: the output keeps the padding, and the panel's status line says so
+    after every run, also the second one in the same worker (warnings are not shown once per process)."""
+    array = np.full((6, 16, 16), 40.0, np.float32)
+    array[:, :3, :3] = -3024.0  # 3.5% of the voxels
+    ct = slicer.util.addVolumeFromArray(array, name="PaddedCT")
+    pids = []
+    for _ in range(2):
+        job = logic.startProcess(ct, model="trilinear", device="cpu", python=sys.executable)
+        pids.append(job.worker.process.pid)
+        assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+        assert "\nNote: 3.5% of the input's voxels are below -1500" in process.warningsText(job), job.log
+        output = slicer.util.arrayFromVolume(job.outputVolumeNode)
+        assert output[0, 0, 0] == -3024.0 and output[0, 40, 40] == pytest.approx(40.0)
+    assert pids[0] == pids[1]
+    plain = logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", python=sys.executable)
+    assert plain.wait(timeout=TIMEOUT) == plain.COMPLETED and process.warningsText(plain) == ""
