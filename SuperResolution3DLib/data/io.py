@@ -121,7 +121,11 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
-        return largest_dicom_series(path)
+        from SuperResolution3DLib.data.dicom_geometry import check_dicom_series_grid
+
+        file_names = largest_dicom_series(path)
+        check_dicom_series_grid(path, file_names)
+        return file_names
     return _checked_file_reader(path)
 
 

@@ -83,5 +83,5 @@ def test_core_and_model_cards_load_without_heavy_libraries():
 
 def test_no_source_file_is_over_600_lines():
     sources = list(LIBRARY.rglob("*.py")) + list((REPOSITORY / "SuperResolution3D").rglob("*.py"))
-    long_files = {str(p.relative_to(REPOSITORY)): n for p in sources if (n := len(p.read_text().splitlines())) > 600}
+    long_files = {str(p.relative_to(REPOSITORY)): n for p in sources if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
     assert long_files == {}
