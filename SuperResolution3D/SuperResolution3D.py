@@ -128,9 +128,6 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     poll; ``process`` does the same and waits for it, returning the output node.
     """
 
-    def __init__(self):
-        ScriptedLoadableModuleLogic.__init__(self)
-
     @staticmethod
     def defaultParameters():
         """Parameter node defaults (saved with the scene); the numbers come from the library's settings."""
@@ -406,12 +403,25 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         chosen, _thick = model_for_input(requested, spacing, recordedSliceProfile(inputVolumeNode))
         return model if chosen == requested else chosen
 
+    def resolveModelFor(self, model, volumeNode):
+        """``resolveModel`` of the model Apply uses for this input; an interpolation baseline works along a thick-slice
+        input's thick axis only, as in ``sr3d predict`` (``thick_slices.interpolation_scale_for_input``)."""
+        chosen = self.chooseModel(model, volumeNode)
+        if chosen not in interpolationModes():
+            return self.resolveModel(chosen)
+        from SuperResolution3DLib.inference.thick_slices import interpolation_scale_for_input
+
+        scale = interpolation_scale_for_input(self.thickSlices(volumeNode))
+        return chosen, modelCards().interpolation_card(chosen, scale)
+
+    def throughPlane(self, volumeNode, model="default"):
+        """Whether Apply works along this input's thick axis only: a thick-slice input, a through-plane model."""
+        card = self.resolveModelFor(model, volumeNode)[1] if self.thickSlices(volumeNode) else None
+        return card is not None and tuple(self.modelScale(card)[:2]) == (1, 1)
+
     def canAdapt(self, volumeNode, model="default"):
-        """Whether Apply can adapt the model to this input: a thick-slice input and a through-plane model."""
-        if self.thickSlices(volumeNode) is None:
-            return False
-        _reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
-        return tuple(self.modelScale(card)[:2]) == (1, 1)
+        """Whether Apply can adapt the model to this input: a thick-slice input and a learned through-plane model."""
+        return self.throughPlane(volumeNode, model) and self.chooseModel(model, volumeNode) not in interpolationModes()
 
     def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None, outputSliceSpacing=None,
                          adaptSliceProfile=None):
@@ -419,7 +429,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         thick = self.thickSlices(volumeNode)
         if thick is None:
             return ""
-        reference, card = self.resolveModel(self.chooseModel(model, volumeNode))
+        reference, card = self.resolveModelFor(model, volumeNode)
         scale = self.modelScale(card)
         if tuple(scale[:2]) == (1, 1):
             name = card.get("name") or os.path.splitext(os.path.basename(str(reference)))[0]
@@ -440,14 +450,14 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             from SuperResolution3DLib.inference.thick_slices import check_output_slice_spacing
 
             check_output_slice_spacing(outputSliceSpacing, self.thickSlices(inputVolumeNode),
-                                       self.canAdapt(inputVolumeNode, model))
+                                       self.throughPlane(inputVolumeNode, model))
         if adapt and not self.canAdapt(inputVolumeNode, model):
             from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
             from SuperResolution3DLib.core.errors import InputVolumeError
 
-            raise InputVolumeError(f"adapting to the scan needs a thick-slice input ({THICK_SLICE_RULE}) and a "
+            raise InputVolumeError(f"adapting to the scan needs a thick-slice input ({THICK_SLICE_RULE}) and a learned "
                                    "through-plane model (the default): untick 'Adapt to this scan'")
-        reference, card = self.resolveModel(self.chooseModel(model, inputVolumeNode))
+        reference, card = self.resolveModelFor(model, inputVolumeNode)
         roiBox = roiVoxelBox(roiNode, inputVolumeNode) if roiNode is not None else None
         return reference, card, roiBox
 
@@ -556,7 +566,7 @@ class SuperResolution3DTest(ScriptedLoadableModuleTest):
         angle = np.deg2rad(30)
         rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
         ijkToRAS = np.eye(4)
-        ijkToRAS[:3, :3] = rotation @ np.diag([1.5, 0.8, 3.0])
+        ijkToRAS[:3, :3] = rotation @ np.diag([1.5, 0.8, 1.2])
         ijkToRAS[:3, 3] = (12.0, -30.0, 7.5)
         return slicer.util.addVolumeFromArray(array, ijkToRAS, name=name), (6, 4, 3)
 

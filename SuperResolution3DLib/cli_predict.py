@@ -107,10 +107,12 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
-                                                             is_through_plane, model_for_input, super_resolve_any)
+                                                             interpolation_scale_for_input, is_through_plane,
+                                                             model_for_input, super_resolve_any)
     from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
-    from SuperResolution3DLib.models.files import load_model
+    from SuperResolution3DLib.models.files import interpolation_model, load_model
 
     header, volume = read_volume_header(input_path), None
     if header is None:  # a DICOM series: its spacing is known once it is read
@@ -121,9 +123,11 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
-    if model_name not in models:
-        models[model_name] = load_model(model_name)
-    model = models[model_name]
+    interpolation = model_name in INTERPOLATION_MODES  # along the thick axis only on a thick-slice input
+    key = (model_name, interpolation_scale_for_input(thick)) if interpolation else model_name
+    if key not in models:
+        models[key] = interpolation_model(model_name, key[1]) if interpolation else load_model(model_name)
+    model = models[key]
     through_plane = is_through_plane(model.scale)
     if through_plane and thick is None:
         raise InputVolumeError(f"a through-plane model needs a thick-slice input ({THICK_SLICE_RULE})")
@@ -151,9 +155,10 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         check_memory_from_header(header[0], model, settings)
     volume = volume if volume is not None else read_volume(input_path)
     if adaptation is not None:
-        if not through_plane:
-            raise InputVolumeError(f"--adapt needs a through-plane model (scale 1,1,f); {model_name} is "
-                                   f"{'x'.join(map(str, model.scale))}: leave out --model")
+        if not through_plane or interpolation:
+            raise InputVolumeError(f"--adapt needs a learned through-plane model (scale 1,1,f); {model_name} is "
+                                   f"{'an interpolation' if interpolation else 'x'.join(map(str, model.scale))}: "
+                                   "leave out --model")
         adaptation, taken = adaptation_with_record(adaptation, recorded, thick.axis, thick.thickness)
         if taken:
             log(taken)

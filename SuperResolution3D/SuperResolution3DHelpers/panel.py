@@ -221,21 +221,22 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("Super-resolve the input volume")
         )
         try:  # a thick-slice input: say what Apply will do
+            throughPlane = self.logic.throughPlane(inputNode, self.ui.modelSelector.currentData)
             adaptable = self.logic.canAdapt(inputNode, self.ui.modelSelector.currentData)
             description = self.logic.inputDescription(inputNode, self.ui.modelSelector.currentData,
                                                       adapt=adaptable and self.ui.adaptCheckBox.checked,
                                                       adaptMinutes=self.ui.adaptMinutesSpinBox.value,
-                                                      outputSliceSpacing=self.outputSliceSpacing(adaptable),
+                                                      outputSliceSpacing=self.outputSliceSpacing(throughPlane),
                                                       adaptSliceProfile=self.ui.adaptProfileSelector.currentData)
         except Exception:  # noqa: BLE001 - a description must never break the panel
-            adaptable, description = False, ""
+            throughPlane, adaptable, description = False, False, ""
         self.ui.adaptCheckBox.enabled = adaptable
         self.ui.adaptMinutesSpinBox.enabled = adaptable and self.ui.adaptCheckBox.checked
         self.ui.adaptProfileSelector.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.adaptThicknessSpinBox.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.adaptSavePathLineEdit.enabled = self.ui.adaptMinutesSpinBox.enabled
         self.ui.adaptSaveBrowseButton.enabled = self.ui.adaptMinutesSpinBox.enabled
-        self.ui.outputSliceSpacingSpinBox.enabled = adaptable  # the same condition: thick input, through-plane model
+        self.ui.outputSliceSpacingSpinBox.enabled = throughPlane  # also for an interpolation baseline
         if description:
             self.ui.statusLabel.text = description
 

@@ -139,6 +139,19 @@ def check_output_slice_spacing(slice_spacing: float, thick: Optional[ThickSlices
         raise InputVolumeError(f"--output-slice-spacing: {error}") from None
 
 
+# An interpolation baseline named for a thick-slice input interpolates along the thick axis only, by the bundled
+# through-plane model's factor and then onto the in-plane spacing as that model's output is: the same output grid.
+THROUGH_PLANE_INTERPOLATION_SCALE = (1, 1, 4)
+
+
+def interpolation_scale_for_input(thick: Optional[ThickSlices]) -> Tuple[int, int, int]:
+    """The ``(x, y, z)`` scale of an interpolation baseline (``trilinear``, ``bspline``, ``nearest``) for an input
+    with these thick slices (``None``: near-isotropic, 4 x 4 x 4 as for every isotropic model)."""
+    from SuperResolution3DLib.core.scale import DEFAULT_SCALE
+
+    return THROUGH_PLANE_INTERPOLATION_SCALE if thick is not None else tuple(DEFAULT_SCALE)
+
+
 def model_for_input(requested: str, spacing: Optional[Sequence[float]],
                     recorded_profile: Optional[str] = None) -> Tuple[str, Optional[ThickSlices]]:
     """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane

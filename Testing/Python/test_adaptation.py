@@ -247,8 +247,10 @@ def test_predict_adapt_refuses_an_isotropic_input_and_an_isotropic_model(thick_i
     write_volume(Volume(np.ones((8, 8, 8), np.float32)), tmp_path / "iso.nrrd")
     assert main(["predict", str(tmp_path / "iso.nrrd"), str(tmp_path / "a.nrrd"), "--adapt"]) == 2
     assert "has no thick-slice axis" in capsys.readouterr().err
+    assert main(["predict", str(path), str(tmp_path / "b.nrrd"), "--adapt", "--model", "sr3d_rrdb_x4_l1"]) == 2
+    assert "needs a learned through-plane model (scale 1,1,f); sr3d_rrdb_x4_l1 is 4x4x4" in capsys.readouterr().err
     assert main(["predict", str(path), str(tmp_path / "b.nrrd"), "--adapt", "--model", "trilinear"]) == 2
-    assert "needs a through-plane model" in capsys.readouterr().err
+    assert "trilinear is an interpolation" in capsys.readouterr().err
 
 
 def test_evaluate_scores_a_through_plane_model_also_adapted(tmp_path):

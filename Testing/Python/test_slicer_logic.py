@@ -60,12 +60,14 @@ def oblique_ijk_to_ras(spacing=(1.5, 0.8, 3.0), origin=(12.0, -30.0, 7.5)):
     return matrix
 
 
-def add_oblique_volume(name="Input", shape=(8, 9, 10)):
-    """A float volume ``[k, j, i]`` with a bright landmark voxel at ``LANDMARK_IJK`` on a random background."""
+def add_oblique_volume(name="Input", shape=(8, 9, 10), spacing=(1.5, 0.8, 1.2)):
+    """A float volume ``[k, j, i]`` with a bright landmark voxel at ``LANDMARK_IJK`` on a random background; its
+    spacing is anisotropic but has no thick-slice axis (no axis twice as coarse as the others), so every model and
+    baseline works on all three axes."""
     array = np.random.default_rng(1).uniform(0, 10, size=shape).astype(np.float32)
     i, j, k = LANDMARK_IJK
     array[k, j, i] = 1000.0
-    return slicer.util.addVolumeFromArray(array, oblique_ijk_to_ras(), name=name)
+    return slicer.util.addVolumeFromArray(array, oblique_ijk_to_ras(spacing), name=name)
 
 
 def landmark_distance(input_node, output_node):
@@ -180,16 +182,14 @@ def test_roi_run_covers_only_the_roi(scene, logic):
     x, y, z = (4 * s for s in start)
     np.testing.assert_allclose(output, full[z:z + output.shape[0], y:y + output.shape[1], x:x + output.shape[2]],
                                rtol=1e-5, atol=1e-3)  # the same voxels as the full run, nothing else
-    # Every input voxel centre in the box lies in the ROI, and the output spans no more than the ROI
-    # plus the last input voxel's 3/4 voxel of super-resolved neighbours.
-    roi_bounds = [0.0] * 6
-    roi.GetRASBounds(roi_bounds)
-    low, high = np.array(roi_bounds[0::2]), np.array(roi_bounds[1::2])
+    # The box is the input voxels inside the ROI's bounding box in the input's IJK (roiVoxelRange): the output
+    # spans no more than that, plus the last input voxel's 3/4 voxel of super-resolved neighbours.
+    to_input_ijk = np.linalg.inv(module.ijkToRASOf(input_node))
+    roi_ijk = (to_input_ijk @ np.c_[geometry.roiCornersRAS(roi), np.ones(8)].T)[:3].T
     ijk = np.array([[i, j, k, 1.0] for i in (0, output.shape[2] - 1) for j in (0, output.shape[1] - 1)
                     for k in (0, output.shape[0] - 1)])
-    corners = (module.ijkToRASOf(output_node) @ ijk.T)[:3].T
-    slack = np.linalg.norm(input_node.GetSpacing())
-    assert np.all(corners >= low - slack) and np.all(corners <= high + slack)
+    corners = (to_input_ijk @ module.ijkToRASOf(output_node) @ ijk.T)[:3].T
+    assert np.all(corners >= roi_ijk.min(axis=0) - 1e-6) and np.all(corners <= roi_ijk.max(axis=0) + 0.75 + 1e-6)
     first = (module.ijkToRASOf(input_node) @ np.array(list(start) + [1.0]))[:3]
     np.testing.assert_allclose(module.ijkToRASOf(output_node)[:3, 3], first, atol=1e-9)  # origin: ROI corner voxel
 
@@ -369,10 +369,20 @@ def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(
     assert tuple(logic.modelScale(card)) == (1, 1, 4)
     assert logic.inputDescription(thick).startswith("slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): 4x along z")
     assert "enlarges every axis" in logic.inputDescription(thick, "sr3d_rrdb_x4_real_l1")
+    # an interpolation baseline: along z only, onto the grid of the through-plane model, without adaptation
+    assert logic.inputDescription(thick, "bspline").endswith("output 1 mm isotropic (model bspline)")
+    assert logic.throughPlane(thick, "bspline") and not logic.canAdapt(thick, "bspline")
+    assert logic.canAdapt(thick) and not logic.throughPlane(thick, "sr3d_rrdb_x4_real_l1")
+    with pytest.raises(InputVolumeError, match="a learned through-plane model"):
+        logic._prepare(thick, None, "bspline", None, adapt=True)
+    varied = slicer.util.addVolumeFromArray(np.random.default_rng(0).random((6, 9, 10)).astype(np.float32),
+                                            np.diag([-1.0, -1.0, 4.0, 1.0]), name="Varied")
+    output = logic.process(varied, model="bspline", device="cpu")
+    assert slicer.util.arrayFromVolume(output).shape == (24, 9, 10) and output.GetSpacing() == pytest.approx((1, 1, 1))
     iso = slicer.util.addVolumeFromArray(np.ones((8, 8, 8), np.float32), oblique_ijk_to_ras((1.0, 0.8, 1.1)), name="Iso")
     assert logic.chooseModel("default", iso) == "default" and logic.inputDescription(iso) == ""
     # 1.5 x 0.8 x 3 mm: non-square pixels, z still 2x coarser than either in-plane axis
-    non_square = add_oblique_volume("NonSquare", shape=(8, 8, 8))
+    non_square = add_oblique_volume("NonSquare", shape=(8, 8, 8), spacing=(1.5, 0.8, 3.0))
     assert logic.chooseModel("default", non_square) == "sr3d_rrdb_thick_x4_l1"
     assert "0.8 x 1.5 mm in-plane (ratio 3.75)" in logic.inputDescription(non_square)
 

@@ -118,10 +118,19 @@ def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, mon
     path = tmp_path / "thick.nrrd"
     write_volume(Volume(np.random.default_rng(3).random((5, 8, 9)).astype(np.float32), (1.0, 1.0, 4.0)), path)
     # an explicit isotropic model is used as asked, with a note
-    assert main(["predict", str(path), str(tmp_path / "iso.nrrd"), "--model", "trilinear", "--progress", "none"]) == 0
+    assert main(["predict", str(path), str(tmp_path / "iso.nrrd"), "--model", "sr3d_rrdb_x4_l1", "--progress", "none"]) == 0
     out = capsys.readouterr().out
     assert "note: slices along z are 4 mm apart, 1 mm in-plane" in out
     assert read_volume(tmp_path / "iso.nrrd").size == (36, 32, 20)
+    # an interpolation baseline works along the thick axis only: the through-plane model's output grid
+    assert main(["predict", str(path), str(tmp_path / "bspline.nrrd"), "--model", "bspline", "--progress", "none"]) == 0
+    assert "slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): 4x along z" in capsys.readouterr().out
+    baseline = read_volume(tmp_path / "bspline.nrrd")
+    expected = super_resolve_thick_slices(read_volume(path), interpolation_model("bspline", (1, 1, 4)), CPU)
+    assert baseline.size == (9, 8, 20) and baseline.spacing == pytest.approx((1.0, 1.0, 1.0))
+    np.testing.assert_allclose(baseline.array, expected.array, atol=1e-4)
+    assert main(["predict", str(path), str(tmp_path / "no.nrrd"), "--model", "bspline", "--adapt"]) == 2
+    assert "--adapt needs a learned through-plane model" in capsys.readouterr().err
     # with no --model and no bundled through-plane model: the default, as before
     monkeypatch.setattr(card, "DEFAULT_THICK_SLICE_MODEL_NAME", "no_such_model")
     from SuperResolution3DLib.inference.thick_slices import model_for_input
@@ -181,7 +190,7 @@ def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsy
     assert result.size == (10, 8, 9)
     np.testing.assert_allclose(result.spacing, (1.5, 0.75, 0.75))
     for extra, message in ((["--model", str(model_path), "--output-slice-spacing", "3"], "below the input's 3 mm"),
-                           (["--model", "trilinear", "--output-slice-spacing", "1"], "an isotropic model: leave it out")):
+                           (["--model", "sr3d_rrdb_x4_l1", "--output-slice-spacing", "1"], "an isotropic model: leave it out")):
         assert main(["predict", str(path), str(tmp_path / "no.nrrd"), "--progress", "none"] + extra) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "no.nrrd").exists()
