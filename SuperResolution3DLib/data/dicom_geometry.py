@@ -1,12 +1,15 @@
-"""Whether a DICOM series' slices lie on a regular grid, checked from their headers before any voxel is read.
+"""A DICOM series' slice grid, from the slices' headers before any voxel is read.
 
 ITK (SimpleITK's series reader) builds the volume from the first slice's position and orientation and one
-slice spacing. Two kinds of real series do not fit that, and ITK reads them anyway with a wrong geometry:
-* a gantry tilt (common in head CT, tilted to spare the orbits): each slice is shifted within its plane, so
-  the stack is sheared; ITK takes the distance between slice positions as the spacing and ignores the shear;
-* slices missing from an export, or a spacing that varies: ITK spreads the slices evenly.
-Both would give an output that does not overlay the scan, so such a series is refused with a message that says
-how to correct it first; several slices at one position (time points or echoes in one series) are refused too.
+slice spacing, with the third axis along the slices' normal. Real series that do not fit that:
+* a gantry tilt (common in head CT, tilted to spare the orbits): each slice is shifted within its plane, so the
+  stack runs obliquely to the slices. ITK takes the distance between slice positions as the spacing and drops the
+  shift; ``series_stack_step`` gives the true step from slice to slice, and ``data.io.read_volume`` puts it in
+  the volume's direction matrix and spacing (a sheared grid: exact, and kept by NRRD, MetaImage and DICOM outputs; NIfTI cannot
+  hold it, so a NIfTI output is refused for it);
+* slices missing from an export, or a spacing that varies: ITK spreads the slices evenly, which no single grid can
+  mend, so such a series is refused with a message that says how to correct it first;
+* several slices at one position (time points or echoes in one series): refused too.
 """
 
 from __future__ import annotations
@@ -56,11 +59,12 @@ def slice_headers(file_names: List[str]):
     return np.asarray(positions), orientation
 
 
-def check_slice_grid(folder, positions: np.ndarray, orientation: np.ndarray) -> None:
-    """Raise ``InputVolumeError`` unless the slice ``positions`` step evenly along the normal of ``orientation``
-    (row and column cosines) without shifting within the slice plane."""
+def check_slice_grid(folder, positions: np.ndarray, orientation: np.ndarray) -> Optional[np.ndarray]:
+    """The mean step (mm, a vector) from slice to slice where the slice ``positions`` also shift within the plane of
+    ``orientation`` (row and column cosines): a gantry tilt; ``None`` where they step along its normal. Raises
+    ``InputVolumeError`` unless they step evenly."""
     if len(positions) < 2:
-        return
+        return None
     normal = np.cross(orientation[:3], orientation[3:])
     along = np.sort(positions @ normal)
     steps = np.diff(along)
@@ -77,16 +81,20 @@ def check_slice_grid(folder, positions: np.ndarray, orientation: np.ndarray) -> 
     order = np.argsort(positions @ normal)
     span = positions[order[-1]] - positions[order[0]]
     shift = span - (span @ normal) * normal
-    if np.linalg.norm(shift) > SHEAR_TOLERANCE * (along[-1] - along[0]):
-        tilt = np.degrees(np.arctan2(np.linalg.norm(shift), along[-1] - along[0]))
-        raise InputVolumeError(
-            f"the slices of the DICOM series in {folder} are shifted within their plane from slice to slice (a "
-            f"gantry tilt of {tilt:.1f} degrees): the stack is sheared, which a volume's grid cannot hold; "
-            f"{REGULARIZE_HINT}")
+    if np.linalg.norm(shift) <= SHEAR_TOLERANCE * (along[-1] - along[0]):
+        return None
+    return span / (len(positions) - 1)
 
 
-def check_dicom_series_grid(folder, file_names: List[str]) -> None:
+def series_stack_step(folder, file_names: List[str]) -> Optional[np.ndarray]:
     """``check_slice_grid`` on the series' headers; a series whose headers lack positions is left to ITK."""
     headers = slice_headers(file_names)
-    if headers is not None:
-        check_slice_grid(folder, *headers)
+    return None if headers is None else check_slice_grid(folder, *headers)
+
+
+def tilt_degrees(direction) -> float:
+    """The angle between a direction matrix's third column and the normal of its first two (0 without shear)."""
+    matrix = np.asarray(direction, dtype=float).reshape(3, 3)
+    normal = np.cross(matrix[:, 0], matrix[:, 1])
+    cosine = abs(normal @ matrix[:, 2]) / (np.linalg.norm(normal) * np.linalg.norm(matrix[:, 2]))
+    return float(np.degrees(np.arccos(min(1.0, cosine))))

@@ -41,6 +41,7 @@ HEADER_NOTES_KEY = "ITK_FileNotes"  # a line of notes every format keeps (NIfTI 
 
 INPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
+NIFTI_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz")  # orthogonal grids only (ITK coerces a sheared one)
 SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder"
 SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha"
 
@@ -77,7 +78,28 @@ def read_volume(path: PathLike) -> Volume:
     else:
         image = _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
-    return _volume_from_image(image)
+    volume = _volume_from_image(image)
+    if isinstance(source, list):
+        volume = _with_stack_direction(path, source, volume)
+    return volume
+
+
+def _with_stack_direction(folder: Path, file_names: List[str], volume: Volume) -> Volume:
+    """A DICOM series whose slices shift within their plane (a gantry tilt): the true step from slice to slice as the
+    volume's third direction column and spacing (ITK's reader put the slice normal there, and its own spacing)."""
+    from SuperResolution3DLib.data.dicom_geometry import series_stack_step, tilt_degrees
+
+    step = series_stack_step(folder, file_names)
+    if step is None:
+        return volume
+    direction = volume.direction_matrix.copy()
+    direction[:, 2] = (step if step @ direction[:, 2] > 0 else -step) / np.linalg.norm(step)
+    spacing = (volume.spacing[0], volume.spacing[1], float(np.linalg.norm(step)))
+    sheared = Volume(volume.array, spacing, volume.origin, tuple(direction.ravel()))
+    warnings.warn(f"the slices of {folder} are tilted by {tilt_degrees(sheared.direction):.1f} degrees (gantry tilt): the "
+                  "volume keeps that sheared grid, which NRRD, MetaImage and DICOM outputs hold and NIfTI cannot",
+                  stacklevel=3)
+    return sheared
 
 
 def write_packed_volume(volume: Volume, path: PathLike) -> Path:
@@ -121,10 +143,10 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
-        from SuperResolution3DLib.data.dicom_geometry import check_dicom_series_grid
+        from SuperResolution3DLib.data.dicom_geometry import series_stack_step
 
         file_names = largest_dicom_series(path)
-        check_dicom_series_grid(path, file_names)
+        series_stack_step(path, file_names)  # refuses uneven or repeated slices before any voxel is read
         return file_names
     return _checked_file_reader(path)
 
@@ -431,6 +453,9 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
     _check_output_folder(path)
     if np.asarray(volume.array).ndim != 3:
         raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
+    if file_extension(path) in NIFTI_EXTENSIONS and not _orthogonal(volume.direction):
+        raise InputVolumeError(f"cannot write {path.name}: NIfTI cannot hold this volume's sheared grid (gantry tilt); "
+                               "write .nrrd, .mha or a DICOM folder")
     image = volume.to_sitk()
     if notes:
         image.SetMetaData(HEADER_NOTES_KEY, notes)
@@ -515,6 +540,17 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> 
         raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
     _check_output_folder(output)
     _check_output_extension(output)
+    if input_path is not None and Path(input_path).expanduser().is_dir() and file_extension(output) in NIFTI_EXTENSIONS:
+        from SuperResolution3DLib.data.dicom_geometry import series_stack_step
+
+        if series_stack_step(input_path, largest_dicom_series(Path(input_path).expanduser())) is not None:
+            raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
+                                   "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
+
+
+def _orthogonal(direction) -> bool:
+    matrix = np.asarray(direction, dtype=float).reshape(3, 3)
+    return bool(np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4))
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -1,7 +1,9 @@
-"""DICOM series whose slices do not make a regular grid (gantry tilt, missing slices, repeats) are refused."""
+"""DICOM series whose slices are no regular grid: a gantry tilt is read as a sheared grid and kept; missing slices
+and repeated positions are refused."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -57,14 +59,57 @@ def test_a_regular_series_reads_with_its_geometry_also_with_rounded_positions(se
     np.testing.assert_allclose(volume.direction, DIRECTION, atol=1e-6)
 
 
-def test_a_gantry_tilt_is_refused_with_its_angle_and_the_fix(series):
-    normal_step = SPACING[2]
-    row = np.array(DIRECTION).reshape(3, 3)[:, 1]  # shift along the slices' second in-plane axis
-    rewrite_positions(series, lambda i, p: p + np.tan(np.radians(15.0)) * normal_step * i * row)
+def tilt(series: Path, degrees: float = 15.0) -> np.ndarray:
+    """Shift each slice of ``series`` along its second in-plane axis as a gantry tilt does; the stack's step vector."""
+    axes = np.array(DIRECTION).reshape(3, 3)
+    step = SPACING[2] * axes[:, 2] + np.tan(np.radians(degrees)) * SPACING[2] * axes[:, 1]
+    rewrite_positions(series, lambda i, p: p + np.tan(np.radians(degrees)) * SPACING[2] * i * axes[:, 1])
+    return step
 
-    for reader in (read_volume, inspect_input):
-        with pytest.raises(InputVolumeError, match=r"gantry tilt of 15.0 degrees.*regularization"):
-            reader(series)
+
+def slice_positions(folder: Path) -> np.ndarray:
+    positions = []
+    for path in slice_files(folder):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        positions.append([float(v) for v in reader.GetMetaData("0020|0032").split("\\")])
+    return np.array(sorted(positions, key=lambda p: p @ np.array(DIRECTION).reshape(3, 3)[:, 2]))
+
+
+def test_a_gantry_tilt_is_read_as_a_sheared_grid_that_puts_every_slice_where_its_header_says(series):
+    step = tilt(series)
+    with pytest.warns(UserWarning, match="tilted by 15.0 degrees"):
+        volume = read_volume(series)
+    positions = slice_positions(series)
+    for k, position in enumerate(positions):
+        np.testing.assert_allclose(volume.index_to_world((0, 0, k)), position, atol=0.01)
+    np.testing.assert_allclose(volume.index_to_world((3, 5, 2)) - volume.index_to_world((0, 0, 2)),
+                               3 * 0.5 * np.array(DIRECTION).reshape(3, 3)[:, 0] + 5 * 0.5 * np.array(DIRECTION).reshape(3, 3)[:, 1],
+                               atol=1e-6)
+    assert volume.spacing[2] == pytest.approx(np.linalg.norm(step), abs=0.01)
+
+
+def test_predict_keeps_a_tilted_series_in_the_world_and_refuses_nifti_before_any_work(series, tmp_path, capsys):
+    step = tilt(series)
+    assert main(["predict", str(series), str(tmp_path / "out.nii.gz"), "--model", "trilinear"]) == 2
+    assert "sheared grid that NIfTI cannot hold" in capsys.readouterr().err and not (tmp_path / "out.nii.gz").exists()
+
+    for output in (tmp_path / "out.nrrd", tmp_path / "dicom_out"):
+        target = str(output) + ("" if output.suffix else "/")  # a path ending in / is a DICOM output folder
+        assert main(["predict", str(series), target, "--model", "trilinear", "--progress", "none",
+                     "--output-slice-spacing", f"{np.linalg.norm(step) / 4:.6f}"]) == 0  # the 4x grid along the stack
+        assert "tilted by 15.0 degrees" in capsys.readouterr().err
+        with pytest.warns(UserWarning, match="tilted") if output.suffix == "" else contextlib.nullcontext():
+            result = read_volume(output)
+        with pytest.warns(UserWarning, match="tilted"):
+            source = read_volume(series)
+        # every input slice is an output slice (4 apart along the stack): same world position, same voxels
+        for k in range(source.array.shape[0]):
+            np.testing.assert_allclose(result.index_to_world((0, 0, 4 * k)), source.index_to_world((0, 0, k)), atol=0.01)
+            np.testing.assert_allclose(result.array[4 * k], source.array[k], atol=0.5)
+        if output.suffix == "":  # the DICOM output's own slice positions follow the tilted stack
+            np.testing.assert_allclose(slice_positions(output)[::4], slice_positions(series), atol=0.01)
 
 
 def test_a_missing_slice_is_refused(series):
@@ -86,8 +131,8 @@ def test_two_slices_at_one_position_are_refused(series, tmp_path):
         read_volume(series)
 
 
-def test_predict_refuses_a_tilted_series_in_one_line(series, tmp_path, capsys):
-    rewrite_positions(series, lambda i, p: p + np.array([0.0, 0.0, 0.8 * i]))
+def test_predict_refuses_a_series_with_a_missing_slice_in_one_line(series, tmp_path, capsys):
+    slice_files(series)[5].unlink()
     assert main(["predict", str(series), str(tmp_path / "out.nrrd"), "--model", "trilinear"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sr3d predict: error: the slices of the DICOM series") and "\n" not in err
