@@ -79,19 +79,23 @@ def read_volume(path: PathLike) -> Volume:
         image = _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     volume = _volume_from_image(image)
-    if isinstance(source, list):
-        volume = _with_stack_direction(path, source, volume)
+    if isinstance(source, DicomSeriesFiles) and source.step is not None:
+        volume = _with_stack_step(path, source.step, volume)
     return volume
 
 
-def _with_stack_direction(folder: Path, file_names: List[str], volume: Volume) -> Volume:
+class DicomSeriesFiles(list):
+    """A DICOM series' file names, with ``step``: the slice-to-slice step (mm, a vector) where the slices shift
+    within their plane (a gantry tilt, ``data.dicom_geometry.series_stack_step``), else ``None``."""
+
+    step = None
+
+
+def _with_stack_step(folder: Path, step: np.ndarray, volume: Volume) -> Volume:
     """A DICOM series whose slices shift within their plane (a gantry tilt): the true step from slice to slice as the
     volume's third direction column and spacing (ITK's reader put the slice normal there, and its own spacing)."""
-    from SuperResolution3DLib.data.dicom_geometry import series_stack_step, tilt_degrees
+    from SuperResolution3DLib.data.dicom_geometry import tilt_degrees
 
-    step = series_stack_step(folder, file_names)
-    if step is None:
-        return volume
     direction = volume.direction_matrix.copy()
     direction[:, 2] = (step if step @ direction[:, 2] > 0 else -step) / np.linalg.norm(step)
     spacing = (volume.spacing[0], volume.spacing[1], float(np.linalg.norm(step)))
@@ -145,9 +149,9 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     if path.is_dir():
         from SuperResolution3DLib.data.dicom_geometry import series_stack_step
 
-        file_names = largest_dicom_series(path)
-        series_stack_step(path, file_names)  # refuses uneven or repeated slices before any voxel is read
-        return file_names
+        files = DicomSeriesFiles(largest_dicom_series(path))
+        files.step = series_stack_step(path, files)  # refuses uneven or repeated slices before any voxel is read
+        return files
     return _checked_file_reader(path)
 
 
