@@ -9,7 +9,8 @@ slice spacing, with the third axis along the slices' normal. Real series that do
   hold it, so a NIfTI output is refused for it);
 * slices missing from an export, or a spacing that varies: ITK spreads the slices evenly, which no single grid can
   mend, so such a series is refused with a message that says how to correct it first;
-* several slices at one position (time points or echoes in one series): refused too.
+* several slices at one position (time points or echoes in one series), or slices in different orientations (a
+  localizer or several stacks in one series): refused too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ POSITION_TAG, ORIENTATION_TAG = "0020|0032", "0020|0037"
 # Steps may differ by 5% of the slice spacing or 0.02 mm (positions rounded in the headers); a missing slice is 100%.
 SPACING_TOLERANCE, SPACING_TOLERANCE_MM = 0.05, 0.02
 SHEAR_TOLERANCE = 0.01  # in-plane shift per mm along the stack (0.6 degrees of tilt)
+ORIENTATION_TOLERANCE = 1e-3  # direction cosines as headers round them; another stack differs by far more
 REGULARIZE_HINT = ("3D Slicer's DICOM module corrects it when it loads the series (Application Settings > DICOM > "
                    "Acquisition geometry regularization: apply regularization transform, then harden it); save that "
                    "volume and give it instead")
@@ -39,10 +41,10 @@ def _numbers(reader, tag: str) -> Optional[np.ndarray]:
 
 
 def slice_headers(file_names: List[str]):
-    """``(positions [n, 3], orientation [6])`` of the files, or ``None`` where a header lacks or garbles them."""
+    """``(positions [n, 3], orientations [n, 6])`` of the files, or ``None`` where a header lacks or garbles them."""
     import SimpleITK as sitk
 
-    positions, orientation = [], None
+    positions, orientations = [], []
     reader = sitk.ImageFileReader()
     for name in file_names:
         reader.SetFileName(str(name))
@@ -50,21 +52,25 @@ def slice_headers(file_names: List[str]):
             reader.ReadImageInformation()
         except RuntimeError:
             return None
-        position = _numbers(reader, POSITION_TAG)
-        if orientation is None:
-            orientation = _numbers(reader, ORIENTATION_TAG)
+        position, orientation = _numbers(reader, POSITION_TAG), _numbers(reader, ORIENTATION_TAG)
         if position is None or position.size != 3 or orientation is None or orientation.size != 6:
             return None
         positions.append(position)
-    return np.asarray(positions), orientation
+        orientations.append(orientation)
+    return np.asarray(positions), np.asarray(orientations)
 
 
-def check_slice_grid(folder, positions: np.ndarray, orientation: np.ndarray) -> Optional[np.ndarray]:
+def check_slice_grid(folder, positions: np.ndarray, orientations: np.ndarray) -> Optional[np.ndarray]:
     """The mean step (mm, a vector) from slice to slice where the slice ``positions`` also shift within the plane of
-    ``orientation`` (row and column cosines): a gantry tilt; ``None`` where they step along its normal. Raises
-    ``InputVolumeError`` unless they step evenly."""
+    their ``orientations`` (row and column cosines, one row per slice): a gantry tilt; ``None`` where they step along
+    its normal. Raises ``InputVolumeError`` unless the slices share one orientation and step evenly."""
     if len(positions) < 2:
         return None
+    if np.abs(orientations - orientations[0]).max() > ORIENTATION_TOLERANCE:
+        raise InputVolumeError(
+            f"the slices of the DICOM series in {folder} lie in different orientations (a localizer or several stacks "
+            "in one series); export the one stack to super-resolve")
+    orientation = orientations[0]
     normal = np.cross(orientation[:3], orientation[3:])
     along = np.sort(positions @ normal)
     steps = np.diff(along)

@@ -131,6 +131,18 @@ def test_two_slices_at_one_position_are_refused(series, tmp_path):
         read_volume(series)
 
 
+def test_slices_in_another_orientation_are_refused(series):
+    path = slice_files(series)[-1]
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.LoadPrivateTagsOn()
+    image = reader.Execute()
+    image.SetMetaData("0020|0037", "1\\0\\0\\0\\1\\0")  # an axial localizer among sagittal slices
+    write_slice(image, path)
+    with pytest.raises(InputVolumeError, match="different orientations"):
+        read_volume(series)
+
+
 def test_predict_refuses_a_series_with_a_missing_slice_in_one_line(series, tmp_path, capsys):
     slice_files(series)[5].unlink()
     assert main(["predict", str(series), str(tmp_path / "out.nrrd"), "--model", "trilinear"]) == 2
