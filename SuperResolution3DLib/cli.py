@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--clamp", default=defaults.clamp, choices=list(CLAMP_MODES),
                          help="range: output within the input's minimum and maximum; floor: only not below the minimum; none (default: %(default)s)")
     predict.add_argument("--mirror-ensemble", action="store_true", help=MIRROR_ENSEMBLE_HELP)
+    predict.add_argument("--output-type", default="float32", choices=["float32", "input"],
+                         help="float32, or input: the input's voxel type (an integer type: values rounded and clipped to "
+                         "its range, e.g. a CT in int16 HU at half the file size); DICOM outputs are int16 either way "
+                         "(default: %(default)s)")
     predict.add_argument("--padding-below", type=_padding_option, default=defaults.padding_below, metavar="VALUE|none",
                          help="input voxels below VALUE are padding outside a CT scanner's field of view: filled with air "
                          "for the network, kept as they are in the output; none: no voxel is (default: %(default)s)")

@@ -220,7 +220,7 @@ def command_predict(args: argparse.Namespace) -> int:
         kept = model.card.get("adaptation", {}).get("kept")
         what = "the adapted model" if kept else f"the model ({ADAPTATION_NOT_KEPT})"
         print(f"wrote {what} {save_model(args.save_adapted, model.network, model.card)}")
-    write_output(result, args.input, args.output, model)
+    write_output(result, args.input, args.output, model, args.output_type)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
     if args.png:
@@ -236,7 +236,6 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
 
     from SuperResolution3DLib.core.devices import check_device_present, visible_nvidia_devices
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.data.io import write_volume
     from SuperResolution3DLib.inference.cohort import (check_cohort_output, cohort_inputs, manifest_path, parse_shard,
                                                        run_cohort, shard_of)
     from SuperResolution3DLib.models.card import find_model_files
@@ -262,7 +261,7 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
         notes = []
         _, result, model = super_resolve_file(input_path, args.model, settings, models, log=notes.append,
                                               slice_spacing=args.output_slice_spacing, slice_spacing_if_thick=True)
-        write_volume(result, output)
+        write_output(result, input_path, output, model, args.output_type)
         return str(model.card.get("name", args.model)), "; ".join(n for n in notes if n.startswith("--output"))
 
     manifest = manifest_path(output_dir, index, count)
@@ -272,12 +271,15 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def write_output(result, input_path, output, model) -> None:
-    """A volume file, or a DICOM series when ``output`` names a folder (patient and study from a DICOM input)."""
+def write_output(result, input_path, output, model, output_type: str = "float32") -> None:
+    """A volume file (``output_type`` ``input``: in the input's voxel type, ``data.io.as_pixel_type``), or a DICOM
+    series when ``output`` names a folder (signed 16-bit with a rescale slope; patient and study from a DICOM input)."""
     from SuperResolution3DLib.data.dicom import is_dicom_output, read_dicom_attributes, write_dicom_series
-    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.data.io import as_pixel_type, input_pixel_type, write_volume
 
     if not is_dicom_output(output):
+        if output_type == "input":
+            result = result.with_array(as_pixel_type(result.array, input_pixel_type(input_path)))
         write_volume(result, output)
         return
     attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}

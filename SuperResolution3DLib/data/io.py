@@ -155,6 +155,30 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
     return _checked_file_reader(path)
 
 
+def input_pixel_type(path: PathLike) -> np.dtype:
+    """The numpy type of an image file's or a DICOM series' voxels as stored (after a DICOM rescale), from the header."""
+    import SimpleITK as sitk
+
+    source = _open_input(Path(path).expanduser())
+    if isinstance(source, list):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(source[0]))
+        reader.ReadImageInformation()
+        source = reader
+    return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], source.GetPixelID())).dtype
+
+
+def as_pixel_type(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` in ``dtype``: integer types get rounded values clipped to their range (NaN as the range's minimum),
+    anything else float32."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.integer):
+        return np.asarray(array, dtype=np.float32)
+    limits = np.iinfo(dtype)
+    rounded = np.rint(np.nan_to_num(np.asarray(array, dtype=np.float64), nan=limits.min))
+    return np.clip(rounded, limits.min, limits.max).astype(dtype)
+
+
 def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float]]]:
     """``(size, spacing)`` ``(x, y, z)`` of an image file from its header alone (no voxel is read, nothing is
     checked: ``inspect_input`` and ``read_volume`` do that); ``None`` for a DICOM folder (its slice spacing comes

@@ -167,3 +167,23 @@ def test_view_labels_say_where_each_slice_lies():
     from SuperResolution3DLib.evaluation.visualize import view_labels
 
     assert view_labels((1.25, -2.0, 30.0)) == ["axial z = 30.0 mm", "coronal y = -2.0 mm", "sagittal x = 1.2 mm"]
+
+
+def test_output_type_input_writes_an_int16_ct_as_int16_with_the_float_values_rounded(tmp_path, capsys):
+    from SuperResolution3DLib.data.io import as_pixel_type, input_pixel_type
+
+    array = np.random.default_rng(5).integers(-1024, 2000, size=(6, 8, 10)).astype(np.int16)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.7, 0.8, 0.9))
+    sitk.WriteImage(image, str(tmp_path / "ct.nrrd"))
+    assert input_pixel_type(tmp_path / "ct.nrrd") == np.int16
+    for kind in ("float32", "input"):
+        code, _, err = run_cli(capsys, "predict", tmp_path / "ct.nrrd", tmp_path / f"{kind}.nrrd", "--model", "bspline",
+                               "--progress", "none", "--output-type", kind)
+        assert code == 0, err
+    as_float, as_input = (sitk.ReadImage(str(tmp_path / f"{kind}.nrrd")) for kind in ("float32", "input"))
+    assert as_float.GetPixelID() == sitk.sitkFloat32 and as_input.GetPixelID() == sitk.sitkInt16
+    assert as_input.GetSpacing() == as_float.GetSpacing() and as_input.GetOrigin() == as_float.GetOrigin()
+    np.testing.assert_allclose(sitk.GetArrayFromImage(as_input), sitk.GetArrayFromImage(as_float), atol=0.5)
+    assert as_pixel_type(np.array([np.nan, -40000.4, 1.5, 70000.0]), np.int16).tolist() == [-32768, -32768, 2, 32767]
+    assert as_pixel_type(np.array([0.25]), np.float64).dtype == np.float32
