@@ -407,8 +407,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             pass
     with warnings.catch_warnings():
-        # every run states the library's warnings, also the second run in one process (a warm worker)
-        warnings.filterwarnings("always", category=UserWarning, module="SuperResolution3DLib")
+        # every run states each of the library's warnings once, also the second run in one process (a warm worker:
+        # the registry of warnings shown starts afresh with each catch_warnings)
+        warnings.filterwarnings("default", category=UserWarning, module="SuperResolution3DLib")
         warnings.showwarning = lambda message, *rest, **kw: print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
         return _run(args)
 

@@ -163,7 +163,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         if taken:
             log(taken)
         model = adapt_thick_slice_model(volume, model, adaptation, adaptation_progress, thick=thick,
-                                        input_name=Path(str(input_path)).name)
+                                        input_name=Path(str(input_path)).name, padding_below=settings.padding_below)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
 

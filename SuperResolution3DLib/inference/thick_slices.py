@@ -25,6 +25,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from SuperResolution3DLib.core.anisotropy import AXIS_NAMES, ThickSlices, find_thick_slices, finest_in_plane_axes
+from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import resample_axis
 
@@ -66,14 +67,18 @@ def _checked_thick_and_scale(volume: Volume, model, thick: Optional[ThickSlices]
 
 
 def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=None, cancel=None,
-                            thick: Optional[ThickSlices] = None, input_name: str = "the input scan"):
+                            thick: Optional[ThickSlices] = None, input_name: str = "the input scan",
+                            padding_below: Optional[float] = InferenceSettings.padding_below):
     """A through-plane ``model`` (``SRModel`` or name) fine-tuned on the thick-slice ``volume`` itself
-    (``inference.adaptation``; ``adaptation``: ``AdaptationSettings`` or ``None`` for the defaults)."""
+    (``inference.adaptation``; ``adaptation``: ``AdaptationSettings`` or ``None`` for the defaults). Padding outside a
+    CT's field of view (voxels below ``padding_below``, ``data.padding``) is filled with air first, as for inference."""
+    from SuperResolution3DLib.data.padding import replace_padding
     from SuperResolution3DLib.inference.adaptation import adapt_to_scan
     from SuperResolution3DLib.inference.api import resolve_model
 
     model = resolve_model(model)
     thick, _ = _checked_thick_and_scale(volume, model, thick)
+    volume, _padding = replace_padding(volume, padding_below)
     order = axis_order_with_thick_last(thick.axis)
     turned = permute_axes(volume, order)
     # pairs only along the in-plane axes at the finer spacing: a coarser one does not hold the detail sought
@@ -96,7 +101,7 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
 
     ``adapt``: ``True`` (default budget) or an ``AdaptationSettings`` first fine-tunes the model on ``volume``
     itself (``adapt_thick_slice_model``; its progress reports as the first half of ``progress``)."""
-    from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
+    from SuperResolution3DLib.core.config import AdaptationSettings
     from SuperResolution3DLib.data.padding import replace_padding, restore_padding
     from SuperResolution3DLib.inference.api import clamp_to_input_range, resolve_model, super_resolve
 

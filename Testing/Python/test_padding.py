@@ -121,3 +121,24 @@ def test_predict_says_it_kept_the_padding_and_can_be_told_there_is_none(tmp_path
         main(["predict", str(source), str(tmp_path / "x.nrrd"), "--padding-below", "low"])
     assert exit_info.value.code == 2
     assert "--padding-below must be a number or none" in capsys.readouterr().err
+
+
+def test_adaptation_learns_from_the_filled_scan_and_predict_warns_once(tmp_path, capsys, monkeypatch):
+    from SuperResolution3DLib.inference import adaptation
+
+    volume, outside = head_ct(shape_zyx=(8, 24, 24), spacing=(0.8, 0.8, 3.2))
+    source = tmp_path / "thick_ct.nrrd"
+    sitk.WriteImage(padded(volume, outside).to_sitk(), str(source))
+    seen = []
+
+    def record_and_skip(array, model, *args, **kwargs):  # what adaptation would learn from; the model unchanged
+        seen.append(float(np.min(array)))
+        record = {"kept": False, "steps": 0, "seconds": 0.0, "slice_profile": "gaussian",
+                  "held_out_psnr_before": 0.0, "held_out_psnr_after": 0.0}
+        return type(model)(model.network, model.scale, model.normalization, {**model.card, "adaptation": record})
+
+    monkeypatch.setattr(adaptation, "adapt_to_scan", record_and_skip)
+    assert main(["predict", str(source), str(tmp_path / "out.nrrd"), "--adapt", "--progress", "none"]) == 0
+    assert seen and seen[0] > -1100  # air, not the padding
+    assert capsys.readouterr().err.count("field of view") == 1
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.nrrd")))[0, 0, 0] == PADDING
