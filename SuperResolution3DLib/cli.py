@@ -406,11 +406,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             signal.signal(signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread (an embedding application): leave signals alone
             pass
+    shown = set()
+
+    def show_once(message, *rest, **kw):  # each of the library's warnings once per run, also in a warm worker's runs
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
+
     with warnings.catch_warnings():
-        # every run states each of the library's warnings once, also the second run in one process (a warm worker:
-        # the registry of warnings shown starts afresh with each catch_warnings)
-        warnings.filterwarnings("default", category=UserWarning, module="SuperResolution3DLib")
-        warnings.showwarning = lambda message, *rest, **kw: print(f"sr3d {args.command}: warning: {message}", file=sys.stderr)
+        warnings.filterwarnings("always", category=UserWarning, module="SuperResolution3DLib")
+        warnings.showwarning = show_once
         return _run(args)
 
 

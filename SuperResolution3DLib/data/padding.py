@@ -45,7 +45,7 @@ def replace_padding(volume: Volume, below: Optional[float]) -> Tuple[Volume, Opt
         return volume, None
     fill = float(np.percentile(measured, FILL_PERCENTILE))
     warnings.warn(f"{padding.mean():.1%} of the input's voxels are below {below:g} (padding outside a CT scanner's "
-                  f"field of view); the network sees them as {fill:g} and the output keeps their values")  # once per run
+                  f"field of view); the network sees them as {fill:g} and the output keeps their values", stacklevel=2)
     return volume.with_voxels_set(padding, fill), padding
 
 
