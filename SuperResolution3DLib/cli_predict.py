@@ -280,11 +280,22 @@ def write_output(result, input_path, output, model, output_type: str = "float32"
     if not is_dicom_output(output):
         if output_type == "input":
             result = result.with_array(as_pixel_type(result.array, input_pixel_type(input_path)))
-        write_volume(result, output)
+        write_volume(result, output, notes=provenance_note(model))
         return
     attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}
     scale = "x".join(map(str, model.scale))
     write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
+
+
+def provenance_note(model) -> str:
+    """The header note of an output (at most 80 characters, NIfTI's ``descrip``): package version, model, the first
+    12 hex digits of its weights' SHA-256, and whether it was adapted to the scan."""
+    from SuperResolution3DLib.models.card import package_version
+
+    card = model.card
+    digest = f" {card['weights_sha256'][:12]}" if card.get("weights_sha256") else ""
+    adapted = ", adapted" if card.get("adaptation", {}).get("kept") else ""
+    return f"sr3d {package_version()} predict: {card.get('name', 'model')}{digest}{adapted}"[:80]
 
 
 def check_memory_from_header(size_xyz, model, settings) -> None:

@@ -187,3 +187,19 @@ def test_output_type_input_writes_an_int16_ct_as_int16_with_the_float_values_rou
     np.testing.assert_allclose(sitk.GetArrayFromImage(as_input), sitk.GetArrayFromImage(as_float), atol=0.5)
     assert as_pixel_type(np.array([np.nan, -40000.4, 1.5, 70000.0]), np.int16).tolist() == [-32768, -32768, 2, 32767]
     assert as_pixel_type(np.array([0.25]), np.float64).dtype == np.float32
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz"])
+def test_the_output_header_names_the_model_that_made_it(tmp_path, capsys, suffix):
+    from SuperResolution3DLib.models.card import find_model_files, package_version
+
+    out = tmp_path / f"sr{suffix}"
+    code, _, err = run_cli(capsys, "predict", SAMPLE_LR, out, "--model", "sr3d_rrdb_x4_l1", "--progress", "none",
+                           "--roi", "10,10,10,8,8,8")
+    assert code == 0, err
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(out))
+    reader.ReadImageInformation()
+    note = reader.GetMetaData("ITK_FileNotes") if reader.HasMetaDataKey("ITK_FileNotes") else reader.GetMetaData("descrip")
+    digest = find_model_files("sr3d_rrdb_x4_l1")[1]["weights_sha256"][:12]
+    assert note.strip() == f"sr3d {package_version()} predict: sr3d_rrdb_x4_l1 {digest}"
