@@ -149,3 +149,22 @@ def test_predict_refuses_a_series_with_a_missing_slice_in_one_line(series, tmp_p
     err = capsys.readouterr().err.strip()
     assert err.startswith("sr3d predict: error: the slices of the DICOM series") and "\n" not in err
     assert not (tmp_path / "out.nrrd").exists()
+
+
+def test_3d_slicer_reads_the_sheared_output_with_its_tilt(series, tmp_path, capsys):
+    slicer = pytest.importorskip("slicer")
+    if not hasattr(slicer, "vtkMRMLScalarVolumeNode"):
+        pytest.skip("slicer-core is not installed")
+    step = tilt(series)
+    assert main(["predict", str(series), str(tmp_path / "out.nrrd"), "--model", "trilinear", "--progress", "none"]) == 0
+    node = slicer.vtkMRMLScalarVolumeNode()
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(tmp_path / "out.nrrd"))
+    assert storage.ReadData(node)
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    k_column_lps = np.array([-matrix.GetElement(0, 2), -matrix.GetElement(1, 2), matrix.GetElement(2, 2)])
+    spacing = read_volume(tmp_path / "out.nrrd").spacing[2]
+    np.testing.assert_allclose(k_column_lps, step / np.linalg.norm(step) * spacing, atol=1e-4)
