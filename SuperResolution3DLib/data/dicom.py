@@ -120,6 +120,8 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
     series_uid = uid_root + str(int(secrets.token_hex(12), 16))
     study_uid = attributes.pop("0020|000d", uid_root + str(int(secrets.token_hex(12), 16)))
     direction = volume.direction_matrix
+    # between slice planes, along their normal: the spacing itself unless the stack is tilted (a sheared grid)
+    between = abs(float(np.cross(direction[:, 0], direction[:, 1]) @ direction[:, 2])) * volume.spacing[2]
     now = time.strftime("%Y%m%d"), time.strftime("%H%M%S")
     shared = {
         **attributes,
@@ -131,8 +133,8 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
         "0020|0011": "1001",
         "0020|0037": "\\".join(_decimal(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])),
         "0028|0030": f"{_decimal(volume.spacing[1])}\\{_decimal(volume.spacing[0])}",
-        "0018|0050": _decimal(volume.spacing[2]),
-        "0018|0088": _decimal(volume.spacing[2]),
+        "0018|0050": _decimal(between),
+        "0018|0088": _decimal(between),
         "0028|1052": "0",
         "0028|1053": _decimal(slope),
         "0028|0100": "16", "0028|0101": "16", "0028|0102": "15", "0028|0103": "1",

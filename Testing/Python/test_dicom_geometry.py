@@ -110,6 +110,10 @@ def test_predict_keeps_a_tilted_series_in_the_world_and_refuses_nifti_before_any
             np.testing.assert_allclose(result.array[4 * k], source.array[k], atol=0.5)
         if output.suffix == "":  # the DICOM output's own slice positions follow the tilted stack
             np.testing.assert_allclose(slice_positions(output)[::4], slice_positions(series), atol=0.01)
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(slice_files(output)[0]))
+            reader.ReadImageInformation()  # the planes are 5 mm / 4 apart along their normal, not the stack's step
+            assert float(reader.GetMetaData("0018|0050")) == pytest.approx(SPACING[2] / 4, abs=1e-3)
 
 
 def test_a_missing_slice_is_refused(series):
