@@ -568,12 +568,23 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> 
         raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
     _check_output_folder(output)
     _check_output_extension(output)
-    if input_path is not None and Path(input_path).expanduser().is_dir() and file_extension(output) in NIFTI_EXTENSIONS:
-        from SuperResolution3DLib.data.dicom_geometry import series_stack_step
+    if input_path is not None and file_extension(output) in NIFTI_EXTENSIONS and is_tilted_dicom_series(input_path):
+        raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
+                               "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
 
-        if series_stack_step(input_path, largest_dicom_series(Path(input_path).expanduser())) is not None:
-            raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
-                                   "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
+
+def is_tilted_dicom_series(path: PathLike) -> bool:
+    """Whether ``path`` is a DICOM series folder whose slices shift within their plane (a gantry tilt), read as a
+    sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
+    from SuperResolution3DLib.data.dicom_geometry import series_stack_step
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return False
+    try:
+        return series_stack_step(folder, largest_dicom_series(folder)) is not None
+    except InputVolumeError:  # no series, or a bad one: reading it says so
+        return False
 
 
 def _orthogonal(direction) -> bool:

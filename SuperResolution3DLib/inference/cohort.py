@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
-from SuperResolution3DLib.data.io import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS, file_extension
+from SuperResolution3DLib.data.io import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS, file_extension, is_tilted_dicom_series
 
 MANIFEST_COLUMNS = ("input", "output", "model", "seconds", "status", "message")
 
@@ -65,11 +65,13 @@ def shard_of(inputs: Sequence[Path], index: int, count: int) -> List[Path]:
 
 def output_path_for(input_path: Path, output_dir: Path) -> Path:
     """The output beside the others: the input's name, its format if writable (.nhdr -> .nrrd, .mhd -> .mha,
-    a DICOM folder -> .nii.gz)."""
+    a DICOM folder -> .nii.gz, or .nrrd for a gantry-tilted one: NIfTI cannot hold its sheared grid)."""
     extension = file_extension(input_path)
     stem = input_path.name[: len(input_path.name) - len(extension)] if extension else input_path.name
     extension = {".nhdr": ".nrrd", ".mhd": ".mha"}.get(extension, extension)
-    return output_dir / (stem + (extension if extension in OUTPUT_EXTENSIONS else ".nii.gz"))
+    if extension not in OUTPUT_EXTENSIONS:
+        extension = ".nrrd" if is_tilted_dicom_series(input_path) else ".nii.gz"
+    return output_dir / (stem + extension)
 
 
 def manifest_path(output_dir: Path, index: int, count: int) -> Path:

@@ -4,6 +4,7 @@ and repeated positions are refused."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import shutil
 from pathlib import Path
 
@@ -172,3 +173,17 @@ def test_3d_slicer_reads_the_sheared_output_with_its_tilt(series, tmp_path, caps
     k_column_lps = np.array([-matrix.GetElement(0, 2), -matrix.GetElement(1, 2), matrix.GetElement(2, 2)])
     spacing = read_volume(tmp_path / "out.nrrd").spacing[2]
     np.testing.assert_allclose(k_column_lps, step / np.linalg.norm(step) * spacing, atol=1e-4)
+
+
+def test_a_cohort_writes_a_tilted_series_as_nrrd_and_the_others_as_nifti(series, tmp_path, capsys):
+    plain = tmp_path / "plain_series"
+    shutil.copytree(series, plain)
+    tilt(series)
+    (tmp_path / "empty").mkdir()  # no DICOM in it: reported in the manifest, the cohort goes on
+    listing = tmp_path / "cohort.txt"
+    listing.write_text("series\nplain_series\nempty\n")
+    assert main(["predict", str(listing), str(tmp_path / "out"), "--model", "trilinear", "--progress", "none"]) == 1
+    rows = {Path(r["input"]).name: r for r in csv.DictReader((tmp_path / "out" / "manifest.csv").read_text().splitlines())}
+    assert Path(rows["series"]["output"]).name == "series.nrrd" and rows["series"]["status"] == "done"
+    assert Path(rows["plain_series"]["output"]).name == "plain_series.nii.gz" and rows["plain_series"]["status"] == "done"
+    assert rows["empty"]["status"] == "failed" and "no DICOM series" in rows["empty"]["message"]
