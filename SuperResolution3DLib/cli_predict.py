@@ -146,6 +146,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
         log(f"{thick.describe(model.scale[2], slice_spacing)} (model {model.card.get('name', model_name)})")
+        note = None if adaptation is not None or interpolation else slice_thickness_note(recorded, thick, model.card)
+        if note:
+            log(note)
         if requested_model == "default" and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # chosen by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
     elif thick is not None:
@@ -166,6 +169,23 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
                                         input_name=Path(str(input_path)).name, padding_below=settings.padding_below)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
+
+
+def slice_thickness_note(recorded, thick, card):
+    """A note where the scan records slices thicker or thinner, for their spacing, than the through-plane model
+    trained on (``recorded``: ``data.acquisition.RecordedSliceProfile`` or ``None``), else ``None``."""
+    from SuperResolution3DLib.inference.adaptation import trained_slice_thickness
+
+    if recorded is None or recorded.thickness_mm is None or recorded.axis not in (None, thick.axis):
+        return None
+    relative = recorded.thickness_mm / thick.thickness
+    low, high = trained_slice_thickness(card)
+    if low <= relative <= high:
+        return None
+    how = "overlap" if relative > high else "leave gaps between them"
+    return (f"note: the slices are {recorded.thickness_mm:g} mm thick, {thick.thickness:g} mm apart ({relative:.2f} slice "
+            f"spacings, {recorded.thickness_source or recorded.source}): they {how}, and the model trained on {low:g}-"
+            f"{high:g}; --adapt fine-tunes it on slices like these (README, \"Adapting to the scan\")")
 
 
 def device_and_precision_text(settings) -> str:

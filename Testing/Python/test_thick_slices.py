@@ -198,3 +198,21 @@ def test_predict_with_a_through_plane_model_turns_a_thick_x_axis(tmp_path, capsy
     write_volume(Volume(np.ones((6, 6, 6), np.float32)), tmp_path / "iso.nrrd")
     assert main(["predict", str(tmp_path / "iso.nrrd"), str(tmp_path / "x.nrrd"), "--model", str(model_path)]) == 2
     assert "needs a thick-slice input" in capsys.readouterr().err
+
+
+def test_predict_notes_recorded_slices_thicker_than_the_model_trained_on(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import write_volume
+
+    hr = tmp_path / "hr.nrrd"
+    write_volume(Volume(np.random.default_rng(6).random((32, 24, 24)).astype(np.float32), (1.0, 1.0, 1.0)), hr)
+    for thickness, noted in (("4", False), ("7", True), ("2", True)):  # 1.0, 1.75 and 0.5 slice spacings
+        lr = tmp_path / f"lr_{thickness}.nrrd"
+        assert main(["degrade", str(hr), str(lr), "--scale", "1,1,4", "--profile", "gaussian", "--thickness", thickness]) == 0
+        capsys.readouterr()
+        assert main(["predict", str(lr), str(tmp_path / "sr.nrrd"), "--progress", "none"]) == 0
+        out = capsys.readouterr().out
+        assert ("the model trained on 0.8-1.3; --adapt fine-tunes it" in out) is noted, out
+        if noted:
+            how = "overlap" if thickness == "7" else "leave gaps between them"
+            assert f"note: the slices are {thickness} mm thick, 4 mm apart" in out and f"they {how}" in out
