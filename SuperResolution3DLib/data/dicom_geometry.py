@@ -5,8 +5,8 @@ slice spacing, with the third axis along the slices' normal. Real series that do
 * a gantry tilt (common in head CT, tilted to spare the orbits): each slice is shifted within its plane, so the
   stack runs obliquely to the slices. ITK takes the distance between slice positions as the spacing and drops the
   shift; ``series_stack_step`` gives the true step from slice to slice, and ``data.io.read_volume`` puts it in
-  the volume's direction matrix and spacing (a sheared grid: exact, and kept by NRRD, MetaImage and DICOM outputs; NIfTI cannot
-  hold it, so a NIfTI output is refused for it);
+  the volume's direction matrix and spacing (a sheared grid: exact, and kept by NRRD, MetaImage and DICOM
+  outputs; NIfTI cannot hold it, so a NIfTI output is refused for it);
 * slices missing from an export, or a spacing that varies: ITK spreads the slices evenly, which no single grid can
   mend, so such a series is refused with a message that says how to correct it first;
 * several slices at one position (time points or echoes in one series), or slices in different orientations (a

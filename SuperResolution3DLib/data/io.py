@@ -100,9 +100,9 @@ def _with_stack_step(folder: Path, step: np.ndarray, volume: Volume) -> Volume:
     direction[:, 2] = (step if step @ direction[:, 2] > 0 else -step) / np.linalg.norm(step)
     spacing = (volume.spacing[0], volume.spacing[1], float(np.linalg.norm(step)))
     sheared = Volume(volume.array, spacing, volume.origin, tuple(direction.ravel()))
-    warnings.warn(f"the slices of {folder} are tilted by {tilt_degrees(sheared.direction):.1f} degrees (gantry tilt): the "
-                  "volume keeps that sheared grid, which NRRD, MetaImage and DICOM outputs hold and NIfTI cannot",
-                  stacklevel=3)
+    warnings.warn(f"the slices of {folder} are tilted by {tilt_degrees(sheared.direction):.1f} degrees (gantry "
+                  "tilt): the volume keeps that sheared grid, which NRRD, MetaImage and DICOM outputs hold and NIfTI "
+                  "cannot", stacklevel=3)
     return sheared
 
 
