@@ -122,11 +122,9 @@ out = logic.process(slicer.util.getNode("MRHead"), device="cpu")</pre>
 
 # Logic ----------------------------------------------------------------------------------------------
 class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
-    """Everything the module does, usable from the Python console without the panel.
-
-    ``startProcess`` starts a run in a separate Python process and returns the ``SuperResolutionProcess`` to
-    poll; ``process`` does the same and waits for it, returning the output node.
-    """
+    """Everything the module does, usable from the Python console without the panel. ``startProcess`` starts a run in
+    a separate Python process and returns the ``SuperResolutionProcess`` to poll; ``process`` waits for it and returns
+    the output node."""
 
     @staticmethod
     def defaultParameters():
@@ -392,9 +390,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
 
     def chooseModel(self, model, inputVolumeNode):
-        """The model Apply uses: the rule of ``sr3d predict`` (``thick_slices.model_for_input``; an MR 3D acquisition
-        loaded from DICOM goes to the k-space model), with the default model's name (the panel lists it as
-        "(default)") counting as ``default``."""
+        """The model Apply uses: ``sr3d predict``'s rule (``thick_slices.model_for_input``: an MR 3D acquisition from
+        DICOM goes to the k-space model); the default model's name (the panel's "(default)") counts as ``default``."""
         from SuperResolution3DLib.inference.thick_slices import model_for_input
 
         model = str(model or "default")
@@ -404,8 +401,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return model if chosen == requested else chosen
 
     def resolveModelFor(self, model, volumeNode):
-        """``resolveModel`` of the model Apply uses for this input; an interpolation baseline works along a thick-slice
-        input's thick axis only, as in ``sr3d predict`` (``thick_slices.interpolation_scale_for_input``)."""
+        """``resolveModel`` of the model Apply uses (an interpolation along a thick axis only, as ``sr3d predict``)."""
         chosen = self.chooseModel(model, volumeNode)
         if chosen not in interpolationModes():
             return self.resolveModel(chosen)
@@ -438,6 +434,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
                 pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "auto") else ""
                 text = f"adapt the model to this scan{pairs} for {minutes:g} min, then " + text
+            elif self.canAdapt(volumeNode, model):  # slices recorded outside what the model trained on: say so
+                from SuperResolution3DLib.inference.thick_slices import slice_thickness_note
+                note = slice_thickness_note(recordedSlices(volumeNode), thick, card)
+                text += f"; {note}" if note else ""
             return text
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
                 "enlarges every axis (choose the default model for a through-plane result)")

@@ -110,7 +110,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
                                                              interpolation_scale_for_input, is_through_plane,
-                                                             model_for_input, super_resolve_any)
+                                                             model_for_input, slice_thickness_note, super_resolve_any)
     from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
     from SuperResolution3DLib.models.files import interpolation_model, load_model
 
@@ -169,23 +169,6 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
                                         input_name=Path(str(input_path)).name, padding_below=settings.padding_below)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
-
-
-def slice_thickness_note(recorded, thick, card):
-    """A note where the scan records slices thicker or thinner, for their spacing, than the through-plane model
-    trained on (``recorded``: ``data.acquisition.RecordedSliceProfile`` or ``None``), else ``None``."""
-    from SuperResolution3DLib.inference.adaptation import trained_slice_thickness
-
-    if recorded is None or recorded.thickness_mm is None or recorded.axis not in (None, thick.axis):
-        return None
-    relative = recorded.thickness_mm / thick.thickness
-    low, high = trained_slice_thickness(card)
-    if low <= relative <= high:
-        return None
-    how = "overlap" if relative > high else "leave gaps between them"
-    return (f"note: the slices are {recorded.thickness_mm:g} mm thick, {thick.thickness:g} mm apart ({relative:.2f} slice "
-            f"spacings, {recorded.thickness_source or recorded.source}): they {how}, and the model trained on {low:g}-"
-            f"{high:g}; --adapt fine-tunes it on slices like these (README, \"Adapting to the scan\")")
 
 
 def device_and_precision_text(settings) -> str:

@@ -157,6 +157,24 @@ def interpolation_scale_for_input(thick: Optional[ThickSlices]) -> Tuple[int, in
     return THROUGH_PLANE_INTERPOLATION_SCALE if thick is not None else tuple(DEFAULT_SCALE)
 
 
+def slice_thickness_note(recorded, thick: ThickSlices, card) -> Optional[str]:
+    """A note where the scan records slices thicker or thinner, for their spacing, than the through-plane model
+    trained on (``recorded``: ``data.acquisition.RecordedSliceProfile`` or ``None``), else ``None``: what ``sr3d
+    predict`` and the Slicer panel say."""
+    from SuperResolution3DLib.inference.adaptation import trained_slice_thickness
+
+    if recorded is None or recorded.thickness_mm is None or recorded.axis not in (None, thick.axis):
+        return None
+    relative = recorded.thickness_mm / thick.thickness
+    low, high = trained_slice_thickness(card)
+    if low <= relative <= high:
+        return None
+    how = "overlap" if relative > high else "leave gaps between them"
+    return (f"note: the slices are {recorded.thickness_mm:g} mm thick, {thick.thickness:g} mm apart ({relative:.2f} slice "
+            f"spacings, {recorded.thickness_source or recorded.source}): they {how}, and the model trained on {low:g}-"
+            f"{high:g}; adapting it to the scan (--adapt, the panel's 'Adapt to this scan') learns slices like these")
+
+
 def model_for_input(requested: str, spacing: Optional[Sequence[float]],
                     recorded_profile: Optional[str] = None) -> Tuple[str, Optional[ThickSlices]]:
     """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane

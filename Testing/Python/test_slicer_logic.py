@@ -487,3 +487,21 @@ def test_a_thick_slice_volume_from_dicom_gets_the_model_its_acquisition_calls_fo
     assert logic.chooseModel("default", node) == expected
     assert logic.inputDescription(node).endswith(f"output 1 mm isotropic (model {expected})")
     assert logic.chooseModel("bspline", node) == "bspline"
+
+
+def test_the_panel_says_when_the_recorded_slices_overlap_more_than_the_model_trained_on(scene, logic, tmp_path):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.acquisition import slice_profile_note
+    from SuperResolution3DLib.data.io import write_volume
+
+    node = slicer.util.addVolumeFromArray(np.zeros((6, 10, 12), np.float32), np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    for thickness, noted in ((4.0, False), (8.0, True)):
+        path = write_volume(Volume(np.zeros((6, 10, 12), np.float32), (1.0, 1.0, 4.0)), tmp_path / f"lr{thickness}.nrrd",
+                            notes=slice_profile_note("gaussian", thickness))
+        storage.SetFileName(str(path))
+        description = logic.inputDescription(node)
+        assert description.startswith("slices along z are 4 mm apart")
+        assert ("they overlap, and the model trained on 0.8-1.3" in description) is noted, description
+        assert "they overlap" not in logic.inputDescription(node, adapt=True)  # adapting learns them: no note

@@ -212,7 +212,7 @@ def test_predict_notes_recorded_slices_thicker_than_the_model_trained_on(tmp_pat
         capsys.readouterr()
         assert main(["predict", str(lr), str(tmp_path / "sr.nrrd"), "--progress", "none"]) == 0
         out = capsys.readouterr().out
-        assert ("the model trained on 0.8-1.3; --adapt fine-tunes it" in out) is noted, out
+        assert ("the model trained on 0.8-1.3; adapting it to the scan (--adapt" in out) is noted, out
         if noted:
             how = "overlap" if thickness == "7" else "leave gaps between them"
             assert f"note: the slices are {thickness} mm thick, 4 mm apart" in out and f"they {how}" in out
