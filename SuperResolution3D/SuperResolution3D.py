@@ -410,14 +410,15 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         scale = interpolation_scale_for_input(self.thickSlices(volumeNode))
         return chosen, modelCards().interpolation_card(chosen, scale)
 
-    def throughPlane(self, volumeNode, model="default"):
-        """Whether Apply works along this input's thick axis only: a thick-slice input, a through-plane model."""
+    def throughPlane(self, volumeNode, model="default", learned=False):
+        """Whether Apply works along a thick-slice input's thick axis only (``learned``: not by interpolation)."""
         card = self.resolveModelFor(model, volumeNode)[1] if self.thickSlices(volumeNode) else None
-        return card is not None and tuple(self.modelScale(card)[:2]) == (1, 1)
+        return (card is not None and tuple(self.modelScale(card)[:2]) == (1, 1)
+                and not (learned and card["network"].get("name") == "interpolation"))
 
     def canAdapt(self, volumeNode, model="default"):
         """Whether Apply can adapt the model to this input: a thick-slice input and a learned through-plane model."""
-        return self.throughPlane(volumeNode, model) and self.chooseModel(model, volumeNode) not in interpolationModes()
+        return self.throughPlane(volumeNode, model, learned=True)
 
     def inputDescription(self, volumeNode, model="default", adapt=False, adaptMinutes=None, outputSliceSpacing=None,
                          adaptSliceProfile=None):
@@ -434,7 +435,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
                 pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "auto") else ""
                 text = f"adapt the model to this scan{pairs} for {minutes:g} min, then " + text
-            elif self.canAdapt(volumeNode, model):  # slices recorded outside what the model trained on: say so
+            elif card["network"].get("name") != "interpolation":  # slices outside what it trained on: say so
                 from SuperResolution3DLib.inference.thick_slices import slice_thickness_note
                 note = slice_thickness_note(recordedSlices(volumeNode), thick, card)
                 text += f"; {note}" if note else ""

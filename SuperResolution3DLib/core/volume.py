@@ -62,6 +62,18 @@ class Volume:
         offset = np.asarray(point, dtype=float) - np.asarray(self.origin)
         return np.linalg.solve(self.direction_matrix, offset) / np.asarray(self.spacing)
 
+    def nearest_voxel_indices(self, finer: "Volume") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each index of ``finer`` along z, y and x (a grid with this volume's direction, as fine or finer: a
+        super-resolution of it or of a box of it), the index of this volume's nearest voxel; a tie goes to the later
+        voxel, so output voxel ``j`` of a ``scale`` zoom maps to ``(j + scale // 2) // scale``."""
+        start_xyz = self.world_to_index(finer.index_to_world((0.0, 0.0, 0.0)))
+        ratio_xyz = np.asarray(finer.spacing) / np.asarray(self.spacing)
+        indices = [
+            np.clip(np.floor(start + np.arange(count) * ratio + 0.5 + 1e-6).astype(np.int64), 0, total - 1)
+            for start, ratio, count, total in zip(start_xyz, ratio_xyz, finer.size, self.size)
+        ]
+        return indices[2], indices[1], indices[0]
+
     def with_array(self, array: np.ndarray) -> "Volume":
         """The same geometry around another array of the same shape."""
         return Volume(array, self.spacing, self.origin, self.direction)

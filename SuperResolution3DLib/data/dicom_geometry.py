@@ -72,7 +72,8 @@ def check_slice_grid(folder, positions: np.ndarray, orientations: np.ndarray) ->
             "in one series); export the one stack to super-resolve")
     orientation = orientations[0]
     normal = np.cross(orientation[:3], orientation[3:])
-    along = np.sort(positions @ normal)
+    positions = positions[np.argsort(positions @ normal)]
+    along = positions @ normal
     steps = np.diff(along)
     if steps.min() < 1e-3:
         raise InputVolumeError(
@@ -84,8 +85,7 @@ def check_slice_grid(folder, positions: np.ndarray, orientations: np.ndarray) ->
             f"the slices of the DICOM series in {folder} are not evenly spaced ({steps.min():.3g} to {steps.max():.3g} "
             f"mm apart): a slice is missing or the spacing varies, and a volume's grid needs one spacing; "
             f"{REGULARIZE_HINT}")
-    order = np.argsort(positions @ normal)
-    span = positions[order[-1]] - positions[order[0]]
+    span = positions[-1] - positions[0]
     shift = span - (span @ normal) * normal
     if np.linalg.norm(shift) <= SHEAR_TOLERANCE * (along[-1] - along[0]):
         return None

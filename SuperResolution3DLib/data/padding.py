@@ -49,22 +49,10 @@ def replace_padding(volume: Volume, below: Optional[float]) -> Tuple[Volume, Opt
     return volume.with_voxels_set(padding, fill), padding
 
 
-def nearest_input_indices(output: Volume, volume: Volume) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each output index along z, y and x, the index of the nearest ``volume`` voxel (both share a direction;
-    the output's grid is finer or equal, as every output of this library is)."""
-    start_xyz = volume.world_to_index(output.index_to_world((0.0, 0.0, 0.0)))
-    ratio_xyz = np.asarray(output.spacing) / np.asarray(volume.spacing)
-    indices = [
-        np.clip(np.floor(start + np.arange(count) * ratio + 0.5).astype(np.int64), 0, total - 1)
-        for start, ratio, count, total in zip(start_xyz, ratio_xyz, output.size, volume.size)
-    ]
-    return indices[2], indices[1], indices[0]
-
-
 def restore_padding(output: Volume, volume: Volume, padding: np.ndarray) -> None:
     """Give each ``output`` voxel whose nearest ``volume`` voxel is padding that voxel's value (in place, one
     output slice at a time, so no second output-sized array is made)."""
-    z_index, y_index, x_index = nearest_input_indices(output, volume)
+    z_index, y_index, x_index = volume.nearest_voxel_indices(output)
     plane = np.ix_(y_index, x_index)
     for k, z in enumerate(z_index):
         flagged = padding[z][plane]

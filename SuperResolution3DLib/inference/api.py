@@ -288,21 +288,6 @@ def margin_box(
     return tuple(start), tuple(b - a for a, b in zip(start, stop))
 
 
-# Non-finite voxels ---------------------------------------------------------------------------------
-def upsample_mask(mask: np.ndarray, scale: ScaleLike, start_xyz: Sequence[int], size_xyz: Sequence[int]) -> np.ndarray:
-    """The output voxels whose nearest input voxel is flagged in ``mask`` (the whole input's ``[z, y, x]`` mask).
-
-    Output voxel ``j`` lies at input index ``start + j / scale``; its nearest input voxel is
-    ``floor(start + (j + scale // 2) / scale)``, clipped to the volume. Returns the mask of the output box of
-    ``scale * size_xyz`` voxels that starts on input voxel ``start_xyz``.
-    """
-    indices = []
-    for s, start, size, total in zip(as_scale(scale), start_xyz, size_xyz, mask.shape[::-1]):
-        j = np.arange(s * size) + s * start
-        indices.append(np.clip((j + s // 2) // s, 0, total - 1))
-    return mask[np.ix_(indices[2], indices[1], indices[0])]
-
-
 # Main API ------------------------------------------------------------------------------------------
 ImageLike = Union["SimpleITK.Image", Volume, tuple]  # noqa: F821
 
@@ -387,7 +372,7 @@ def super_resolve(
     if padding is not None:
         restore_padding(result, measured, padding)
     if nonfinite is not None and nonfinite.any():
-        output[upsample_mask(nonfinite, model.scale, roi_start, roi_size)] = np.nan
+        output[nonfinite[np.ix_(*measured.nearest_voxel_indices(result))]] = np.nan
     return result.to_sitk() if is_sitk_image(image) else result
 
 
