@@ -27,7 +27,7 @@ from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSlicePr
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
-from SuperResolution3DHelpers.process import SuperResolutionProcess, adaptationOptions, jobError
+from SuperResolution3DHelpers.process import SuperResolutionProcess, jobError, sliceOptions
 
 try:
     from slicer.i18n import tr as _
@@ -522,10 +522,9 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             precision=str(precision or defaults["precision"]),
             mirror_ensemble=bool(defaults["mirror_ensemble"] if mirrorEnsemble is None else mirrorEnsemble),
         )
-        if adapt:
-            settings.update(adaptationOptions(adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
-                                              adaptSliceProfile, adaptSliceThickness, recordedSlices(inputVolumeNode),
-                                              inputVolumeNode.GetSpacing(), saveAdaptedModel))
+        settings.update(sliceOptions(adapt, adaptMinutes if adaptMinutes is not None else defaults["adapt_minutes"],
+                                     adaptSliceProfile, adaptSliceThickness, recordedSlices(inputVolumeNode),
+                                     inputVolumeNode.GetSpacing(), saveAdaptedModel))
         if outputSliceSpacing is not None:
             settings["output_slice_spacing"] = float(outputSliceSpacing)
         scale = self.modelScale(card)

@@ -2,7 +2,7 @@
 
     sr3d predict INPUT OUTPUT [--model NAME|PATH] [--device auto] [--window 64] [--overlap 0.125]
                               [--context 4] [--batch 1] [--precision fp32] [--roi X,Y,Z,SX,SY,SZ] [--png VIEWS.png]
-                              [--output-slice-spacing MM]
+                              [--output-slice-spacing MM] [--slice-profile gaussian [--slice-thickness 1]]
                               [--adapt [--adapt-minutes 3] [--slice-profile auto] [--save-adapted MODEL.json]]
     sr3d degrade HR LR --scale 4            (or --scale 1,1,4 [--profile gaussian|rect|trapezoid|sinc] [--thickness MM])
     sr3d info MODEL
@@ -11,7 +11,7 @@
     sr3d train CONFIG.yaml [--output DIR] [--device auto] [--seed N] [--steps N] [--no-resume]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
-                      [--scale 1,1,4 --profile gaussian [--adapt [--adapt-minutes 3]]]
+                      [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
 
@@ -180,6 +180,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
         if name not in INTERPOLATION_MODES:
             find_model_files(name)
     args.save_adapted = None
+    given = [name for name, value in (("--slice-profile", args.slice_profile), ("--slice-thickness", args.slice_thickness))
+             if value is not None]
+    if given and not args.adapt:
+        raise InputVolumeError(f"{', '.join(given)}: for --adapt only; the slices' own profile is --profile (with "
+                               "--profile-known the models are told it)")
+    if args.profile_known and args.profile is None:
+        raise InputVolumeError("--profile-known tells the models the --profile of the thick slices: give --profile too")
     check_adaptation_arguments(args)
     try:
         expand_volume_entries(args.hr)
@@ -196,7 +203,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed, metric_device="cuda" if args.device.startswith("cuda") else "cpu",
         figure_subject=None if args.figure_subject < 0 else args.figure_subject, figure_box=args.figure_box,
         crop=args.crop, shift_to_zero=args.shift_to_zero, interior=args.interior,
-        slice_profile=args.profile, slice_thickness=args.thickness, adapt=adaptation_settings(args),
+        slice_profile=args.profile, slice_thickness=args.thickness, profile_known=args.profile_known,
+        adapt=adaptation_settings(args),
     )
     inference = InferenceSettings(window=args.window, context=args.context, device=args.device,
                                   mirror_ensemble=args.mirror_ensemble)
@@ -293,12 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",
                          help=f"--adapt: time budget of the fine-tuning (default: {AdaptationSettings().minutes:g})")
     predict.add_argument("--slice-profile", default=None, choices=list(ADAPTATION_PROFILES),
-                         help="--adapt: how the scanner made the slices: auto (default: the profile the input records, sr3d degrade's "
+                         help="thick slices without --adapt: a profile the slices are known to have (rect, trapezoid, gaussian, sinc) "
+                         "makes the output give them back (default: sr3d degrade's note where the file has one, else the network's output). "
+                         "--adapt: how the scanner made the slices: auto (default: the profile the input records, sr3d degrade's "
                          "note or sinc for a DICOM MR 3D acquisition, else estimated from the scan's spectra), mixed (random, as in pre-training), estimate, "
-                         "or rect, trapezoid, gaussian, sinc")
+                         "or a profile")
     predict.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
-                         help="--adapt: slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm "
-                         "(default: the input's DICOM Slice Thickness or sr3d degrade's note where recorded)")
+                         help="slice thickness (FWHM) in slice spacings, e.g. 1.2 for 6 mm slices every 5 mm, with --slice-profile "
+                         "or --adapt (default: 1, or the input's DICOM Slice Thickness or sr3d degrade's note where recorded)")
     predict.add_argument("--save-adapted", default=None, metavar="MODEL.json",
                          help="--adapt: also save the adapted model (card + weights) to use again with --model")
     predict.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
@@ -361,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: k-space truncation)")
     evaluate.add_argument("--thickness", type=_number(float, "--thickness", 1e-6), default=1.0,
                           help="slice thickness (FWHM) in slice spacings, with --profile (default: %(default)s)")
+    evaluate.add_argument("--profile-known", action="store_true", help="tell the learned through-plane models --profile and "
+                          "--thickness, as sr3d predict reads them from sr3d degrade's note, so that their output gives back the slices")
     evaluate.add_argument("--adapt", action="store_true", help="also score every through-plane model adapted to each LR "
                           "volume (method NAME+adapt; its seconds include the adaptation)")
     evaluate.add_argument("--adapt-minutes", type=_number(float, "--adapt-minutes", 1e-3), default=None, metavar="MIN",

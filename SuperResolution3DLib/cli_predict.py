@@ -64,11 +64,17 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
 
 
 def check_adaptation_arguments(args: argparse.Namespace) -> None:
-    adaptation_options = {"--adapt-minutes": args.adapt_minutes, "--slice-profile": args.slice_profile,
-                          "--slice-thickness": args.slice_thickness, "--save-adapted": args.save_adapted}
+    from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+
+    adaptation_options = {"--adapt-minutes": args.adapt_minutes, "--save-adapted": args.save_adapted}
     given = [name for name, value in adaptation_options.items() if value is not None]
     if given and not args.adapt:
         raise InputVolumeError(f"{', '.join(given)}: for --adapt only; add --adapt")
+    if not args.adapt and args.slice_profile is not None and args.slice_profile not in SLICE_PROFILES:
+        raise InputVolumeError(f"--slice-profile {args.slice_profile}: for --adapt only; without it, name the profile "
+                               f"the slices are known to have ({', '.join(SLICE_PROFILES)})")
+    if not args.adapt and args.slice_thickness is not None and args.slice_profile is None:
+        raise InputVolumeError("--slice-thickness without --adapt describes known slices: give their --slice-profile too")
     if args.save_adapted is not None:
         from SuperResolution3DLib.models.card import new_model_card_path
 
@@ -87,11 +93,14 @@ def adaptation_settings(args: argparse.Namespace):
 
 def inference_settings(args: argparse.Namespace):
     from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 
     settings = InferenceSettings(
         window=args.window, overlap=args.overlap, context=args.context, batch=args.batch,
         device=args.device, precision=args.precision, clamp=args.clamp, backend=args.backend,
         mirror_ensemble=args.mirror_ensemble, padding_below=args.padding_below,
+        slice_profile=args.slice_profile if args.slice_profile in SLICE_PROFILES and not args.adapt else None,
+        slice_thickness=args.slice_thickness or 1.0,
     )
     if args.roi is not None:
         settings.roi_start, settings.roi_size = args.roi
@@ -105,7 +114,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
     isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
-    from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
+    from SuperResolution3DLib.data.acquisition import (adaptation_with_record, recorded_slice_profile,
+                                                       settings_with_known_profile)
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
@@ -117,7 +127,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     header, volume = read_volume_header(input_path), None
     if header is None:  # a DICOM series: its spacing is known once it is read
         volume = read_volume(input_path)
-    recorded = recorded_slice_profile(input_path) if requested_model == "default" or adaptation is not None else None
+    recorded = recorded_slice_profile(input_path)
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
                                         recorded.profile if recorded else None)
     if adaptation is not None and thick is None:
@@ -151,6 +161,13 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log(note)
         if requested_model == "default" and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # chosen by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
+        if not interpolation:
+            declared = settings.slice_profile is not None
+            settings, taken = settings_with_known_profile(settings, recorded, thick.axis, thick.thickness)
+            if declared or taken:
+                thickness = settings.slice_thickness
+                log("output made to give back the slices: " + (taken or f"{settings.slice_profile} slices {thickness:g} "
+                    f"slice spacing{'' if thickness == 1 else 's'} thick (--slice-profile)"))
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
             "(leave out --model for the through-plane model)")

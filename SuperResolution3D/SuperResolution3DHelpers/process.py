@@ -75,6 +75,29 @@ def adaptationOptions(minutes, sliceProfile=None, sliceThickness=None, recorded=
     return options
 
 
+def knownSliceOptions(recorded=None, spacing=None):
+    """The process settings that make a plain run's output give back the slices of a volume with ``spacing`` whose
+    profile ``recorded`` (``acquisition.recordedSlices``) gives exactly (``sr3d degrade``'s note: the library's
+    ``data.acquisition.settings_with_known_profile``), else ``{}``."""
+    from SuperResolution3DLib.core.anisotropy import find_thick_slices
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.data.acquisition import settings_with_known_profile
+
+    thick = find_thick_slices(spacing) if recorded is not None and spacing is not None else None
+    if thick is None:
+        return {}
+    known, _ = settings_with_known_profile(InferenceSettings(), recorded, thick.axis, thick.thickness)
+    return {} if known.slice_profile is None else {"slice_profile": known.slice_profile,
+                                                   "slice_thickness": known.slice_thickness}
+
+
+def sliceOptions(adapt, minutes, sliceProfile=None, sliceThickness=None, recorded=None, spacing=None, saveTo=None):
+    """``adaptationOptions`` for a run with adaptation, ``knownSliceOptions`` for one without."""
+    if adapt:
+        return adaptationOptions(minutes, sliceProfile, sliceThickness, recorded, spacing, saveTo)
+    return knownSliceOptions(recorded, spacing)
+
+
 def savedModelText(job):
     """What a finished job saved besides its output, for the status line: the adapted model's file, and whether its
     card (read back) holds adapted weights or, where the held-out check rejected them, the pre-trained ones."""
@@ -275,6 +298,8 @@ class SuperResolutionProcess:
                 command += ["--slice-thickness", str(s["adapt_slice_thickness"])]
             if s.get("adapt_save_path"):
                 command += ["--save-adapted", s["adapt_save_path"]]
+        elif s.get("slice_profile") is not None:  # the input file written for the run has lost the note
+            command += ["--slice-profile", s["slice_profile"], "--slice-thickness", str(s["slice_thickness"])]
         if s.get("mirror_ensemble"):
             command.append("--mirror-ensemble")
         if s.get("output_slice_spacing") is not None:

@@ -49,6 +49,11 @@ class InferenceSettings:
     padding_below: input voxels below this value are padding outside a CT scanner's field of view (``data.padding``:
         filled with air for the network, their values kept in the output); ``None``: no voxel is. -1500: below any
         HU that tissue or air measures (-1024), above the padding values scanners write (-2000 to -3024).
+    slice_profile / slice_thickness: the profile (``SLICE_PROFILES``) and thickness (slice spacings) that a thick-slice
+        input's slices are known to have (``sr3d degrade``'s note in the file, or the user's word): a learned
+        through-plane model's output is then made to give back those slices (``data.slice_profiles.
+        make_slices_consistent``). ``None`` (default): unknown, the output is the network's. Not for a guess: a wrong
+        profile costs more than the right one gains (docs/results.md, "Output consistent with the slices").
     """
 
     window: Union[str, int, Sequence[int]] = "auto"
@@ -66,6 +71,14 @@ class InferenceSettings:
     backend: str = "auto"
     mirror_ensemble: bool = False
     padding_below: Optional[float] = -1500.0
+    slice_profile: Optional[str] = None
+    slice_thickness: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.slice_profile is not None and self.slice_profile not in SLICE_PROFILES:
+            raise ValueError(f"slice profile {self.slice_profile!r} is not one of {', '.join(SLICE_PROFILES)}")
+        if not 0.2 <= self.slice_thickness <= 3.0:
+            raise ValueError(f"slice thickness is a multiple of the slice spacing between 0.2 and 3, got {self.slice_thickness}")
 
 
 @dataclass

@@ -52,6 +52,7 @@ class RecordedSliceProfile:
     thickness_mm: Optional[float] = None
     axis: Optional[int] = None
     thickness_source: Optional[str] = None  # where the thickness was read, when not ``source``
+    exact: bool = False  # the profile itself was recorded (sr3d degrade's note), not inferred from an acquisition type
 
     @property
     def is_kspace(self) -> bool:
@@ -115,7 +116,8 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
         profile, thickness = profile_from_note(note), thickness_from_note(note)
     except (RuntimeError, SR3DError):
         return None
-    return RecordedSliceProfile(profile, "sr3d degrade's note in the file", thickness) if profile or thickness else None
+    return (RecordedSliceProfile(profile, "sr3d degrade's note in the file", thickness, exact=profile is not None)
+            if profile or thickness else None)
 
 
 def record_from_dicom(read) -> Optional[RecordedSliceProfile]:
@@ -137,6 +139,20 @@ def adaptation_thickness(recorded: Optional[RecordedSliceProfile], thick_axis: i
     if recorded.axis is not None and recorded.axis != thick_axis:
         return None
     return float(min(3.0, max(0.2, recorded.thickness_mm / slice_spacing)))
+
+
+def settings_with_known_profile(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int,
+                                slice_spacing: float):
+    """``settings`` (``InferenceSettings``) with the slice profile and thickness that the scan records exactly (``sr3d
+    degrade``'s note) where the user declared none, and a sentence saying so (``""`` when nothing was taken). An
+    acquisition type (DICOM MR 3D: ``sinc``) is not taken: the scanner's filters make its profile a guess."""
+    from dataclasses import replace
+
+    if settings.slice_profile is not None or recorded is None or not recorded.exact:
+        return settings, ""
+    thickness = adaptation_thickness(recorded, thick_axis, slice_spacing) or 1.0
+    return (replace(settings, slice_profile=recorded.profile, slice_thickness=thickness),
+            f"{recorded.profile} slices {thickness:.3g} slice spacing{'' if thickness == 1 else 's'} thick ({recorded.source})")
 
 
 def adaptation_with_record(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float):

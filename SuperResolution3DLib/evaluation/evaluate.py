@@ -22,7 +22,7 @@ k-fold selection: ``core.folds`` (volumes sorted by path; volume ``i`` belongs t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -64,6 +64,9 @@ class EvaluationSettings:
         wrap-around of a cropped volume rings).
     slice_profile: ``None`` (k-space degradation) or ``rect`` / ``trapezoid`` / ``gaussian`` / ``sinc``: thick slices along
         the one axis whose scale is above 1 (``data.slice_profiles``), ``slice_thickness`` slice spacings thick.
+    profile_known: the learned through-plane models are told ``slice_profile`` and ``slice_thickness`` (as ``sr3d
+        predict`` reads them from ``sr3d degrade``'s note) and make their output give back the slices
+        (``InferenceSettings.slice_profile``); off by default, since a scanner's slices seldom say.
     adapt: ``AdaptationSettings``: every through-plane model is also scored after self-supervised adaptation to each
         LR volume (``inference.adaptation``; method ``<name>+adapt``, its seconds include the adaptation).
     """
@@ -85,6 +88,7 @@ class EvaluationSettings:
     interior: int = 0
     slice_profile: Optional[str] = None
     slice_thickness: float = 1.0
+    profile_known: bool = False
     adapt: Optional[AdaptationSettings] = None
 
 
@@ -181,10 +185,13 @@ def super_resolve_for_scale(lr: Volume, hr: Volume, model, scale: Sequence[int],
     slices: ``inference.thick_slices``)."""
     from SuperResolution3DLib.inference.api import super_resolve
 
-    if tuple(model.scale) == tuple(scale):
-        return super_resolve(lr, model, settings)
     from SuperResolution3DLib.core.anisotropy import ThickSlices
-    from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
+    from SuperResolution3DLib.inference.thick_slices import (consistent_with_slices, is_through_plane,
+                                                             super_resolve_thick_slices)
+
+    if tuple(model.scale) == tuple(scale):
+        sr = super_resolve(lr, model, settings)
+        return consistent_with_slices(sr, lr, model, settings) if is_through_plane(scale) else sr
 
     axis = thick_axis_of(scale)
     # the HR slice spacing is the target (an HR volume need not be isotropic: 0.96 x 0.96 x 1.5 mm CT)
@@ -282,6 +289,11 @@ def evaluate_methods(
 
     settings = settings or EvaluationSettings()
     inference_settings = inference_settings or InferenceSettings()
+    if settings.profile_known:
+        if settings.slice_profile is None:
+            raise ValueError("profile_known needs a slice_profile (thick slices)")
+        inference_settings = replace(inference_settings, slice_profile=settings.slice_profile,
+                                     slice_thickness=settings.slice_thickness)
     if not methods:
         raise ValueError("no method to evaluate")
     scales = {tuple(model.scale) for model in methods.values()}

@@ -19,6 +19,7 @@ The geometry rule (README, "Thick slices"):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from typing import Optional, Sequence, Tuple
 
@@ -121,13 +122,39 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     if settings is not None and settings.roi_start is not None:  # the region of interest turns with the axes
         settings = replace(settings, roi_start=tuple(settings.roi_start[a] for a in order),
                            roi_size=tuple(settings.roi_size[a] for a in order))
-    result = permute_axes(super_resolve(turned, model, settings, progress, cancel), inverse_order(order))
+    result = consistent_with_slices(super_resolve(turned, model, settings, progress, cancel), turned, model, settings)
+    result = permute_axes(result, inverse_order(order))
     if not math.isclose(thick.thickness / target, scale[2], rel_tol=1e-3):
         result = resample_axis(result, thick.axis, target)
         clamp_to_input_range(result.array, volume.array, (settings or InferenceSettings()).clamp)
     if padding is not None:
         restore_padding(result, measured, padding)
     return result
+
+
+def consistent_with_slices(result: Volume, slices: Volume, model, settings: Optional[InferenceSettings]) -> Volume:
+    """``result``, a through-plane ``model``'s output on ``slices`` (both with the thick axis along z, the
+    region of interest of ``settings`` applied to ``result``), made to give back the slices under the profile that
+    ``settings.slice_profile`` declares (``data.slice_profiles.make_slices_consistent``), then clamped as the
+    network's output is. Unchanged where no profile is declared, for an interpolation, and where voxels are not
+    finite (with a warning)."""
+    from SuperResolution3DLib.data.slice_profiles import make_slices_consistent
+    from SuperResolution3DLib.inference.api import clamp_to_input_range
+    from SuperResolution3DLib.networks import InterpolationUpsampler3D
+
+    if settings is None or settings.slice_profile is None or isinstance(model.network, InterpolationUpsampler3D):
+        return result
+    measured = slices.array
+    if settings.roi_start is not None:
+        (x0, y0, z0), (sx, sy, sz) = settings.roi_start, settings.roi_size
+        measured = measured[z0 : z0 + sz, y0 : y0 + sy, x0 : x0 + sx]
+    if not (np.isfinite(result.array).all() and np.isfinite(measured).all()):
+        warnings.warn("the output was not made consistent with the slices: the input has NaN or infinite voxels")
+        return result
+    array = make_slices_consistent(result.array, measured, int(model.scale[2]), settings.slice_profile,
+                                   settings.slice_thickness)
+    clamp_to_input_range(array, slices.array, settings.clamp)
+    return result.with_array(array)
 
 
 def check_output_slice_spacing(slice_spacing: float, thick: Optional[ThickSlices], through_plane: bool) -> None:

@@ -226,7 +226,7 @@ def test_predict_will_not_save_an_adapted_model_over_a_bundled_one(thick_input, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--slice-profile", "rect"], "for --adapt only"),
+    (["--slice-profile", "mixed"], "for --adapt only"),
     (["--adapt", "--save-adapted", "model.txt"], "a .json file"),
     (["--adapt", "--save-adapted", "no/such/folder/m.json"], "does not exist"),
 ])

@@ -240,6 +240,35 @@ def test_an_output_slice_spacing_reaches_the_process_and_is_checked_first(scene,
     np.testing.assert_allclose(job.outputVolumeNode.GetSpacing(), (1.0, 1.0, 2.0))
 
 
+def test_a_volume_from_a_file_with_sr3d_degrades_note_gets_an_output_that_gives_back_its_slices(scene, logic, tmp_path):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.acquisition import slice_profile_note
+    from SuperResolution3DLib.data.io import write_volume
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks import build_network
+
+    network = {"name": "RRDBNet3D", "num_feat": 4, "num_grow_ch": 4, "num_block": 0, "scale": [1, 1, 4],
+               "upsampler": "pixel_shuffle", "global_skip": "trilinear"}
+    model = str(save_model(tmp_path / "tiny_thick", build_network(dict(network)),
+                           {"network": network, "normalization": {"kind": "minmax"}}))
+    array = np.random.default_rng(0).random((6, 10, 12)).astype(np.float32)
+    path = write_volume(Volume(array, (1.0, 1.0, 4.0)), tmp_path / "lr.nrrd", notes=slice_profile_note("gaussian", 5.0))
+    thick = slicer.util.addVolumeFromArray(array, np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")  # as if loaded from the file
+    storage.SetFileName(str(path))
+    thick.SetAndObserveStorageNodeID(storage.GetID())
+    job = logic.startProcess(thick, model=model, device="cpu", python=sys.executable)
+    command = job.command()
+    assert command[command.index("--slice-profile"):][:4] == ["--slice-profile", "gaussian", "--slice-thickness", "1.25"]
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    assert any("output made to give back the slices: gaussian slices 1.25 slice spacings thick" in line
+               for line in job.log), job.log
+    plain = logic.startProcess(slicer.util.addVolumeFromArray(array, np.diag([-1.0, -1.0, 4.0, 1.0])), model=model,
+                               device="cpu", python=sys.executable)
+    assert "--slice-profile" not in plain.command()  # no file behind it, nothing known
+    plain.cancel()
+
+
 def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):
     """Apply after Apply runs in one worker process (torch imported once); cancelling kills it, the next run starts
     a fresh one; the figures printed here are the README's warm-worker timing."""
