@@ -114,8 +114,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
     isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
-    from SuperResolution3DLib.data.acquisition import (adaptation_with_record, recorded_slice_profile,
-                                                       settings_with_known_profile)
+    from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
@@ -161,16 +160,12 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log(note)
         if requested_model == "default" and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # chosen by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
-        if not interpolation:
-            declared = settings.slice_profile is not None
-            settings, taken = settings_with_known_profile(settings, recorded, thick.axis, thick.thickness)
-            if declared or taken:
-                thickness = settings.slice_thickness
-                log("output made to give back the slices: " + (taken or f"{settings.slice_profile} slices {thickness:g} "
-                    f"slice spacing{'' if thickness == 1 else 's'} thick (--slice-profile)"))
     elif thick is not None:
         log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
             "(leave out --model for the through-plane model)")
+    settings, said = known_slices(settings, recorded, thick, through_plane and not interpolation)
+    if said:
+        log(said)
     if not through_plane and header is not None:
         check_memory_from_header(header[0], model, settings)
     volume = volume if volume is not None else read_volume(input_path)
@@ -186,6 +181,26 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
                                         input_name=Path(str(input_path)).name, padding_below=settings.padding_below)
         log(adaptation_summary(model.card["adaptation"]))
     return volume, super_resolve_any(volume, model, settings, progress, thick, slice_spacing), model
+
+
+def known_slices(settings, recorded, thick, learned_through_plane: bool):
+    """``settings`` with the slice profile the scan records exactly (``data.acquisition.settings_with_known_profile``)
+    where a learned through-plane model runs on a thick-slice input, and what to log (``""``: nothing): that the output
+    will give back the slices, or why the user's ``--slice-profile`` is not used."""
+    from dataclasses import replace
+
+    from SuperResolution3DLib.data.acquisition import settings_with_known_profile
+
+    declared = settings.slice_profile
+    if thick is None or not learned_through_plane:
+        why = "the input has no thick-slice axis" if thick is None else "the model is not a learned through-plane model"
+        return replace(settings, slice_profile=None), (f"--slice-profile {declared}: not used, {why}" if declared else "")
+    settings, taken = settings_with_known_profile(settings, recorded, thick.axis, thick.thickness)
+    if declared is None and not taken:
+        return settings, ""
+    thickness = settings.slice_thickness
+    return settings, "output made to give back the slices: " + (taken or f"{declared} slices {thickness:g} slice "
+                                                                 f"spacing{'' if thickness == 1 else 's'} thick (--slice-profile)")
 
 
 def device_and_precision_text(settings) -> str:

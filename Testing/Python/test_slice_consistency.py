@@ -118,6 +118,13 @@ def test_predict_takes_the_profile_from_sr3d_degrades_note_or_from_the_user(tmp_
     assert main(["predict", str(tmp_path / "bare.nii.gz"), str(tmp_path / "net.nrrd")] + common) == 0
     assert "give back the slices" not in capsys.readouterr().out
     np.testing.assert_allclose(read_volume(tmp_path / "net.nrrd").array, plain, atol=1e-5)
+    # said, not silently dropped, where it cannot apply
+    assert main(["predict", str(tmp_path / "bare.nii.gz"), str(tmp_path / "b.nrrd"), "--model", "bspline",
+                 "--slice-profile", "rect", "--progress", "none"]) == 0
+    assert "--slice-profile rect: not used, the model is not a learned through-plane model" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "hr.nrrd"), str(tmp_path / "i.nrrd"), "--model", "trilinear",
+                 "--slice-profile", "rect", "--progress", "none"]) == 0
+    assert "--slice-profile rect: not used, the input has no thick-slice axis" in capsys.readouterr().out
 
 
 def load_tiny(path):
