@@ -1,7 +1,7 @@
 """Reading, checking and writing 3D volumes (SimpleITK based; imported where an ITK format is read or written).
 
 Inputs: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``,
-``.mhd``) or a folder holding a DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd`` or
+``.mhd``), FreeSurfer MGH (``.mgz``, ``.mgh``: ``data.mgh``) or a folder holding a DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd`` or
 ``.mha``; the detached-header formats (``.nhdr``, ``.mhd``) are refused for output because
 they write a second data file that cannot be replaced atomically together with the header.
 
@@ -29,7 +29,10 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.paths import VOLUME_SUFFIXES
 from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, open_mgh
+from SuperResolution3DLib.data.nifti_length import nifti_length_problem
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
 if TYPE_CHECKING:
@@ -39,10 +42,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 PACKED_EXTENSION = ".npz"
 HEADER_NOTES_KEY = "ITK_FileNotes"  # a line of notes every format keeps (NIfTI as descrip)
 
-INPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+INPUT_EXTENSIONS: Tuple[str, ...] = VOLUME_SUFFIXES
 OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
 NIFTI_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz")  # orthogonal grids only (ITK coerces a sheared one)
-SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder"
+SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh or a DICOM folder"
 SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha"
 
 
@@ -73,10 +76,9 @@ def read_volume(path: PathLike) -> Volume:
     if file_extension(path) == PACKED_EXTENSION:
         return read_packed_volume(path)
     source = _open_input(path)
-    if isinstance(source, list):
-        image = _read_dicom_series(path, source)
-    else:
-        image = _execute_reader(path, source)
+    if isinstance(source, MghFile):
+        return source.read()
+    image = _read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     volume = _volume_from_image(image)
     if isinstance(source, DicomSeriesFiles) and source.step is not None:
@@ -140,7 +142,7 @@ def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize())
 
 
-def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
+def _open_input(path: Path) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
@@ -152,6 +154,11 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, List[str]]:
         files = DicomSeriesFiles(largest_dicom_series(path))
         files.step = series_stack_step(path, files)  # refuses uneven or repeated slices before any voxel is read
         return files
+    if file_extension(path) in MGH_EXTENSIONS:
+        mgh = open_mgh(path)
+        _check_image_is_3d_scalar(3, mgh.size, 1)
+        check_spacing_and_direction(mgh.spacing, mgh.direction)
+        return mgh
     return _checked_file_reader(path)
 
 
@@ -160,6 +167,8 @@ def input_pixel_type(path: PathLike) -> np.dtype:
     import SimpleITK as sitk
 
     source = _open_input(Path(path).expanduser())
+    if isinstance(source, MghFile):
+        return source.dtype.newbyteorder("=")
     if isinstance(source, list):
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(source[0]))
@@ -188,6 +197,12 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
     path = Path(path).expanduser()
     if not path.is_file() or file_extension(path) not in INPUT_EXTENSIONS:
         return None
+    if file_extension(path) in MGH_EXTENSIONS:
+        try:
+            mgh = open_mgh(path)
+        except InputVolumeError:
+            return None
+        return mgh.size, mgh.spacing
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -418,54 +433,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-# NIfTI-1 header fields: dim (8 int16) at byte 40, bitpix (int16) at 72, vox_offset (float32) at 108.
-NIFTI_HEADER_BYTES = 348
-
-
-def nifti_expected_length(header: bytes) -> Optional[int]:
-    """Bytes a NIfTI-1 file must hold (``vox_offset`` + voxels x bytes per voxel), or ``None`` if not NIfTI-1."""
-    import struct
-
-    if len(header) < NIFTI_HEADER_BYTES:
-        return None
-    for endian in "<>":
-        if struct.unpack(endian + "i", header[:4])[0] == NIFTI_HEADER_BYTES:
-            dims = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
-            offset = struct.unpack(endian + "f", header[108:112])[0]
-            count = int(np.prod([max(1, d) for d in dims[1:1 + max(0, min(dims[0], 7))]], dtype=np.int64))
-            return int(offset) + count * max(1, bitpix) // 8
-    return None
-
-
-def nifti_length_problem(path: PathLike) -> Optional[str]:
-    """What is wrong with the length of a .nii / .nii.gz file (cut off, gzip stream not ended), or ``None``.
-
-    A .nii.gz is decompressed as a stream (constant memory), so its end is checked too.
-    """
-    import gzip
-    import zlib
-
-    path = Path(path)
-    try:
-        if file_extension(path) == ".nii.gz":
-            with gzip.open(path, "rb") as stream:
-                header = stream.read(NIFTI_HEADER_BYTES)
-                length = len(header)
-                for block in iter(lambda: stream.read(1 << 22), b""):
-                    length += len(block)
-        else:
-            with open(path, "rb") as stream:
-                header = stream.read(NIFTI_HEADER_BYTES)
-            length = path.stat().st_size
-    except (EOFError, OSError, zlib.error) as error:
-        return f"its data ends early ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unexpected end'})"
-    expected = nifti_expected_length(header)
-    if expected is not None and length < expected:
-        return f"it holds {length:,} bytes of its {expected:,} (header and voxels)"
-    return None
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: Optional[str] = None) -> Path:
