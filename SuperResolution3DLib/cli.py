@@ -12,6 +12,7 @@
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
+    sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--resample] [--csv FILE]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
 
@@ -232,6 +233,36 @@ def command_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_score(args: argparse.Namespace) -> int:
+    from SuperResolution3DLib.data.io import inspect_input, read_volume, validate_volume
+
+    for path in [args.reference, *args.outputs]:  # refusals before any voxel is read
+        inspect_input(path)
+    if args.csv and not Path(args.csv).expanduser().resolve().parent.is_dir():
+        raise InputVolumeError(f"the folder of {args.csv} does not exist; create it or name another CSV file")
+    from SuperResolution3DLib.evaluation.score import ScoreSettings, score_volume
+
+    settings = ScoreSettings(interior=args.interior, foreground_only=args.foreground, resample=args.resample)
+    reference = validate_volume(read_volume(args.reference))
+    rows = []
+    for path in args.outputs:
+        scores = score_volume(validate_volume(read_volume(path)), reference, settings)
+        rows.append({"output": str(path), "reference": str(args.reference), **scores})
+        print(f"{Path(path).name}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
+              f"({scores['covered']:.0%} of the reference's voxels scored)")
+    if args.csv:
+        import csv
+
+        from SuperResolution3DLib.data.io import atomic_output_path
+
+        with atomic_output_path(args.csv) as temporary, open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 MIRROR_ENSEMBLE_HELP = ("average the network's output over the 8 mirror images of the input: 8 times the time, "
                         "slightly less error (docs/results.md)")
 
@@ -388,6 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--context", type=_number(int, "--context", 0), default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
     evaluate.set_defaults(run=command_evaluate)
+
+    score = commands.add_parser(
+        "score", help="score existing outputs against a reference scan (PSNR, SSIM)",
+        description="PSNR and SSIM of each OUTPUT (any tool's, on the reference's grid or, with --resample, any grid) "
+                    "against the REFERENCE high-resolution scan, with the reference's intensity range as data range.")
+    score.add_argument("outputs", nargs="+", metavar="OUTPUT", help="volumes to score (files or DICOM folders)")
+    score.add_argument("--reference", required=True, metavar="HR", help="the high-resolution scan they should match")
+    score.add_argument("--interior", type=_number(int, "--interior", 0), default=0,
+                       help="reference voxels left out at each face (default: %(default)s)")
+    score.add_argument("--foreground", action="store_true", help="score only the reference's foreground (above 5%% of its range)")
+    score.add_argument("--resample", action="store_true", help="resample an output on another grid onto the reference's "
+                       "(cubic B-spline) instead of refusing it")
+    score.add_argument("--csv", default=None, metavar="FILE.csv", help="also write the scores to a CSV file")
+    score.set_defaults(run=command_score)
 
     data = commands.add_parser(
         "data", help="list or prepare the real training/validation/test volumes",
