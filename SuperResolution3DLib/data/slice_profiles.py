@@ -113,14 +113,14 @@ CONSISTENCY_ROWS = 32  # rows of the volume back-projected at a time
 
 
 def make_slices_consistent(array: np.ndarray, slices: np.ndarray, factor: int, profile: str, thickness: float,
-                           iterations: int = CONSISTENCY_ITERATIONS) -> np.ndarray:
+                           iterations: int = CONSISTENCY_ITERATIONS, on_rows=None) -> np.ndarray:
     """``array`` (a super-resolved ``[z, y, x]`` volume, slices along axis 0) changed so that, made into thick slices
     with ``profile`` of ``thickness`` slice spacings (``thick_slice_degrade``'s rule: slice ``i`` on voxel
     ``factor * i``), it gives back the measured ``slices`` (``[n, y, x]``): iterative back-projection,
     ``x += factor * K^T (slices - S K x)`` with ``K`` the profile's kernel and ``S`` the keep-every-``factor``-th
     sampling. Only the part of ``array`` the slices see changes; a wrong profile would sharpen or blur the output
     wrongly, so this is for slices whose profile is known, not estimated (docs/results.md, "Output consistent with
-    the slices")."""
+    the slices"). ``on_rows(fraction done)`` is called after each block of rows (it may raise to stop)."""
     if array.ndim != 3 or slices.ndim != 3 or array.shape[1:] != slices.shape[1:]:
         raise ValueError(f"slices {slices.shape} do not match the volume {array.shape} in-plane")
     count = min(slices.shape[0], -(-array.shape[0] // factor))
@@ -133,6 +133,8 @@ def make_slices_consistent(array: np.ndarray, slices: np.ndarray, factor: int, p
             spread = np.zeros_like(block)
             spread[::factor][:count] = measured - convolve_along_axis(block, kernel, 0)[::factor][:count]
             block += np.float32(factor) * convolve_along_axis(spread, kernel[::-1], 0)
+        if on_rows is not None:
+            on_rows(min(1.0, (start + CONSISTENCY_ROWS) / result.shape[1]))
     return result
 
 

@@ -30,6 +30,8 @@ from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import resample_axis
 
+CONSISTENCY_SHARE = 0.03  # of the progress bar, for making the output give back the slices (a few % of the time)
+
 
 def axis_order_with_thick_last(axis: int) -> Tuple[int, int, int]:
     """``(x, y, z)`` index axes in the order that puts ``axis`` last (the network's z)."""
@@ -122,7 +124,11 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     if settings is not None and settings.roi_start is not None:  # the region of interest turns with the axes
         settings = replace(settings, roi_start=tuple(settings.roi_start[a] for a in order),
                            roi_size=tuple(settings.roi_size[a] for a in order))
-    result = consistent_with_slices(super_resolve(turned, model, settings, progress, cancel), turned, model, settings)
+    share = CONSISTENCY_SHARE if progress is not None and consistency_applies(model, settings) else 0.0
+    network_progress = (lambda fraction, message: progress((1 - share) * fraction, message)) if share else progress
+    result = super_resolve(turned, model, settings, network_progress, cancel)
+    report = (lambda fraction: progress(1 - share + share * fraction, "making the output give back the slices")) if share else None
+    result = consistent_with_slices(result, turned, model, settings, report, cancel)
     result = permute_axes(result, inverse_order(order))
     if not math.isclose(thick.thickness / target, scale[2], rel_tol=1e-3):
         result = resample_axis(result, thick.axis, target)
@@ -132,17 +138,25 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     return result
 
 
-def consistent_with_slices(result: Volume, slices: Volume, model, settings: Optional[InferenceSettings]) -> Volume:
+def consistency_applies(model, settings: Optional[InferenceSettings]) -> bool:
+    """Whether ``consistent_with_slices`` changes a through-plane ``model``'s output: a learned model and a declared
+    slice profile."""
+    from SuperResolution3DLib.networks import InterpolationUpsampler3D
+
+    return settings is not None and settings.slice_profile is not None and not isinstance(model.network, InterpolationUpsampler3D)
+
+
+def consistent_with_slices(result: Volume, slices: Volume, model, settings: Optional[InferenceSettings],
+                           progress=None, cancel=None) -> Volume:
     """``result``, a through-plane ``model``'s output on ``slices`` (both with the thick axis along z, the
     region of interest of ``settings`` applied to ``result``), made to give back the slices under the profile that
     ``settings.slice_profile`` declares (``data.slice_profiles.make_slices_consistent``), then clamped as the
     network's output is. Unchanged where no profile is declared, for an interpolation, and where voxels are not
-    finite (with a warning)."""
+    finite (with a warning). ``progress(fraction)`` as rows are done; ``cancel`` stops it as it stops inference."""
     from SuperResolution3DLib.data.slice_profiles import make_slices_consistent
-    from SuperResolution3DLib.inference.api import clamp_to_input_range
-    from SuperResolution3DLib.networks import InterpolationUpsampler3D
+    from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
 
-    if settings is None or settings.slice_profile is None or isinstance(model.network, InterpolationUpsampler3D):
+    if not consistency_applies(model, settings):
         return result
     measured = slices.array
     if settings.roi_start is not None:
@@ -151,8 +165,13 @@ def consistent_with_slices(result: Volume, slices: Volume, model, settings: Opti
     if not (np.isfinite(result.array).all() and np.isfinite(measured).all()):
         warnings.warn("the output was not made consistent with the slices: the input has NaN or infinite voxels")
         return result
+    def on_rows(fraction: float) -> None:
+        raise_if_cancelled(cancel)
+        if progress is not None:
+            progress(fraction)
+
     array = make_slices_consistent(result.array, measured, int(model.scale[2]), settings.slice_profile,
-                                   settings.slice_thickness)
+                                   settings.slice_thickness, on_rows=on_rows)
     clamp_to_input_range(array, slices.array, settings.clamp)
     return result.with_array(array)
 

@@ -167,3 +167,27 @@ def test_evaluate_with_the_profile_known_scores_the_consistent_output(tmp_path):
     with pytest.raises(ValueError, match="profile_known needs a slice_profile"):
         evaluate_methods([hr], methods, EvaluationSettings(scale=(1, 1, 4), profile_known=True, metrics=("psnr",),
                                                            figure_subject=None), CPU, progress=False, log=None)
+
+
+def test_making_the_output_consistent_shows_progress_and_can_be_cancelled():
+    from SuperResolution3DLib.core.errors import CancelledError
+
+    thick = Volume(slices_of(isotropic_texture((40, 80, 24)), "gaussian"), (1.0, 1.0, 4.0))
+    told = InferenceSettings(device="cpu", precision="fp32", slice_profile="gaussian")
+    reports = []
+    super_resolve_thick_slices(thick, tiny_thick_model(), told, progress=lambda f, m: reports.append((f, m)))
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    steps = [f for f, m in reports if m == "making the output give back the slices"]
+    assert len(steps) == 3 and min(steps) > 0.95  # 80 rows, 32 at a time, after the network's share
+    calls = []
+
+    def cancel_during_the_step():
+        calls.append(1)
+        return any(m == "making the output give back the slices" for _, m in progress_seen)
+
+    progress_seen = []
+    with pytest.raises(CancelledError):
+        super_resolve_thick_slices(thick, tiny_thick_model(), told, progress=lambda f, m: progress_seen.append((f, m)),
+                                   cancel=cancel_during_the_step)
+    assert calls and any(m == "making the output give back the slices" for _, m in progress_seen)
