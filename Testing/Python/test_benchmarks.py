@@ -62,3 +62,13 @@ def test_thick_slice_timing_runs_on_a_small_synthetic_scan(tmp_path, capsys):
     assert report["adaptation_steps"] >= 1 and report["inference_seconds"] > 0 and report["peak_memory_gb"] > 0
     assert "the 5-minute target" in capsys.readouterr().out
     assert script.main(["--size", "16,16,16", "--no-adapt"]) == 0  # 1 x 1 x 4 mm: still thick
+
+
+def test_slice_consistency_timing_runs_on_a_small_output(tmp_path, capsys):
+    script = load_script("slice_consistency_time")
+    out = tmp_path / "consistency.json"
+    assert script.main(["--size", "40,36,48", "--profiles", "gaussian,sinc", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [row["profile"] for row in report["rows"]] == ["gaussian", "sinc"]
+    assert all(row["seconds"] >= 0 and row["peak_bytes"] > 40 * 36 * 48 * 4 for row in report["rows"])
+    assert "sinc: " in capsys.readouterr().out
