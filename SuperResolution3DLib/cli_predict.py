@@ -297,7 +297,8 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
         _, result, model = super_resolve_file(input_path, args.model, settings, models, log=notes.append,
                                               slice_spacing=args.output_slice_spacing, slice_spacing_if_thick=True)
         write_output(result, input_path, output, model, args.output_type)
-        return str(model.card.get("name", args.model)), "; ".join(n for n in notes if n.startswith("--output"))
+        kept = ("--output", "--slice-profile", "output made to give back")  # what differs from scan to scan
+        return str(model.card.get("name", args.model)), "; ".join(n for n in notes if n.startswith(kept))
 
     manifest = manifest_path(output_dir, index, count)
     print(f"cohort: {len(inputs)} input(s) (shard {index}/{count}) -> {output_dir}; manifest {manifest.name}")

@@ -1,5 +1,8 @@
 """Output consistent with the slices: where the slice profile is known, the through-plane output gives them back."""
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -118,6 +121,14 @@ def test_predict_takes_the_profile_from_sr3d_degrades_note_or_from_the_user(tmp_
     assert main(["predict", str(tmp_path / "bare.nii.gz"), str(tmp_path / "net.nrrd")] + common) == 0
     assert "give back the slices" not in capsys.readouterr().out
     np.testing.assert_allclose(read_volume(tmp_path / "net.nrrd").array, plain, atol=1e-5)
+    # a cohort's manifest says which scans got it
+    (tmp_path / "cohort").mkdir()
+    for name in ("lr.nrrd", "bare.nii.gz"):
+        (tmp_path / "cohort" / name).write_bytes((tmp_path / name).read_bytes())
+    assert main(["predict", str(tmp_path / "cohort"), str(tmp_path / "cohort_out")] + common) == 0
+    with open(tmp_path / "cohort_out" / "manifest.csv") as file:
+        messages = {Path(row["input"]).name: row["message"] for row in csv.DictReader(file)}
+    assert "give back the slices: rect slices" in messages["lr.nrrd"] and messages["bare.nii.gz"] == ""
     # said, not silently dropped, where it cannot apply
     assert main(["predict", str(tmp_path / "bare.nii.gz"), str(tmp_path / "b.nrrd"), "--model", "bspline",
                  "--slice-profile", "rect", "--progress", "none"]) == 0
