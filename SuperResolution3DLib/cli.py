@@ -12,7 +12,7 @@
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
-    sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--resample] [--csv FILE]
+    sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--mask LABELS] [--resample] [--csv FILE]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
 
@@ -236,13 +236,14 @@ def command_data(args: argparse.Namespace) -> int:
 def command_score(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.data.io import inspect_input, read_volume, validate_volume
 
-    for path in [args.reference, *args.outputs]:  # refusals before any voxel is read
+    for path in [args.reference, *args.outputs, *([args.mask] if args.mask else [])]:  # before any voxel is read
         inspect_input(path)
     if args.csv and not Path(args.csv).expanduser().resolve().parent.is_dir():
         raise InputVolumeError(f"the folder of {args.csv} does not exist; create it or name another CSV file")
     from SuperResolution3DLib.evaluation.score import ScoreSettings, score_volume
 
-    settings = ScoreSettings(interior=args.interior, foreground_only=args.foreground, resample=args.resample)
+    settings = ScoreSettings(interior=args.interior, foreground_only=args.foreground, resample=args.resample,
+                             mask=read_volume(args.mask) if args.mask else None)
     reference = validate_volume(read_volume(args.reference))
     rows = []
     for path in args.outputs:
@@ -429,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--interior", type=_number(int, "--interior", 0), default=0,
                        help="reference voxels left out at each face (default: %(default)s)")
     score.add_argument("--foreground", action="store_true", help="score only the reference's foreground (above 5%% of its range)")
+    score.add_argument("--mask", default=None, metavar="LABELS", help="score only the non-zero voxels of this label map "
+                       "of the reference (its grid), e.g. a brain mask")
     score.add_argument("--resample", action="store_true", help="resample an output on another grid onto the reference's "
                        "(cubic B-spline) instead of refusing it")
     score.add_argument("--csv", default=None, metavar="FILE.csv", help="also write the scores to a CSV file")

@@ -25,11 +25,13 @@ LATTICE_TOLERANCE = 1e-3  # of a voxel: an output within this of the reference's
 class ScoreSettings:
     """interior: reference voxels left out at each face; foreground_only: PSNR / SSIM inside
     ``metrics.foreground_mask`` of the reference; resample: outputs on another grid are resampled onto the
-    reference's (cubic B-spline) instead of refused."""
+    reference's (cubic B-spline) instead of refused; mask: a label map on the reference's grid (e.g. a brain mask):
+    only its non-zero voxels are scored."""
 
     interior: int = 0
     foreground_only: bool = False
     resample: bool = False
+    mask: Optional[Volume] = None
 
 
 def lattice_offset(output: Volume, reference: Volume) -> Optional[Tuple[int, int, int]]:
@@ -79,6 +81,16 @@ def on_reference_grid(output: Volume, reference: Volume, resample: bool) -> Tupl
     return np.where(covered, array, 0).astype(np.float32), covered
 
 
+def mask_on_reference_grid(mask: Volume, reference: Volume) -> np.ndarray:
+    """The non-zero voxels of a label map that lies on the reference's grid (same size and lattice)."""
+    if mask.array.shape != reference.array.shape or lattice_offset(mask, reference) != (0, 0, 0):
+        raise InputVolumeError(f"the mask ({'x'.join(map(str, mask.size))} voxels, spacing "
+                               f"{tuple(round(s, 4) for s in mask.spacing)}) is not on the reference's grid "
+                               f"({'x'.join(map(str, reference.size))}, {tuple(round(s, 4) for s in reference.spacing)}); "
+                               "give a label map of the reference scan itself")
+    return mask.array != 0
+
+
 def score_volume(output: Volume, reference: Volume, settings: ScoreSettings = ScoreSettings()) -> Dict[str, float]:
     """PSNR and SSIM of ``output`` against ``reference`` (data range: the reference's, as ``sr3d evaluate``), on the
     reference voxels the output covers inside the interior (and foreground); ``covered``: their fraction."""
@@ -94,9 +106,11 @@ def score_volume(output: Volume, reference: Volume, settings: ScoreSettings = Sc
         mask &= inside
     if settings.foreground_only:
         mask &= foreground_mask(hr)
+    if settings.mask is not None:
+        mask &= mask_on_reference_grid(settings.mask, reference)
     if not mask.any():
-        raise InputVolumeError("no reference voxel is left to score (the output's extent, --interior and "
-                               "--foreground leave none); lower --interior")
+        raise InputVolumeError("no reference voxel is left to score (the output's extent, --interior, --foreground "
+                               "and --mask leave none); lower --interior")
     data_range = float(hr.max() - hr.min())
     # SSIM needs whole neighbourhoods: the box the output covers, with the mask inside it
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(covered))

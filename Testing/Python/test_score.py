@@ -93,3 +93,26 @@ def test_bad_score_requests_are_refused_before_reading_voxels(tmp_path, capsys):
         assert main(command) == 2
         assert message in capsys.readouterr().err
     assert read_volume(tmp_path / "hr.nrrd").size == (32, 36, 40)
+
+
+def test_a_mask_limits_the_score_to_its_voxels_and_must_lie_on_the_reference_grid(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+
+    reference = reference_volume()
+    labels = np.zeros(reference.array.shape, np.uint8)
+    labels[10:30, 8:28, 6:26] = 3
+    noisy = reference.array.copy()
+    noisy[labels == 0] += 50.0  # wrong only outside the mask
+    output = reference.with_array(noisy)
+    assert score_volume(output, reference, ScoreSettings(mask=reference.with_array(labels)))["psnr"] == float("inf")
+    assert score_volume(output, reference)["psnr"] < 30
+    write_volume(reference, tmp_path / "hr.nrrd")
+    write_volume(output, tmp_path / "sr.nrrd")
+    write_volume(reference.with_array(labels), tmp_path / "mask.nrrd")
+    write_volume(reference.sub_volume((0, 0, 0), (16, 36, 40)).with_array(labels[:, :, :16]), tmp_path / "half.nrrd")
+    assert main(["score", str(tmp_path / "sr.nrrd"), "--reference", str(tmp_path / "hr.nrrd"), "--mask",
+                 str(tmp_path / "mask.nrrd")]) == 0
+    assert "PSNR inf dB" in capsys.readouterr().out
+    assert main(["score", str(tmp_path / "sr.nrrd"), "--reference", str(tmp_path / "hr.nrrd"), "--mask",
+                 str(tmp_path / "half.nrrd")]) == 2
+    assert "is not on the reference's grid" in capsys.readouterr().err
