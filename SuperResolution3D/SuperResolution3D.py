@@ -23,7 +23,7 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleTest
 
 from SuperResolution3DHelpers import dependencies
-from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile
+from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile, sliceNotes
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
@@ -435,10 +435,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
                 minutes = adaptMinutes if adaptMinutes is not None else inferenceDefaults()["adapt_minutes"]
                 pairs = f" on {adaptSliceProfile} slices" if adaptSliceProfile not in (None, "auto") else ""
                 text = f"adapt the model to this scan{pairs} for {minutes:g} min, then " + text
-            elif card["network"].get("name") != "interpolation":  # slices outside what it trained on: say so
-                from SuperResolution3DLib.inference.thick_slices import slice_thickness_note
-                note = slice_thickness_note(recordedSlices(volumeNode), thick, card)
-                text += f"; {note}" if note else ""
+            elif card["network"].get("name") != "interpolation":  # what the slices' record means for the output
+                text += sliceNotes(recordedSlices(volumeNode), thick, card)
             return text
         return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
                 "enlarges every axis (choose the default model for a through-plane result)")

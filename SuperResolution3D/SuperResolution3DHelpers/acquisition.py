@@ -38,3 +38,16 @@ def recordedSliceProfile(volumeNode):
     """``"sinc"`` (an MR 3D acquisition), ``"integrating"`` (MR 2D) or ``None`` (``recordedSlices``)."""
     recorded = recordedSlices(volumeNode)
     return recorded.profile if recorded is not None else None
+
+
+def sliceNotes(recorded, thick, card):
+    """The panel description's notes on a thick-slice input for a learned through-plane model (``card``), each after
+    ``"; "`` (``""`` for none): slices recorded thicker or thinner than it trained on, and slices whose profile the file
+    records exactly, which the output is made to give back (as ``sr3d predict`` does)."""
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.data.acquisition import settings_with_known_profile
+    from SuperResolution3DLib.inference.thick_slices import slice_thickness_note
+
+    _, known = settings_with_known_profile(InferenceSettings(), recorded, thick.axis, thick.thickness)
+    notes = [slice_thickness_note(recorded, thick, card), known and f"output made to give back the slices: {known}"]
+    return "".join(f"; {note}" for note in notes if note)

@@ -504,4 +504,6 @@ def test_the_panel_says_when_the_recorded_slices_overlap_more_than_the_model_tra
         description = logic.inputDescription(node)
         assert description.startswith("slices along z are 4 mm apart")
         assert ("they overlap, and the model trained on 0.8-1.3" in description) is noted, description
+        assert description.endswith(f"output made to give back the slices: gaussian slices {thickness / 4:g} slice "
+                                    f"spacing{'s' if noted else ''} thick (sr3d degrade's note in the file)"), description
         assert "they overlap" not in logic.inputDescription(node, adapt=True)  # adapting learns them: no note
