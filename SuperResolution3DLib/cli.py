@@ -12,6 +12,7 @@
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
+    sr3d fuse STACK STACK... OUTPUT [--model default] [--spacing MM]
     sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--mask LABELS] [--resample] [--csv FILE]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
@@ -28,7 +29,7 @@ from typing import Callable, List, Optional
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 from SuperResolution3DLib.core.paths import resolve_path
-from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_predict
+from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_fuse, command_predict
 
 
 def _number(kind: type, what: str, low: float, high: Optional[float] = None, high_open: bool = False):
@@ -420,6 +421,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--context", type=_number(int, "--context", 0), default=InferenceSettings().context, help="context voxels around each window (default: %(default)s)")
     evaluate.add_argument("--progress", default="tqdm", choices=["tqdm", "none"], help="progress display (default: %(default)s)")
     evaluate.set_defaults(run=command_evaluate)
+
+    fuse = commands.add_parser(
+        "fuse", help="fuse thick-slice stacks of one session (axial, coronal, sagittal) into one isotropic volume",
+        description="Super-resolve each thick-slice STACK along its own slices and combine them, frequency by frequency, "
+                    "on the first stack's field of view at the finest in-plane spacing; the stacks must be aligned by "
+                    "their headers (one session, no motion between them).")
+    fuse.add_argument("stacks", nargs="+", metavar="STACK", help="thick-slice volumes (files or DICOM folders), the first "
+                      "sets the field of view")
+    fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha)")
+    fuse.add_argument("--model", default="default", help="a through-plane model (default: the bundled one), or bspline / "
+                      "trilinear / nearest for the same fusion without a network")
+    fuse.add_argument("--spacing", type=_number(float, "--spacing", 1e-6), default=None, metavar="MM",
+                      help="the output's voxel size (default: the finest in-plane spacing of the stacks)")
+    fuse.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    fuse.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES),
+                      help="network precision (default: %(default)s)")
+    fuse.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"], help="progress display (default: %(default)s)")
+    fuse.set_defaults(run=command_fuse)
 
     score = commands.add_parser(
         "score", help="score existing outputs against a reference scan (PSNR, SSIM)",

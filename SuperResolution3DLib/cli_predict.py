@@ -264,6 +264,42 @@ def command_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_fuse(args: argparse.Namespace) -> int:
+    """``sr3d fuse STACK... OUTPUT``: thick-slice stacks of one session into one isotropic volume
+    (``inference.stacks``)."""
+    from SuperResolution3DLib.core.devices import check_device_present, set_inference_threads
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.io import check_output_path, inspect_input, read_volume
+    from SuperResolution3DLib.models.card import find_model_files
+
+    if len(args.stacks) < 2:
+        raise InputVolumeError("give at least two stacks and the output (sr3d fuse STACK STACK... OUTPUT)")
+    from SuperResolution3DLib.data.dicom import is_dicom_output
+
+    for stack in args.stacks:  # refusals before torch is imported
+        inspect_input(stack)
+    if is_dicom_output(args.output):
+        raise InputVolumeError(f"{args.output}: sr3d fuse writes a volume file (.nii, .nii.gz, .nrrd, .mha), not a DICOM folder")
+    check_output_path(args.stacks[0], args.output)
+    if args.model not in INTERPOLATION_MODES and args.model != "default":
+        find_model_files(args.model)
+    check_device_present(args.device)
+    from SuperResolution3DLib.core.config import InferenceSettings
+    from SuperResolution3DLib.inference.stacks import check_stacks, fuse_stacks
+
+    stacks = [read_volume(stack) for stack in args.stacks]
+    check_stacks(stacks)
+    set_inference_threads()
+    settings = InferenceSettings(device=args.device, precision=args.precision)
+    result = fuse_stacks(stacks, args.model, settings, args.spacing, progress_printer(args.progress, "fusing"))
+    from SuperResolution3DLib.data.io import write_volume
+
+    write_volume(result, args.output, notes=f"sr3d fuse of {len(stacks)} stacks ({args.model})"[:80])
+    print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
+          f"spacing {tuple(round(s, 4) for s in result.spacing)}")
+    return 0
+
+
 def command_predict_cohort(args: argparse.Namespace) -> int:
     """Many inputs (a folder of volume files, a glob or a .txt list) into an output folder: one model load,
     existing outputs skipped, a CSV manifest, a bad scan reported and the rest processed; exit 1 if any failed."""

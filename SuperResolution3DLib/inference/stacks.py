@@ -1,0 +1,133 @@
+"""Several thick-slice stacks of one session (an MRI protocol's axial, coronal and sagittal 2D series) fused into one
+isotropic volume: ``sr3d fuse``.
+
+Each stack is super-resolved along its own thick axis (``thick_slices``), resampled with cubic B-splines onto one
+output grid (the first stack's field of view and direction, isotropic at the finest in-plane spacing of the stacks),
+and the stacks are combined frequency by frequency: a stack measured the frequencies along its slice direction up to
+its slices' Nyquist frequency (``1 / (2 x slice spacing)`` cycles per mm) and every frequency in its slices' plane,
+so at each frequency the stacks that measured it count with weight 1 and the others with ``FUSION_EPSILON``, chosen
+on the validation volumes (docs/results.md, "Several stacks of one session"). Where a stack does not reach, the mean
+of the stacks that do stands in for it. The stacks must lie where their headers say (one session, no motion between
+them): no registration is done.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from SuperResolution3DLib.core.anisotropy import find_thick_slices
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.volume import Volume
+
+FUSION_EPSILON = 0.01  # weight of a stack at frequencies it did not measure (docs/results.md)
+SR_SHARE = 0.95  # of the progress bar, for super-resolving the stacks
+
+
+def check_stacks(stacks: Sequence[Volume]) -> None:
+    """At least two stacks, each with a thick-slice axis; else ``InputVolumeError`` saying which."""
+    if len(stacks) < 2:
+        raise InputVolumeError("fusing needs at least two stacks of the same session; for one, use sr3d predict")
+    for index, stack in enumerate(stacks, start=1):
+        if find_thick_slices(stack.spacing) is None:
+            raise InputVolumeError(f"stack {index} (spacing {tuple(round(s, 3) for s in stack.spacing)}) has no thick-slice "
+                                   "axis; sr3d fuse combines thick-slice stacks (use sr3d predict for an isotropic scan)")
+
+
+def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float] = None) -> Volume:
+    """An empty volume on the output grid: ``first``'s (the first stack super-resolved) field of view and direction,
+    ``spacing`` mm (default: the finest in-plane spacing of the ``stacks``) on every axis."""
+    if spacing is None:
+        spacing = min(find_thick_slices(stack.spacing).in_plane for stack in stacks)
+    if not spacing > 0:
+        raise InputVolumeError(f"the output spacing must be positive, got {spacing}")
+    extent = (np.array(first.size) - 1) * np.array(first.spacing)
+    size = tuple(int(n) for n in np.floor(extent / spacing + 1e-6).astype(int) + 1)
+    return Volume(np.zeros(size[::-1], dtype=np.float32), (float(spacing),) * 3, first.origin, first.direction)
+
+
+def resampled_onto(volume: Volume, grid: Volume) -> np.ndarray:
+    """``volume`` resampled onto ``grid`` (cubic B-spline), NaN where it does not reach."""
+    import SimpleITK as sitk
+
+    image = sitk.Resample(volume.to_sitk(), grid.to_sitk(), sitk.Transform(), sitk.sitkBSpline, float("nan"),
+                          sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(image)
+
+
+def measured_band_weight(grid: Volume, stack: Volume, epsilon: float = FUSION_EPSILON) -> np.ndarray:
+    """Per frequency of ``grid``'s real FFT: 1 where ``stack`` measured it (its component along the stack's slice
+    direction within the slices' Nyquist band), ``epsilon`` elsewhere."""
+    thick = find_thick_slices(stack.spacing)
+    across = stack.direction_matrix[:, thick.axis]  # the stack's slice direction in world space
+    cosines = grid.direction_matrix.T @ across  # along the grid's x, y, z axes
+    shape = grid.array.shape  # [z, y, x]
+    fz = np.fft.fftfreq(shape[0])[:, None, None] / grid.spacing[2]
+    fy = np.fft.fftfreq(shape[1])[None, :, None] / grid.spacing[1]
+    fx = np.fft.rfftfreq(shape[2])[None, None, :] / grid.spacing[0]
+    along = np.abs(cosines[0] * fx + cosines[1] * fy + cosines[2] * fz)  # cycles per mm across the slices
+    return np.where(along <= 0.5 / thick.thickness + 1e-9, 1.0, epsilon).astype(np.float32)
+
+
+def fuse_on_grid(arrays: Sequence[np.ndarray], weights: Sequence[np.ndarray]) -> np.ndarray:
+    """The frequency-weighted mean of ``arrays`` (one grid), NaN voxels of one replaced by the others' mean there."""
+    stacked = np.stack(arrays)
+    covered = np.isfinite(stacked)
+    anywhere = covered.any(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(anywhere, np.nansum(stacked, axis=0) / np.maximum(covered.sum(axis=0), 1), 0.0)
+    numerator, denominator = 0.0, 0.0
+    for array, weight in zip(arrays, weights):
+        filled = np.where(np.isfinite(array), array, mean).astype(np.float32)
+        numerator = numerator + weight * np.fft.rfftn(filled)
+        denominator = denominator + weight
+    fused = np.fft.irfftn(numerator / denominator, s=arrays[0].shape, axes=(0, 1, 2)).astype(np.float32)
+    fused[~anywhere] = np.nan
+    return fused
+
+
+def fuse_stacks(stacks: Sequence[Volume], model="default", settings: Optional[InferenceSettings] = None,
+                spacing: Optional[float] = None, progress=None, cancel=None) -> Volume:
+    """One isotropic volume from thick-slice ``stacks`` of one session (see the module docstring).
+
+    ``model``: a through-plane model (``SRModel``, name or path; ``default``: the bundled one) or an interpolation
+    (``bspline``, ``trilinear``, ``nearest``: the same fusion without a network, a baseline). ``spacing``: the output's
+    voxel size in mm (default: the finest in-plane spacing). Values are clamped to the stacks' range as ``settings``
+    says (``clamp``)."""
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
+    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
+    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME
+    from SuperResolution3DLib.models.files import interpolation_model, load_model
+
+    check_stacks(stacks)
+    settings = settings or InferenceSettings()
+    if isinstance(model, str):
+        model = (interpolation_model(model, (1, 1, 4)) if model in INTERPOLATION_MODES
+                 else load_model(DEFAULT_THICK_SLICE_MODEL_NAME if model == "default" else model))
+    if not is_through_plane(model.scale):
+        raise InputVolumeError(f"fusing needs a through-plane model (scale 1,1,f); this one has scale {tuple(model.scale)}")
+    outputs, grid = [], None
+    for index, stack in enumerate(stacks):
+        share = (lambda k: lambda fraction, message: progress(SR_SHARE * (k + fraction) / len(stacks),
+                                                              f"stack {k + 1}/{len(stacks)}: {message}"))(index)
+        outputs.append(super_resolve_thick_slices(stack, model, settings, share if progress else None, cancel))
+        grid = grid if grid is not None else output_grid(outputs[0], stacks, spacing)
+    if progress:
+        progress(SR_SHARE, "fusing the stacks")
+    arrays = []
+    for index, output in enumerate(outputs, start=1):
+        raise_if_cancelled(cancel)
+        array = resampled_onto(output, grid)
+        if not np.isfinite(array).any():
+            raise InputVolumeError(f"stack {index} does not overlap the first stack's field of view; fuse stacks of "
+                                   "the same scan session")
+        arrays.append(array)
+    fused = fuse_on_grid(arrays, [measured_band_weight(grid, stack) for stack in stacks])
+    value_range = np.array([min(np.nanmin(s.array) for s in stacks), max(np.nanmax(s.array) for s in stacks)])
+    clamp_to_input_range(fused, value_range, settings.clamp)
+    if progress:
+        progress(1.0, "fused")
+    return grid.with_array(fused)

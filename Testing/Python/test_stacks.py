@@ -1,0 +1,109 @@
+"""sr3d fuse: thick-slice stacks of one session, each super-resolved along its own slices, fused on one grid."""
+
+import numpy as np
+import pytest
+
+from SuperResolution3DLib.core.config import InferenceSettings
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+from SuperResolution3DLib.evaluation.metrics import psnr
+from SuperResolution3DLib.inference.stacks import FUSION_EPSILON, fuse_stacks, measured_band_weight, resampled_onto
+from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
+from SuperResolution3DLib.models.files import interpolation_model
+from test_adaptation import isotropic_texture, tiny_thick_model
+
+CPU = InferenceSettings(device="cpu", precision="fp32")
+OBLIQUE = tuple(np.linalg.qr(np.random.default_rng(5).normal(size=(3, 3)))[0].ravel())
+
+
+def truth() -> Volume:
+    return Volume(isotropic_texture((48, 48, 48)), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0), OBLIQUE)
+
+
+def stacks_of(volume: Volume, axes=(2, 1, 0)):
+    return [thick_slice_degrade(volume, axis, 4, "gaussian", 4.0) for axis in axes]
+
+
+def inner_psnr(array, hr):
+    inner = (slice(6, -6),) * 3
+    return psnr(array[inner], hr.array[inner], data_range=float(np.ptp(hr.array)))
+
+
+def test_three_orthogonal_stacks_fuse_on_the_first_ones_grid_and_beat_each_alone():
+    hr = truth()
+    stacks = stacks_of(hr)
+    bspline = interpolation_model("bspline", (1, 1, 4))
+    fused = fuse_stacks(stacks, "bspline", CPU)
+    assert fused.size == (48, 48, 48) and fused.spacing == (1.0, 1.0, 1.0)
+    np.testing.assert_allclose(fused.origin, hr.origin, atol=1e-9)
+    np.testing.assert_allclose(fused.direction, hr.direction, atol=1e-12)
+    singles = [super_resolve_thick_slices(stack, bspline, CPU) for stack in stacks]
+    scores = [inner_psnr(single.array, hr) for single in singles]
+    assert inner_psnr(fused.array, hr) > max(scores) + 1.0, (inner_psnr(fused.array, hr), scores)
+    # weighting by the measured bands beats a plain mean of the same three outputs
+    plain = np.mean([resampled_onto(single, fused) for single in singles], axis=0)
+    assert inner_psnr(fused.array, hr) > inner_psnr(plain, hr) + 0.5
+    # the same stacks through a (tiny, untrained) network: same grid, finite, within the stacks' range
+    networked = fuse_stacks(stacks, tiny_thick_model(), CPU)
+    assert networked.size == fused.size and np.isfinite(networked.array).all()
+    assert networked.array.min() >= min(s.array.min() for s in stacks) - 1e-4
+
+
+def test_a_stack_that_covers_part_of_the_field_of_view_fills_in_where_it_reaches():
+    hr = truth()
+    axial, coronal = stacks_of(hr, (2, 1))
+    half = coronal.sub_volume((0, 0, 0), (48, 12, 24))  # the lower half along z (a shorter coronal series)
+    fused = fuse_stacks([axial, half], "bspline", CPU)
+    assert np.isfinite(fused.array).all()
+    alone = super_resolve_thick_slices(axial, interpolation_model("bspline", (1, 1, 4)), CPU).array
+    lower, upper = (slice(6, 18), slice(6, -6), slice(6, -6)), (slice(30, 42), slice(6, -6), slice(6, -6))
+    score = lambda a, box: psnr(a[box], hr.array[box], data_range=float(np.ptp(hr.array)))  # noqa: E731
+    assert score(fused.array, lower) > score(alone, lower) + 0.5  # two stacks there
+    assert score(fused.array, upper) > score(alone, upper) - 0.3  # only the axial one there
+
+
+def test_the_measured_band_follows_each_stacks_slice_direction():
+    hr = truth()
+    axial, _, sagittal = stacks_of(hr)
+    grid = hr.with_array(np.zeros((40, 40, 40), np.float32))
+    weight = measured_band_weight(grid, axial)  # [z, y, x // 2 + 1]; axial slices 4 mm apart along the grid's z
+    fz = np.abs(np.fft.fftfreq(40))
+    np.testing.assert_allclose(weight[:, 3, 7], np.where(fz <= 0.125 + 1e-9, 1.0, FUSION_EPSILON), rtol=1e-6)
+    assert np.all(weight[0] == 1.0)  # every in-plane frequency was measured
+    assert np.all(measured_band_weight(grid, sagittal)[:, :, 0] == 1.0) and measured_band_weight(grid, sagittal)[0, 0, -1] == pytest.approx(FUSION_EPSILON)
+
+
+def test_bad_stacks_are_refused_with_what_to_do(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+
+    hr = truth()
+    axial, coronal, _ = stacks_of(hr)
+    with pytest.raises(InputVolumeError, match="at least two stacks"):
+        fuse_stacks([axial], "bspline", CPU)
+    with pytest.raises(InputVolumeError, match="stack 2 .* has no thick-slice axis"):
+        fuse_stacks([axial, hr], "bspline", CPU)
+    far = Volume(coronal.array, coronal.spacing, (900.0, 900.0, 900.0), coronal.direction)
+    with pytest.raises(InputVolumeError, match="stack 2 does not overlap"):
+        fuse_stacks([axial, far], "bspline", CPU)
+    with pytest.raises(InputVolumeError, match="through-plane model"):
+        fuse_stacks([axial, coronal], interpolation_model("bspline", (4, 4, 4)), CPU)
+    write_volume(axial, tmp_path / "axial.nrrd")
+    write_volume(coronal, tmp_path / "coronal.nii.gz")
+    write_volume(hr, tmp_path / "iso.nrrd")
+    for command, message in ((["axial.nrrd", "out.nrrd"], "at least two stacks"),
+                             (["axial.nrrd", "iso.nrrd", "out.nrrd"], "has no thick-slice axis"),
+                             (["axial.nrrd", "missing.nrrd", "out.nrrd"], "input not found"),
+                             (["axial.nrrd", "coronal.nii.gz", "out.txt"], "unsupported output"),
+                             (["axial.nrrd", "coronal.nii.gz", "dicom_out/"], "not a DICOM folder")):
+        assert main(["fuse"] + [str(tmp_path / a) + ("/" if a.endswith("/") else "") for a in command]
+                    + ["--model", "bspline"]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "out.nrrd").exists()
+    assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "coronal.nii.gz"), str(tmp_path / "out.nrrd"),
+                 "--model", "bspline", "--progress", "none"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    written = read_volume(tmp_path / "out.nrrd")
+    assert written.size == (48, 48, 48)
+    np.testing.assert_allclose(written.index_to_world((5, 6, 7)), hr.index_to_world((5, 6, 7)), atol=1e-6)
