@@ -434,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "trilinear / nearest for the same fusion without a network")
     fuse.add_argument("--spacing", type=_number(float, "--spacing", 1e-6), default=None, metavar="MM",
                       help="the output's voxel size (default: the finest in-plane spacing of the stacks)")
+    fuse.add_argument("--slice-profile", default=None, choices=list(SLICE_PROFILES),
+                      help="a profile every stack's slices are known to have: each stack's output is made to give them back "
+                      "(default: sr3d degrade's note where a file has one, else the network's output)")
+    fuse.add_argument("--slice-thickness", type=_number(float, "--slice-thickness", 0.2, 3.0), default=None, metavar="X",
+                      help="with --slice-profile: slice thickness in slice spacings (default: 1)")
     fuse.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     fuse.add_argument("--precision", default=defaults.precision, choices=list(PRECISION_CHOICES),
                       help="network precision (default: %(default)s)")

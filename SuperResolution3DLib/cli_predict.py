@@ -274,6 +274,8 @@ def command_fuse(args: argparse.Namespace) -> int:
 
     if len(args.stacks) < 2:
         raise InputVolumeError("give at least two stacks and the output (sr3d fuse STACK STACK... OUTPUT)")
+    if args.slice_thickness is not None and args.slice_profile is None:
+        raise InputVolumeError("--slice-thickness describes known slices: give their --slice-profile too")
     from SuperResolution3DLib.data.dicom import is_dicom_output
 
     for stack in args.stacks:  # refusals before torch is imported
@@ -290,14 +292,34 @@ def command_fuse(args: argparse.Namespace) -> int:
     stacks = [read_volume(stack) for stack in args.stacks]
     check_stacks(stacks)
     set_inference_threads()
-    settings = InferenceSettings(device=args.device, precision=args.precision)
-    result = fuse_stacks(stacks, args.model, settings, args.spacing, progress_printer(args.progress, "fusing"))
+    settings = InferenceSettings(device=args.device, precision=args.precision, slice_profile=args.slice_profile,
+                                 slice_thickness=args.slice_thickness or 1.0)
+    per_stack = [stack_settings(settings, path, stack, index, args.model)
+                 for index, (path, stack) in enumerate(zip(args.stacks, stacks), start=1)]
+    result = fuse_stacks(stacks, args.model, per_stack, args.spacing, progress_printer(args.progress, "fusing"))
     from SuperResolution3DLib.data.io import write_volume
 
     write_volume(result, args.output, notes=f"sr3d fuse of {len(stacks)} stacks ({args.model})"[:80])
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
     return 0
+
+
+def stack_settings(settings, path, stack, index: int, model_name: str):
+    """A stack's settings for ``sr3d fuse``: the slice profile its file records exactly (``sr3d degrade``'s note) where
+    ``--slice-profile`` named none, said on stdout."""
+    from SuperResolution3DLib.core.anisotropy import find_thick_slices
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
+    from SuperResolution3DLib.data.acquisition import recorded_slice_profile, settings_with_known_profile
+
+    thick = find_thick_slices(stack.spacing)
+    if model_name in INTERPOLATION_MODES:
+        return settings
+    settings, taken = settings_with_known_profile(settings, recorded_slice_profile(path), thick.axis, thick.thickness)
+    if taken or settings.slice_profile:
+        print(f"stack {index}: output made to give back the slices: "
+              + (taken or f"{settings.slice_profile} slices {settings.slice_thickness:g} slice spacings thick (--slice-profile)"))
+    return settings
 
 
 def command_predict_cohort(args: argparse.Namespace) -> int:

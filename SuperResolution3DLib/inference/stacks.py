@@ -13,7 +13,7 @@ them): no registration is done.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -68,7 +68,9 @@ def measured_band_weight(grid: Volume, stack: Volume, epsilon: float = FUSION_EP
     fy = np.fft.fftfreq(shape[1])[None, :, None] / grid.spacing[1]
     fx = np.fft.rfftfreq(shape[2])[None, None, :] / grid.spacing[0]
     along = np.abs(cosines[0] * fx + cosines[1] * fy + cosines[2] * fz)  # cycles per mm across the slices
-    return np.where(along <= 0.5 / thick.thickness + 1e-9, 1.0, epsilon).astype(np.float32)
+    # the slices' own Nyquist frequency counts as measured; the tolerance keeps a header's rounding (a direction off
+    # by 1e-8 after a NIfTI round trip) from moving the frequencies on that edge to the other side
+    return np.where(along <= (0.5 / thick.thickness) * (1 + 1e-4), 1.0, epsilon).astype(np.float32)
 
 
 def fuse_on_grid(arrays: Sequence[np.ndarray], weights: Iterable[np.ndarray]) -> np.ndarray:
@@ -93,14 +95,16 @@ def fuse_on_grid(arrays: Sequence[np.ndarray], weights: Iterable[np.ndarray]) ->
     return fused
 
 
-def fuse_stacks(stacks: Sequence[Volume], model="default", settings: Optional[InferenceSettings] = None,
+def fuse_stacks(stacks: Sequence[Volume], model="default",
+                settings: Union[None, InferenceSettings, Sequence[InferenceSettings]] = None,
                 spacing: Optional[float] = None, progress=None, cancel=None) -> Volume:
     """One isotropic volume from thick-slice ``stacks`` of one session (see the module docstring).
 
     ``model``: a through-plane model (``SRModel``, name or path; ``default``: the bundled one) or an interpolation
-    (``bspline``, ``trilinear``, ``nearest``: the same fusion without a network, a baseline). ``spacing``: the output's
-    voxel size in mm (default: the finest in-plane spacing). Values are clamped to the stacks' range as ``settings``
-    says (``clamp``)."""
+    (``bspline``, ``trilinear``, ``nearest``: the same fusion without a network, a baseline). ``settings``: one
+    ``InferenceSettings`` or one per stack (e.g. each with the ``slice_profile`` its file records, so that each
+    stack's output gives back its slices). ``spacing``: the output's voxel size in mm (default: the finest in-plane
+    spacing). Values are clamped to the stacks' range as the first settings say (``clamp``)."""
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
     from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
@@ -108,7 +112,9 @@ def fuse_stacks(stacks: Sequence[Volume], model="default", settings: Optional[In
     from SuperResolution3DLib.models.files import interpolation_model, load_model
 
     check_stacks(stacks)
-    settings = settings or InferenceSettings()
+    per_stack = list(settings) if isinstance(settings, (list, tuple)) else [settings or InferenceSettings()] * len(stacks)
+    if len(per_stack) != len(stacks):
+        raise ValueError(f"{len(per_stack)} settings for {len(stacks)} stacks")
     if isinstance(model, str):
         model = (interpolation_model(model, (1, 1, 4)) if model in INTERPOLATION_MODES
                  else load_model(DEFAULT_THICK_SLICE_MODEL_NAME if model == "default" else model))
@@ -118,7 +124,7 @@ def fuse_stacks(stacks: Sequence[Volume], model="default", settings: Optional[In
     for index, stack in enumerate(stacks):
         share = (lambda k: lambda fraction, message: progress(SR_SHARE * (k + fraction) / len(stacks),
                                                               f"stack {k + 1}/{len(stacks)}: {message}"))(index)
-        outputs.append(super_resolve_thick_slices(stack, model, settings, share if progress else None, cancel))
+        outputs.append(super_resolve_thick_slices(stack, model, per_stack[index], share if progress else None, cancel))
         grid = grid if grid is not None else output_grid(outputs[0], stacks, spacing)
     if progress:
         progress(SR_SHARE, "fusing the stacks")
@@ -132,7 +138,7 @@ def fuse_stacks(stacks: Sequence[Volume], model="default", settings: Optional[In
         arrays.append(array)
     fused = fuse_on_grid(arrays, (measured_band_weight(grid, stack) for stack in stacks))
     value_range = np.array([min(np.nanmin(s.array) for s in stacks), max(np.nanmax(s.array) for s in stacks)])
-    clamp_to_input_range(fused, value_range, settings.clamp)
+    clamp_to_input_range(fused, value_range, per_stack[0].clamp)
     if progress:
         progress(1.0, "fused")
     return grid.with_array(fused)

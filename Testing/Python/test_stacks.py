@@ -102,8 +102,45 @@ def test_bad_stacks_are_refused_with_what_to_do(tmp_path, capsys):
         assert message in capsys.readouterr().err
         assert not (tmp_path / "out.nrrd").exists()
     assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "coronal.nii.gz"), str(tmp_path / "out.nrrd"),
+                 "--model", "bspline", "--slice-thickness", "1.2"]) == 2
+    assert "give their --slice-profile too" in capsys.readouterr().err
+    assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "coronal.nii.gz"), str(tmp_path / "out.nrrd"),
                  "--model", "bspline", "--progress", "none"]) == 0
-    assert "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote" in out and "give back" not in out  # an interpolation is left as it is
     written = read_volume(tmp_path / "out.nrrd")
     assert written.size == (48, 48, 48)
     np.testing.assert_allclose(written.index_to_world((5, 6, 7)), hr.index_to_world((5, 6, 7)), atol=1e-6)
+
+
+def test_each_stack_recorded_by_sr3d_degrade_gives_back_its_slices(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.models.files import save_model
+    from test_adaptation import TINY_THICK
+
+    write_volume(truth(), tmp_path / "hr.nrrd")
+    for name, scale in (("axial.nrrd", "1,1,4"), ("sagittal.nrrd", "4,1,1")):
+        assert main(["degrade", str(tmp_path / "hr.nrrd"), str(tmp_path / name), "--scale", scale, "--profile", "rect"]) == 0
+    model = save_model(tmp_path / "tiny.json", tiny_thick_model().network,
+                       {"name": "tiny", "network": dict(TINY_THICK), "normalization": {"kind": "minmax"}})
+    capsys.readouterr()
+    stacks = [str(tmp_path / "axial.nrrd"), str(tmp_path / "sagittal.nrrd")]
+    common = ["--model", str(model), "--device", "cpu", "--precision", "fp32", "--progress", "none"]
+    assert main(["fuse", *stacks, str(tmp_path / "noted.nrrd")] + common) == 0
+    out = capsys.readouterr().out
+    assert "stack 1: output made to give back the slices: rect slices 1 slice spacing thick (sr3d degrade's note" in out
+    assert "stack 2: output made to give back the slices: rect" in out
+    # the same as telling the profile: stacks without the note and --slice-profile rect
+    bare = []
+    for path in stacks:
+        bare.append(path.replace(".nrrd", "_bare.nii.gz"))
+        write_volume(read_volume(path), bare[-1])
+    assert main(["fuse", *bare, str(tmp_path / "told.nrrd"), "--slice-profile", "rect"] + common) == 0
+    assert "(--slice-profile)" in capsys.readouterr().out
+    np.testing.assert_allclose(read_volume(tmp_path / "told.nrrd").array, read_volume(tmp_path / "noted.nrrd").array,
+                               atol=1e-4)
+    assert main(["fuse", *bare, str(tmp_path / "plain.nrrd")] + common) == 0
+    assert "give back" not in capsys.readouterr().out
+    assert not np.allclose(read_volume(tmp_path / "plain.nrrd").array, read_volume(tmp_path / "noted.nrrd").array,
+                           atol=1e-3)
