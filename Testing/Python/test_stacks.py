@@ -144,3 +144,37 @@ def test_each_stack_recorded_by_sr3d_degrade_gives_back_its_slices(tmp_path, cap
     assert "give back" not in capsys.readouterr().out
     assert not np.allclose(read_volume(tmp_path / "plain.nrrd").array, read_volume(tmp_path / "noted.nrrd").array,
                            atol=1e-3)
+
+
+def test_an_oblique_stack_is_placed_and_weighted_by_its_own_slice_direction():
+    import SimpleITK as sitk
+
+    hr = truth()
+    axial = stacks_of(hr, (2,))[0]
+    # a second series tilted 30 degrees about the first's x axis, slices 4 mm apart along its own z
+    angle = np.deg2rad(30.0)
+    tilt = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    direction = hr.direction_matrix @ tilt
+    centre = hr.index_to_world(np.array(hr.size) / 2.0 - 0.5)
+    size = np.array([40, 40, 40])
+    origin = centre - direction @ (size / 2.0 - 0.5)
+    grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
+    grid.SetSpacing([1.0, 1.0, 1.0])
+    grid.SetOrigin([float(v) for v in origin])
+    grid.SetDirection([float(v) for v in direction.ravel()])
+    tilted_hr = Volume.from_sitk(sitk.Resample(hr.to_sitk(), grid, sitk.Transform(), sitk.sitkBSpline, 0.0))
+    tilted = thick_slice_degrade(tilted_hr, 2, 4, "gaussian", 4.0)
+    weight = measured_band_weight(hr.with_array(np.zeros((48, 48, 48), np.float32)), tilted)
+    fz = np.fft.fftfreq(48)[:, None]
+    fy = np.fft.fftfreq(48)[None, :]
+    across = np.abs(np.sin(angle) * fy + np.cos(angle) * fz)  # the normal with the wrong sign of its y component
+    # the tilted slices' normal in the first frame is (0, -sin, cos)
+    expected = np.where(np.abs(-np.sin(angle) * fy + np.cos(angle) * fz) <= 0.125 * (1 + 1e-4), 1.0, FUSION_EPSILON)
+    np.testing.assert_allclose(weight[:, :, 0], expected, rtol=1e-6)
+    assert not np.array_equal(across <= 0.125, expected == 1.0)  # the sign was checked, not assumed
+    fused = fuse_stacks([axial, tilted], "bspline", CPU)
+    alone = super_resolve_thick_slices(axial, interpolation_model("bspline", (1, 1, 4)), CPU).array
+    centre_box = (slice(16, 32),) * 3  # inside the tilted series' field of view
+    score = lambda a: psnr(a[centre_box], hr.array[centre_box], data_range=float(np.ptp(hr.array)))  # noqa: E731
+    # less than an aligned stack adds: the tilted series was itself resampled from the truth, and is resampled back
+    assert score(fused.array) > score(alone) + 0.3, (score(fused.array), score(alone))
