@@ -24,6 +24,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from SuperResolution3DHelpers import dependencies
 from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile, sliceNotes
+from SuperResolution3DHelpers.fusion import startFusionProcess
 from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
@@ -298,10 +299,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     def startDeviceDetection(self):
         """Start a short process that imports torch and reports the GPUs (Slicer itself never imports torch)."""
-        return subprocess.Popen(
-            [pythonExecutable(), "-c", self.DEVICE_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", env=processEnvironment(),
-        )
+        return subprocess.Popen([pythonExecutable(), "-c", self.DEVICE_SCRIPT], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace", env=processEnvironment())
 
     @staticmethod
     def parseDeviceDetection(output):
@@ -499,6 +498,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         return job.outputVolumeNode
 
     jobError = staticmethod(jobError)  # the library error a failed or cancelled job stands for
+
+    def startFusion(self, stackNodes, model="default", device="auto", progress=None, python=None, warmWorker=True):
+        """``sr3d fuse`` of thick-slice stack nodes of one session in a background process (``...Helpers.fusion``)."""
+        return startFusionProcess(self, stackNodes, model, device, progress, python or pythonExecutable(), warmWorker)
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,

@@ -507,7 +507,7 @@ def _run(args) -> int:
     try:
         return args.run(args)
     except SR3DError as error:
-        if args.command == "predict" and args.progress == "lines":  # for a parent process (core.protocol)
+        if args.command in ("predict", "fuse") and args.progress == "lines":  # for a parent process (core.protocol)
             from SuperResolution3DLib.core.protocol import error_line
 
             print(error_line(error), flush=True)

@@ -1,12 +1,12 @@
 """A warm worker: one Python process that imports torch and the inference code once and then runs ``sr3d predict``
-requests one after another, so that a second super-resolution does not pay the start-up again.
+(and ``sr3d fuse``) requests one after another, so that a second super-resolution does not pay the start-up again.
 
     python -m SuperResolution3DLib.worker
 
 prints ``READY`` once it has imported what a run needs, then reads one request per line on stdin
 (``{"argv": ["predict", IN, OUT, ...]}``, ``core.protocol.request_line``), runs it exactly as ``sr3d`` would
 (``--progress lines`` output included) and ends it with ``DONE <exit code>``. It stops at the end of stdin. Only
-``predict`` is served. The Slicer module keeps one such worker per session and kills it to cancel a run.
+``predict`` and ``fuse`` are served. The Slicer module keeps one such worker per session and kills it to cancel a run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from typing import IO, Optional
 
 
+SERVED_COMMANDS = ("predict", "fuse")
 WARM_MODULES = ("SuperResolution3DLib.cli_predict", "SuperResolution3DLib.inference.api", "SuperResolution3DLib.models.files",
                 "SuperResolution3DLib.inference.thick_slices", "SuperResolution3DLib.data.io")
 
@@ -37,8 +38,8 @@ def serve(requests: Optional[IO[str]] = None, out: Optional[IO[str]] = None) -> 
             continue
         try:
             argv = parse_request(line)
-            if not argv or argv[0] != "predict":
-                raise ValueError(f"the worker runs 'predict' requests only, got {argv[:1]}")
+            if not argv or argv[0] not in SERVED_COMMANDS:
+                raise ValueError(f"the worker runs {' and '.join(repr(c) for c in SERVED_COMMANDS)} requests only, got {argv[:1]}")
             code = cli.main(argv)
         except ValueError as error:
             print(f"sr3d worker: error: {error}", file=sys.stderr, flush=True)

@@ -98,6 +98,17 @@ def sliceOptions(adapt, minutes, sliceProfile=None, sliceThickness=None, recorde
     return knownSliceOptions(recorded, spacing)
 
 
+def writeVolumeNode(volumeNode, path):
+    """Write a volume node to ``path`` (uncompressed: written and read back fast)."""
+    import slicer
+
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(path)
+    storage.SetUseCompression(False)
+    if not storage.WriteData(volumeNode):
+        raise RuntimeError(f"cannot write the input volume to {path}")
+
+
 def savedModelText(job):
     """What a finished job saved besides its output, for the status line: the adapted model's file, and whether its
     card (read back) holds adapted weights or, where the held-out check rejected them, the pre-trained ones."""
@@ -308,6 +319,10 @@ class SuperResolutionProcess:
             command += ["--roi", ",".join(str(v) for v in tuple(self.roiBox[0]) + tuple(self.roiBox[1]))]
         return command
 
+    def writeInputs(self):
+        """Write the input node where ``command`` reads it."""
+        writeVolumeNode(self.inputVolumeNode, self.inputPath)
+
     def _report(self, fraction, message):
         if self.progress is not None:
             self.progress(fraction, message)
@@ -323,11 +338,7 @@ class SuperResolutionProcess:
         try:
             os.mkdir(os.path.dirname(self.inputPath))
             self._report(0.0, "writing the input volume")
-            storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-            storage.SetFileName(self.inputPath)
-            storage.SetUseCompression(False)
-            if not storage.WriteData(self.inputVolumeNode):
-                raise RuntimeError(f"cannot write the input volume to {self.inputPath}")
+            self.writeInputs()
             self._launch()
         except BaseException:
             self._cleanup()

@@ -269,6 +269,44 @@ def test_a_volume_from_a_file_with_sr3d_degrades_note_gets_an_output_that_gives_
     plain.cancel()
 
 
+def test_stacks_are_fused_in_the_background_with_their_transforms_applied(scene, logic, tmp_path):
+    """A registration in Slicer leaves a stack under a transform: the fusion sees it where the transform puts it."""
+    import vtk
+
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+    from SuperResolution3DLib.inference.stacks import fuse_stacks
+
+    texture = np.random.default_rng(0).random((32, 32, 32)).astype(np.float32)
+    hr = Volume(texture, (1.0, 1.0, 1.0), (-16.0, -16.0, -16.0))  # LPS
+    axial, sagittal = (thick_slice_degrade(hr, axis, 4, "rect", 4.0) for axis in (2, 0))
+    expected = fuse_stacks([axial, sagittal], "bspline").array
+
+    def add(volume, name, shift=0.0):  # LPS -> RAS: x and y flip
+        ijkToRAS = np.diag([-volume.spacing[0], -volume.spacing[1], volume.spacing[2], 1.0])
+        ijkToRAS[:3, 3] = [-volume.origin[0] + shift, -volume.origin[1], volume.origin[2]]
+        return slicer.util.addVolumeFromArray(volume.array, ijkToRAS, name=name)
+
+    moved = add(sagittal, "Sagittal", shift=25.0)  # 25 mm off in R, as a registration would find it
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    matrix = vtk.vtkMatrix4x4()
+    matrix.SetElement(0, 3, -25.0)
+    transform.SetMatrixTransformToParent(matrix)
+    moved.SetAndObserveTransformNodeID(transform.GetID())
+    first = add(axial, "Axial")
+    reports = []
+    job = logic.startFusion([first, moved], model="bspline", device="cpu", python=sys.executable,
+                            progress=lambda fraction, message: reports.append(fraction))
+    assert job.command()[3] == "fuse"
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    fused = job.outputVolumeNode
+    assert fused.GetName().startswith("Axial_fused") and fused.GetTransformNodeID() is None
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(fused), expected, atol=1e-3)
+    assert reports == sorted(reports) and reports[-1] == 1.0
+    with pytest.raises(ValueError, match="at least two stacks"):
+        logic.startFusion([first], model="bspline", device="cpu", python=sys.executable)
+
+
 def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):
     """Apply after Apply runs in one worker process (torch imported once); cancelling kills it, the next run starts
     a fresh one; the figures printed here are the README's warm-worker timing."""

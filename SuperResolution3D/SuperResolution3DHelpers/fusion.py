@@ -1,0 +1,77 @@
+"""Fusing thick-slice stack nodes of one session (``sr3d fuse``) in a background process, for the Logic's
+``startFusion``. Each stack is written with its parent transforms applied (a rigid registration done in Slicer moves
+a stack where it belongs); the fused volume comes back as a new node in world coordinates."""
+
+import os
+
+from .locations import LIBRARY_PACKAGE
+from .process import SuperResolutionProcess, writeVolumeNode
+
+
+def worldVolumeNode(volumeNode):
+    """``volumeNode`` itself, or, under a linear parent transform, a node outside the scene with the same voxels and the
+    transform applied to its geometry. ``ValueError`` for a non-linear transform (harden it first)."""
+    import slicer
+    import vtk
+
+    parent = volumeNode.GetParentTransformNode()
+    if parent is None:
+        return volumeNode
+    if not parent.IsTransformToWorldLinear():
+        raise ValueError(f"'{volumeNode.GetName()}' is under a non-linear transform: harden it first (Data module, "
+                         "right-click the transform, Harden transform), then fuse")
+    toWorld, ijkToRAS = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(toWorld)
+    volumeNode.GetIJKToRASMatrix(ijkToRAS)
+    vtk.vtkMatrix4x4.Multiply4x4(toWorld, ijkToRAS, ijkToRAS)
+    world = slicer.vtkMRMLScalarVolumeNode()
+    world.SetAndObserveImageData(volumeNode.GetImageData())
+    world.SetIJKToRASMatrix(ijkToRAS)
+    return world
+
+
+class FusionProcess(SuperResolutionProcess):
+    """``sr3d fuse`` of several stack nodes in a separate process: progress, cancel and the result as for one input."""
+
+    def __init__(self, stackNodes, modelReference, settings, writeResult, python=None, progress=None, useWorker=True):
+        super().__init__(stackNodes[0], modelReference, None, settings, writeResult, python, progress, useWorker)
+        self.stackNodes = list(stackNodes)
+
+    def stackPath(self, index):
+        return os.path.join(self.tempDir, "input", f"stack{index + 1}.nrrd")
+
+    def writeInputs(self):
+        for index, node in enumerate(self.stackNodes):
+            writeVolumeNode(worldVolumeNode(node), self.stackPath(index))
+
+    def command(self):
+        s = self.settings
+        return [self.python, "-m", f"{LIBRARY_PACKAGE}.cli", "fuse",
+                *[self.stackPath(index) for index in range(len(self.stackNodes))], self.outputPath,
+                "--model", str(self.modelReference), "--device", s["device"], "--precision", s["precision"],
+                "--progress", "lines"]
+
+
+def startFusionProcess(logic, stackNodes, model, device, progress, python, warmWorker, precision="auto"):
+    """Check the stack nodes and start ``FusionProcess``; the result becomes a new node ``<first stack>_fused``."""
+    from SuperResolution3DLib.core.errors import InputVolumeError
+
+    stackNodes = [node for node in stackNodes if node is not None]
+    if len(stackNodes) < 2:
+        raise InputVolumeError("fusing needs at least two stacks of one session")
+    for node in stackNodes:
+        logic.checkInputVolume(node)
+        worldVolumeNode(node)  # a non-linear transform is refused before anything starts
+    first = stackNodes[0]
+
+    def writeResult(imageData, ijkToRAS):
+        scene = first.GetScene()
+        node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(f"{first.GetName()}_fused"))
+        node = logic.setOutputVolume(first, node, imageData, ijkToRAS, (1, 1, 1))
+        node.SetAndObserveTransformNodeID(None)  # in world coordinates: the stacks' transforms are applied
+        return node
+
+    job = FusionProcess(stackNodes, model, dict(device=str(device), precision=str(precision)), writeResult,
+                        python=python, progress=progress, useWorker=warmWorker)
+    job.start()
+    return job
