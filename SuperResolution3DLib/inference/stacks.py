@@ -34,6 +34,18 @@ def check_stacks(stacks: Sequence[Volume]) -> None:
         if find_thick_slices(stack.spacing) is None:
             raise InputVolumeError(f"stack {index} (spacing {tuple(round(s, 3) for s in stack.spacing)}) has no thick-slice "
                                    "axis; sr3d fuse combines thick-slice stacks (use sr3d predict for an isotropic scan)")
+        if index > 1 and not overlaps(stacks[0], stack):
+            raise InputVolumeError(f"stack {index} does not overlap the first stack's field of view; fuse stacks of the "
+                                   "same scan session")
+
+
+def overlaps(first: Volume, other: Volume) -> bool:
+    """Whether ``other``'s box of voxels, seen in ``first``'s voxel indices, meets ``first``'s box (a bounding-box test:
+    before any super-resolution is spent on a stack from elsewhere)."""
+    corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in other.size], indexing="ij")).reshape(3, -1).T
+    inside = np.array([first.world_to_index(other.index_to_world(corner)) for corner in corners])
+    low, high = inside.min(axis=0), inside.max(axis=0)
+    return bool(np.all(high >= -0.5) and np.all(low <= np.array(first.size) - 0.5))
 
 
 def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float] = None) -> Volume:
