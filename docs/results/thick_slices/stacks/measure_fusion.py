@@ -1,14 +1,14 @@
-"""Several stacks of one session: each volume's protocol crop (96x112x96, CT as HU - min, interior 8) made into three
-stacks of slices 4x thicker along z, y and x with a slice profile, then scored (PSNR, SSIM):
+"""Several stacks of one session: each volume's protocol crop (96x112x96, CT as HU - min, interior 8) made into stacks
+of slices 4x thicker along z, y and x (``--axes``) with a slice profile, then scored (PSNR, SSIM):
 
 - one stack (z) through the through-plane model, and with B-spline along its slices (what `sr3d predict` gives);
-- the three stacks fused by `inference.stacks` (`sr3d fuse`) with each weight for unmeasured frequencies in
+- the stacks fused by `inference.stacks` (`sr3d fuse`) with each weight for unmeasured frequencies in
   ``--epsilons``, with the model and with B-spline (the same fusion without a network), on the HR's grid (which
   `sr3d fuse` would make isotropic at the finest in-plane spacing);
-- the plain voxel-wise mean of the three model outputs, for comparison.
+- the plain voxel-wise mean of the model's outputs, for comparison.
 
     PYTHONPATH=. python docs/results/thick_slices/stacks/measure_fusion.py VOLUME... [--profiles gaussian,rect]
-        [--epsilons 0.01,0.03,0.05,0.1,0.2] [--csv OUT.csv]
+        [--epsilons 0.01,0.03,0.05,0.1,0.2] [--axes 2,1,0] [--csv OUT.csv]
 """
 
 import argparse
@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("volumes", nargs="+")
     parser.add_argument("--profiles", default="gaussian,rect")
     parser.add_argument("--epsilons", default="0.01,0.03,0.05,0.1,0.2")
+    parser.add_argument("--axes", default="2,1,0", help="the stacks' thick axes (x=0, y=1, z=2), the first sets the grid")
     parser.add_argument("--csv", default=None)
     args = parser.parse_args(argv)
     methods = {"model": load_model("sr3d_rrdb_thick_x4_l1"), "bspline": interpolation_model("bspline", (1, 1, 4))}
@@ -54,16 +55,17 @@ def main(argv=None) -> int:
                 array = on_hr_shape(array, hr.array.shape)
                 return psnr(array, hr.array, data_range, mask), ssim(array, hr.array, data_range, mask)
 
-            stacks = [thick_slice_degrade(hr, axis, 4, profile, 4.0) for axis in (2, 1, 0)]
+            axes = [int(a) for a in args.axes.split(",")]
+            stacks = [thick_slice_degrade(hr, axis, 4, profile, 4.0) for axis in axes]
             found = {}
             for name, model in methods.items():
                 outputs = [super_resolve_thick_slices(stack, model, InferenceSettings(), slice_spacing=hr.spacing[a])
-                           for stack, a in zip(stacks, (2, 1, 0))]
+                           for stack, a in zip(stacks, axes)]
                 grid = hr.with_array(np.zeros_like(hr.array))  # the HR's own grid (the head CT's is 0.96 x 0.96 x 1.5 mm)
                 arrays = [resampled_onto(output, grid) for output in outputs]
-                found[f"{name}, one stack (z)"] = score(outputs[0].array)
+                found[f"{name}, one stack ({'xyz'[axes[0]]})"] = score(outputs[0].array)
                 if name == "model":
-                    found["model, mean of three"] = score(np.mean(arrays, axis=0))
+                    found[f"model, mean of {len(stacks)}"] = score(np.mean(arrays, axis=0))
                 for epsilon in epsilons:
                     weights = [measured_band_weight(grid, stack, epsilon) for stack in stacks]
                     found[f"{name}, fused, epsilon {epsilon:g}"] = score(fuse_on_grid(arrays, weights))
