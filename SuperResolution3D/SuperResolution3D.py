@@ -499,9 +499,9 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
 
     jobError = staticmethod(jobError)  # the library error a failed or cancelled job stands for
 
-    def startFusion(self, stackNodes, model="default", device="auto", progress=None, python=None, warmWorker=True):
-        """``sr3d fuse`` of thick-slice stack nodes of one session in a background process (``...Helpers.fusion``)."""
-        return startFusionProcess(self, stackNodes, model, device, progress, python or pythonExecutable(), warmWorker)
+    def startFusion(self, stackNodes, model="default", device="auto", progress=None, python=None, **options):
+        """``sr3d fuse`` of stack nodes of one session in a background process; options: register, warmWorker."""
+        return startFusionProcess(self, stackNodes, model, device, progress, python or pythonExecutable(), **options)
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,

@@ -296,7 +296,8 @@ def command_fuse(args: argparse.Namespace) -> int:
                                  slice_thickness=args.slice_thickness or 1.0)
     per_stack = [stack_settings(settings, path, stack, index, args.model)
                  for index, (path, stack) in enumerate(zip(args.stacks, stacks), start=1)]
-    result = fuse_stacks(stacks, args.model, per_stack, args.spacing, progress_printer(args.progress, "fusing"))
+    result = fuse_stacks(stacks, args.model, per_stack, args.spacing, progress_printer(args.progress, "fusing"),
+                         register=args.register, log=print)
     from SuperResolution3DLib.data.io import write_volume
 
     write_volume(result, args.output, notes=f"sr3d fuse of {len(stacks)} stacks ({args.model})"[:80])

@@ -49,11 +49,13 @@ class FusionProcess(SuperResolutionProcess):
         return [self.python, "-m", f"{LIBRARY_PACKAGE}.cli", "fuse",
                 *[self.stackPath(index) for index in range(len(self.stackNodes))], self.outputPath,
                 "--model", str(self.modelReference), "--device", s["device"], "--precision", s["precision"],
-                "--progress", "lines"]
+                "--progress", "lines"] + (["--register"] if s.get("register") else [])
 
 
-def startFusionProcess(logic, stackNodes, model, device, progress, python, warmWorker, precision="auto"):
-    """Check the stack nodes and start ``FusionProcess``; the result becomes a new node ``<first stack>_fused``."""
+def startFusionProcess(logic, stackNodes, model, device, progress, python, warmWorker=True, precision="auto",
+                       register=False):
+    """Check the stack nodes and start ``FusionProcess``; the result becomes a new node ``<first stack>_fused``.
+    ``register``: ``sr3d fuse --register`` (the patient moved between the series)."""
     from SuperResolution3DLib.core.errors import InputVolumeError
 
     stackNodes = [node for node in stackNodes if node is not None]
@@ -71,7 +73,8 @@ def startFusionProcess(logic, stackNodes, model, device, progress, python, warmW
         node.SetAndObserveTransformNodeID(None)  # in world coordinates: the stacks' transforms are applied
         return node
 
-    job = FusionProcess(stackNodes, model, dict(device=str(device), precision=str(precision)), writeResult,
+    job = FusionProcess(stackNodes, model, dict(device=str(device), precision=str(precision), register=bool(register)),
+                        writeResult,
                         python=python, progress=progress, useWorker=warmWorker)
     job.start()
     return job

@@ -8,7 +8,7 @@ its slices' Nyquist frequency (``1 / (2 x slice spacing)`` cycles per mm) and ev
 so at each frequency the stacks that measured it count with weight 1 and the others with ``FUSION_EPSILON``, chosen
 on the validation volumes (docs/results.md, "Several stacks of one session"). Where a stack does not reach, the mean
 of the stacks that do stands in for it. The stacks must lie where their headers say (one session, no motion between
-them): no registration is done.
+them), unless ``register`` aligns each to the first (rigid, mutual information) first.
 """
 
 from __future__ import annotations
@@ -60,20 +60,58 @@ def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float
     return Volume(np.zeros(size[::-1], dtype=np.float32), (float(spacing),) * 3, first.origin, first.direction)
 
 
-def resampled_onto(volume: Volume, grid: Volume) -> np.ndarray:
-    """``volume`` resampled onto ``grid`` (cubic B-spline), NaN where it does not reach."""
+def resampled_onto(volume: Volume, grid: Volume, transform=None) -> np.ndarray:
+    """``volume`` resampled onto ``grid`` (cubic B-spline; ``transform``: a SimpleITK transform from ``grid``'s world
+    points to ``volume``'s, e.g. ``register_rigidly``'s), NaN where it does not reach."""
     import SimpleITK as sitk
 
-    image = sitk.Resample(volume.to_sitk(), grid.to_sitk(), sitk.Transform(), sitk.sitkBSpline, float("nan"),
-                          sitk.sitkFloat32)
+    image = sitk.Resample(volume.to_sitk(), grid.to_sitk(), transform or sitk.Transform(), sitk.sitkBSpline,
+                          float("nan"), sitk.sitkFloat32)
     return sitk.GetArrayFromImage(image)
 
 
-def measured_band_weight(grid: Volume, stack: Volume, epsilon: float = FUSION_EPSILON) -> np.ndarray:
+def register_rigidly(fixed: Volume, moving: Volume):
+    """The rigid transform (SimpleITK ``Euler3DTransform``) from ``fixed``'s world points to the matching points of
+    ``moving`` (a stack acquired after the patient moved), by Mattes mutual information over three resolutions (8, 4
+    and 2 times coarser: a fraction of a millimetre is enough for fusing, and a full-resolution level would cost
+    minutes on a large volume); a fixed sampling seed, so a run can be repeated."""
+    import SimpleITK as sitk
+
+    fixed_image = sitk.Cast(fixed.to_sitk(), sitk.sitkFloat32)
+    moving_image = sitk.Cast(moving.to_sitk(), sitk.sitkFloat32)
+    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(),
+                                                sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(0.2, 1)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200,
+                                                    relaxationFactor=0.5)
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel([8, 4, 2])
+    method.SetSmoothingSigmasPerLevel([4.0, 2.0, 1.0])
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    method.SetInitialTransform(initial, inPlace=False)
+    found = method.Execute(fixed_image, moving_image)
+    return sitk.Euler3DTransform(found.GetNthTransform(0) if hasattr(found, "GetNthTransform") else found)
+
+
+def describe_rigid(transform) -> str:
+    """``"3.9 degrees, 4.1 mm"``: the rotation angle and the shift of the centre."""
+    matrix = np.asarray(transform.GetMatrix()).reshape(3, 3)
+    angle = np.degrees(np.arccos(np.clip((np.trace(matrix) - 1) / 2, -1.0, 1.0)))
+    return f"{angle:.1f} degrees, {np.linalg.norm(transform.GetTranslation()):.1f} mm"
+
+
+def measured_band_weight(grid: Volume, stack: Volume, epsilon: float = FUSION_EPSILON, transform=None) -> np.ndarray:
     """Per frequency of ``grid``'s real FFT: 1 where ``stack`` measured it (its component along the stack's slice
-    direction within the slices' Nyquist band), ``epsilon`` elsewhere."""
+    direction within the slices' Nyquist band), ``epsilon`` elsewhere. ``transform``: as for ``resampled_onto``
+    (its rotation turns the slice direction into ``grid``'s frame)."""
     thick = find_thick_slices(stack.spacing)
     across = stack.direction_matrix[:, thick.axis]  # the stack's slice direction in world space
+    if transform is not None:
+        across = np.asarray(transform.GetMatrix()).reshape(3, 3).T @ across
     cosines = grid.direction_matrix.T @ across  # along the grid's x, y, z axes
     shape = grid.array.shape  # [z, y, x]
     fz = np.fft.fftfreq(shape[0])[:, None, None] / grid.spacing[2]
@@ -109,14 +147,17 @@ def fuse_on_grid(arrays: Sequence[np.ndarray], weights: Iterable[np.ndarray]) ->
 
 def fuse_stacks(stacks: Sequence[Volume], model="default",
                 settings: Union[None, InferenceSettings, Sequence[InferenceSettings]] = None,
-                spacing: Optional[float] = None, progress=None, cancel=None) -> Volume:
+                spacing: Optional[float] = None, progress=None, cancel=None, register: bool = False,
+                log=None) -> Volume:
     """One isotropic volume from thick-slice ``stacks`` of one session (see the module docstring).
 
     ``model``: a through-plane model (``SRModel``, name or path; ``default``: the bundled one) or an interpolation
     (``bspline``, ``trilinear``, ``nearest``: the same fusion without a network, a baseline). ``settings``: one
     ``InferenceSettings`` or one per stack (e.g. each with the ``slice_profile`` its file records, so that each
     stack's output gives back its slices). ``spacing``: the output's voxel size in mm (default: the finest in-plane
-    spacing). Values are clamped to the stacks' range as the first settings say (``clamp``)."""
+    spacing). Values are clamped to the stacks' range as the first settings say (``clamp``). ``register``: each stack's
+    output is first aligned to the first one's (``register_rigidly``: the patient moved between the series), and
+    ``log`` told how far it moved."""
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
     from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
@@ -140,15 +181,24 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
         grid = grid if grid is not None else output_grid(outputs[0], stacks, spacing)
     if progress:
         progress(SR_SHARE, "fusing the stacks")
-    arrays = []
-    for index, output in enumerate(outputs, start=1):
+    transforms = [None] * len(outputs)
+    for index in range(1, len(outputs) if register else 1):
         raise_if_cancelled(cancel)
-        array = resampled_onto(output, grid)
+        if progress:
+            progress(SR_SHARE, f"registering stack {index + 1} to stack 1")
+        transforms[index] = register_rigidly(outputs[0], outputs[index])
+        if log:
+            log(f"stack {index + 1} registered to stack 1: {describe_rigid(transforms[index])}")
+    arrays = []
+    for index, (output, transform) in enumerate(zip(outputs, transforms), start=1):
+        raise_if_cancelled(cancel)
+        array = resampled_onto(output, grid, transform)
         if not np.isfinite(array).any():
             raise InputVolumeError(f"stack {index} does not overlap the first stack's field of view; fuse stacks of "
                                    "the same scan session")
         arrays.append(array)
-    fused = fuse_on_grid(arrays, (measured_band_weight(grid, stack) for stack in stacks))
+    fused = fuse_on_grid(arrays, (measured_band_weight(grid, stack, transform=transform)
+                                  for stack, transform in zip(stacks, transforms)))
     value_range = np.array([min(np.nanmin(s.array) for s in stacks), max(np.nanmax(s.array) for s in stacks)])
     clamp_to_input_range(fused, value_range, per_stack[0].clamp)
     if progress:

@@ -305,6 +305,10 @@ def test_stacks_are_fused_in_the_background_with_their_transforms_applied(scene,
     assert reports == sorted(reports) and reports[-1] == 1.0
     with pytest.raises(ValueError, match="at least two stacks"):
         logic.startFusion([first], model="bspline", device="cpu", python=sys.executable)
+    registering = logic.startFusion([first, moved], model="bspline", device="cpu", python=sys.executable, register=True)
+    assert registering.command()[-1] == "--register"
+    assert registering.wait(timeout=TIMEOUT) == registering.COMPLETED, registering.errorMessage
+    assert any("stack 2 registered to stack 1" in line for line in registering.log), registering.log
 
 
 def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):

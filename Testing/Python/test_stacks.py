@@ -178,3 +178,35 @@ def test_an_oblique_stack_is_placed_and_weighted_by_its_own_slice_direction():
     score = lambda a: psnr(a[centre_box], hr.array[centre_box], data_range=float(np.ptp(hr.array)))  # noqa: E731
     # less than an aligned stack adds: the tilted series was itself resampled from the truth, and is resampled back
     assert score(fused.array) > score(alone) + 0.3, (score(fused.array), score(alone))
+
+
+def test_a_stack_acquired_after_the_patient_moved_is_registered_before_fusing(tmp_path, capsys):
+    import SimpleITK as sitk
+
+    hr = Volume(isotropic_texture((64, 64, 64)), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0))
+    motion = sitk.Euler3DTransform()
+    motion.SetCenter(hr.index_to_world(np.array(hr.size) / 2).tolist())
+    motion.SetRotation(0.0, 0.0, np.deg2rad(3.0))
+    motion.SetTranslation((2.0, -1.5, 1.0))
+    moved = Volume.from_sitk(sitk.Resample(hr.to_sitk(), hr.to_sitk(), motion, sitk.sitkBSpline, 0.0))
+    axial = thick_slice_degrade(hr, 2, 4, "gaussian", 4.0)
+    sagittal, moved_sagittal = (thick_slice_degrade(v, 0, 4, "gaussian", 4.0) for v in (hr, moved))
+    inner = (slice(12, -12),) * 3
+    score = lambda v: psnr(v.array[inner], hr.array[inner], data_range=float(np.ptp(hr.array)))  # noqa: E731
+    aligned = score(fuse_stacks([axial, sagittal], "bspline", CPU))
+    unregistered = score(fuse_stacks([axial, moved_sagittal], "bspline", CPU))
+    said = []
+    registered = score(fuse_stacks([axial, moved_sagittal], "bspline", CPU, register=True, log=said.append))
+    assert unregistered < aligned - 3.0  # 3 degrees and 2.7 mm ruin the fusion
+    assert registered > aligned - 0.5, (registered, aligned)
+    angle = float(said[0].split(": ")[1].split(" degrees")[0])
+    assert said[0].startswith("stack 2 registered to stack 1") and abs(angle - 3.0) < 0.5
+    # the command line
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import write_volume
+
+    write_volume(axial, tmp_path / "axial.nrrd")
+    write_volume(moved_sagittal, tmp_path / "sagittal.nrrd")
+    assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "sagittal.nrrd"), str(tmp_path / "out.nrrd"),
+                 "--model", "bspline", "--register", "--progress", "none"]) == 0
+    assert "stack 2 registered to stack 1: " in capsys.readouterr().out
