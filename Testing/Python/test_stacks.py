@@ -181,14 +181,10 @@ def test_an_oblique_stack_is_placed_and_weighted_by_its_own_slice_direction():
 
 
 def test_a_stack_acquired_after_the_patient_moved_is_registered_before_fusing(tmp_path, capsys):
-    import SimpleITK as sitk
+    from SuperResolution3DLib.inference.stacks import rigidly_moved
 
     hr = Volume(isotropic_texture((64, 64, 64)), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0))
-    motion = sitk.Euler3DTransform()
-    motion.SetCenter(hr.index_to_world(np.array(hr.size) / 2).tolist())
-    motion.SetRotation(0.0, 0.0, np.deg2rad(3.0))
-    motion.SetTranslation((2.0, -1.5, 1.0))
-    moved = Volume.from_sitk(sitk.Resample(hr.to_sitk(), hr.to_sitk(), motion, sitk.sitkBSpline, 0.0))
+    moved = rigidly_moved(hr, (0.0, 0.0, 3.0), (2.0, -1.5, 1.0))
     axial = thick_slice_degrade(hr, 2, 4, "gaussian", 4.0)
     sagittal, moved_sagittal = (thick_slice_degrade(v, 0, 4, "gaussian", 4.0) for v in (hr, moved))
     inner = (slice(12, -12),) * 3

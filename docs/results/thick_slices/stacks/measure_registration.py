@@ -10,26 +10,18 @@ then the scan's own).
 import os
 import sys
 
-import numpy as np
-import SimpleITK as sitk
-
-from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.io import read_volume
 from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, prepare_hr_volume, scoring_mask
 from SuperResolution3DLib.evaluation.metrics import psnr
-from SuperResolution3DLib.inference.stacks import fuse_stacks
+from SuperResolution3DLib.inference.stacks import fuse_stacks, rigidly_moved
 
 
 def main(paths) -> int:
     for path in paths:
         settings = EvaluationSettings(crop=(96, 112, 96), shift_to_zero=True, interior=8)
         hr = prepare_hr_volume(read_volume(path), settings)
-        motion = sitk.Euler3DTransform()
-        motion.SetCenter(hr.index_to_world(np.array(hr.size) / 2).tolist())
-        motion.SetRotation(0.0, 0.0, np.deg2rad(3.0))
-        motion.SetTranslation((2.0, -1.5, 1.0))
-        moved = Volume.from_sitk(sitk.Resample(hr.to_sitk(), hr.to_sitk(), motion, sitk.sitkBSpline, 0.0))
+        moved = rigidly_moved(hr, (0.0, 0.0, 3.0), (2.0, -1.5, 1.0))
         axial = thick_slice_degrade(hr, 2, 4, "gaussian", 4.0)
         mask = scoring_mask(hr.array, settings)
         data_range = float(hr.array.max() - hr.array.min())
