@@ -189,18 +189,16 @@ def known_slices(settings, recorded, thick, learned_through_plane: bool):
     will give back the slices, or why the user's ``--slice-profile`` is not used."""
     from dataclasses import replace
 
-    from SuperResolution3DLib.data.acquisition import settings_with_known_profile
+    from SuperResolution3DLib.data.acquisition import known_slices_sentence, settings_with_known_profile
 
     declared = settings.slice_profile
     if thick is None or not learned_through_plane:
         why = "the input has no thick-slice axis" if thick is None else "the model is not a learned through-plane model"
         return replace(settings, slice_profile=None), (f"--slice-profile {declared}: not used, {why}" if declared else "")
     settings, taken = settings_with_known_profile(settings, recorded, thick.axis, thick.thickness)
-    if declared is None and not taken:
-        return settings, ""
-    thickness = settings.slice_thickness
-    return settings, "output made to give back the slices: " + (taken or f"{declared} slices {thickness:g} slice "
-                                                                 f"spacing{'' if thickness == 1 else 's'} thick (--slice-profile)")
+    if declared is None:
+        return settings, taken
+    return settings, known_slices_sentence(declared, settings.slice_thickness, "--slice-profile")
 
 
 def device_and_precision_text(settings) -> str:
@@ -307,19 +305,16 @@ def command_fuse(args: argparse.Namespace) -> int:
 
 
 def stack_settings(settings, path, stack, index: int, model_name: str):
-    """A stack's settings for ``sr3d fuse``: the slice profile its file records exactly (``sr3d degrade``'s note) where
-    ``--slice-profile`` named none, said on stdout."""
+    """A stack's settings for ``sr3d fuse``, as ``known_slices`` makes them for ``sr3d predict`` (the profile its file
+    records, or ``--slice-profile``), said on stdout."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.data.acquisition import recorded_slice_profile, settings_with_known_profile
+    from SuperResolution3DLib.data.acquisition import recorded_slice_profile
 
-    thick = find_thick_slices(stack.spacing)
-    if model_name in INTERPOLATION_MODES:
-        return settings
-    settings, taken = settings_with_known_profile(settings, recorded_slice_profile(path), thick.axis, thick.thickness)
-    if taken or settings.slice_profile:
-        print(f"stack {index}: output made to give back the slices: "
-              + (taken or f"{settings.slice_profile} slices {settings.slice_thickness:g} slice spacings thick (--slice-profile)"))
+    settings, said = known_slices(settings, recorded_slice_profile(path), find_thick_slices(stack.spacing),
+                                  model_name not in INTERPOLATION_MODES)
+    if said:
+        print(f"stack {index}: {said}")
     return settings
 
 

@@ -49,5 +49,5 @@ def sliceNotes(recorded, thick, card):
     from SuperResolution3DLib.inference.thick_slices import slice_thickness_note
 
     _, known = settings_with_known_profile(InferenceSettings(), recorded, thick.axis, thick.thickness)
-    notes = [slice_thickness_note(recorded, thick, card), known and f"output made to give back the slices: {known}"]
+    notes = [slice_thickness_note(recorded, thick, card), known]
     return "".join(f"; {note}" for note in notes if note)

@@ -141,10 +141,16 @@ def adaptation_thickness(recorded: Optional[RecordedSliceProfile], thick_axis: i
     return float(min(3.0, max(0.2, recorded.thickness_mm / slice_spacing)))
 
 
+def known_slices_sentence(profile: str, thickness: float, source: str) -> str:
+    """What ``sr3d predict``, ``sr3d fuse`` and the Slicer panel say when an output is made to give back its slices."""
+    return (f"output made to give back the slices: {profile} slices {thickness:.3g} slice "
+            f"spacing{'' if thickness == 1 else 's'} thick ({source})")
+
+
 def settings_with_known_profile(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int,
                                 slice_spacing: float):
     """``settings`` (``InferenceSettings``) with the slice profile and thickness that the scan records exactly (``sr3d
-    degrade``'s note) where the user declared none, and a sentence saying so (``""`` when nothing was taken). An
+    degrade``'s note) where the user declared none, and ``known_slices_sentence`` (``""`` when nothing was taken). An
     acquisition type (DICOM MR 3D: ``sinc``) is not taken: the scanner's filters make its profile a guess."""
     from dataclasses import replace
 
@@ -152,7 +158,7 @@ def settings_with_known_profile(settings, recorded: Optional[RecordedSliceProfil
         return settings, ""
     thickness = adaptation_thickness(recorded, thick_axis, slice_spacing) or 1.0
     return (replace(settings, slice_profile=recorded.profile, slice_thickness=thickness),
-            f"{recorded.profile} slices {thickness:.3g} slice spacing{'' if thickness == 1 else 's'} thick ({recorded.source})")
+            known_slices_sentence(recorded.profile, thickness, recorded.source))
 
 
 def adaptation_with_record(settings, recorded: Optional[RecordedSliceProfile], thick_axis: int, slice_spacing: float):

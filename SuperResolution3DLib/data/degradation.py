@@ -123,3 +123,13 @@ def resample_axis(volume: Volume, axis: int, spacing: float) -> Volume:
     resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkBSpline, volume.origin, new_spacing,
                               volume.direction, 0.0, sitk.sitkFloat32)
     return Volume.from_sitk(resampled)
+
+
+def resampled_onto(volume: Volume, grid: Volume, transform=None) -> np.ndarray:
+    """``volume``'s values on ``grid``'s voxels (``[z, y, x]`` float32; cubic B-spline; ``transform``: a SimpleITK
+    transform from ``grid``'s world points to ``volume``'s, e.g. a registration's), NaN where it does not reach."""
+    import SimpleITK as sitk
+
+    image = sitk.Resample(volume.to_sitk(), grid.to_sitk(), transform or sitk.Transform(), sitk.sitkBSpline,
+                          float("nan"), sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(image)

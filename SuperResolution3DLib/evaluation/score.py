@@ -70,11 +70,9 @@ def on_reference_grid(output: Volume, reference: Volume, resample: bool) -> Tupl
             f"{tuple(round(o, 3) for o in output.origin)}) is not the reference's (spacing "
             f"{tuple(round(s, 4) for s in reference.spacing)}, origin {tuple(round(o, 3) for o in reference.origin)}); "
             "add --resample to resample it onto the reference's grid (cubic B-spline) before scoring")
-    import SimpleITK as sitk
+    from SuperResolution3DLib.data.degradation import resampled_onto
 
-    resampled = sitk.Resample(output.to_sitk(), reference.to_sitk(), sitk.Transform(), sitk.sitkBSpline, float("nan"),
-                              sitk.sitkFloat32)
-    array = sitk.GetArrayFromImage(resampled)
+    array = resampled_onto(output, reference)
     covered = np.isfinite(array)
     if not covered.any():
         raise InputVolumeError("the output does not overlap the reference; score an output of the same scan")

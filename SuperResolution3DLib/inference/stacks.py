@@ -21,6 +21,7 @@ from SuperResolution3DLib.core.anisotropy import find_thick_slices
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.degradation import resampled_onto
 
 FUSION_EPSILON = 0.01  # weight of a stack at frequencies it did not measure (docs/results.md)
 SR_SHARE = 0.95  # of the progress bar, for super-resolving the stacks
@@ -60,16 +61,6 @@ def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float
     return Volume(np.zeros(size[::-1], dtype=np.float32), (float(spacing),) * 3, first.origin, first.direction)
 
 
-def resampled_onto(volume: Volume, grid: Volume, transform=None) -> np.ndarray:
-    """``volume`` resampled onto ``grid`` (cubic B-spline; ``transform``: a SimpleITK transform from ``grid``'s world
-    points to ``volume``'s, e.g. ``register_rigidly``'s), NaN where it does not reach."""
-    import SimpleITK as sitk
-
-    image = sitk.Resample(volume.to_sitk(), grid.to_sitk(), transform or sitk.Transform(), sitk.sitkBSpline,
-                          float("nan"), sitk.sitkFloat32)
-    return sitk.GetArrayFromImage(image)
-
-
 def register_rigidly(fixed: Volume, moving: Volume):
     """The rigid transform (SimpleITK ``Euler3DTransform``) from ``fixed``'s world points to the matching points of
     ``moving`` (a stack acquired after the patient moved), by Mattes mutual information over three resolutions (8, 4
@@ -107,7 +98,7 @@ def rigidly_moved(volume: Volume, degrees=(0.0, 0.0, 0.0), shift_mm=(0.0, 0.0, 0
     motion.SetCenter([float(v) for v in volume.index_to_world(np.array(volume.size) / 2)])
     motion.SetRotation(*(float(np.deg2rad(d)) for d in degrees))
     motion.SetTranslation([float(v) for v in shift_mm])
-    return Volume.from_sitk(sitk.Resample(volume.to_sitk(), volume.to_sitk(), motion, sitk.sitkBSpline, 0.0))
+    return volume.with_array(np.nan_to_num(resampled_onto(volume, volume, motion), nan=0.0))
 
 
 def describe_rigid(transform) -> str:
@@ -119,7 +110,7 @@ def describe_rigid(transform) -> str:
 
 def measured_band_weight(grid: Volume, stack: Volume, epsilon: float = FUSION_EPSILON, transform=None) -> np.ndarray:
     """Per frequency of ``grid``'s real FFT: 1 where ``stack`` measured it (its component along the stack's slice
-    direction within the slices' Nyquist band), ``epsilon`` elsewhere. ``transform``: as for ``resampled_onto``
+    direction within the slices' Nyquist band), ``epsilon`` elsewhere. ``transform``: as for ``data.degradation.resampled_onto``
     (its rotation turns the slice direction into ``grid``'s frame)."""
     thick = find_thick_slices(stack.spacing)
     across = stack.direction_matrix[:, thick.axis]  # the stack's slice direction in world space
@@ -186,12 +177,12 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
                  else load_model(DEFAULT_THICK_SLICE_MODEL_NAME if model == "default" else model))
     if not is_through_plane(model.scale):
         raise InputVolumeError(f"fusing needs a through-plane model (scale 1,1,f); this one has scale {tuple(model.scale)}")
-    outputs, grid = [], None
+    outputs = []
     for index, stack in enumerate(stacks):
         share = (lambda k: lambda fraction, message: progress(SR_SHARE * (k + fraction) / len(stacks),
                                                               f"stack {k + 1}/{len(stacks)}: {message}"))(index)
         outputs.append(super_resolve_thick_slices(stack, model, per_stack[index], share if progress else None, cancel))
-        grid = grid if grid is not None else output_grid(outputs[0], stacks, spacing)
+    grid = output_grid(outputs[0], stacks, spacing)
     if progress:
         progress(SR_SHARE, "fusing the stacks")
     transforms = [None] * len(outputs)

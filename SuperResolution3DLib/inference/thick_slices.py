@@ -165,6 +165,7 @@ def consistent_with_slices(result: Volume, slices: Volume, model, settings: Opti
     if not (np.isfinite(result.array).all() and np.isfinite(measured).all()):
         warnings.warn("the output was not made consistent with the slices: the input has NaN or infinite voxels")
         return result
+
     def on_rows(fraction: float) -> None:
         raise_if_cancelled(cancel)
         if progress is not None:

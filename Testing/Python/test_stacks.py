@@ -6,9 +6,10 @@ import pytest
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.degradation import resampled_onto
 from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 from SuperResolution3DLib.evaluation.metrics import psnr
-from SuperResolution3DLib.inference.stacks import FUSION_EPSILON, fuse_stacks, measured_band_weight, resampled_onto
+from SuperResolution3DLib.inference.stacks import FUSION_EPSILON, fuse_stacks, measured_band_weight
 from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
 from SuperResolution3DLib.models.files import interpolation_model
 from test_adaptation import isotropic_texture, tiny_thick_model

@@ -23,7 +23,8 @@ from SuperResolution3DLib.data.io import read_volume
 from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
 from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, prepare_hr_volume, scoring_mask
 from SuperResolution3DLib.evaluation.metrics import psnr, ssim
-from SuperResolution3DLib.inference.stacks import fuse_on_grid, measured_band_weight, resampled_onto
+from SuperResolution3DLib.data.degradation import resampled_onto
+from SuperResolution3DLib.inference.stacks import fuse_on_grid, measured_band_weight
 from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
 from SuperResolution3DLib.models.files import interpolation_model, load_model
 
