@@ -181,6 +181,7 @@ def test_an_oblique_stack_is_placed_and_weighted_by_its_own_slice_direction():
     assert score(fused.array) > score(alone) + 0.3, (score(fused.array), score(alone))
 
 
+@pytest.mark.filterwarnings("ignore:stack 2 agrees poorly")  # the moved stack, and fine texture after registration
 def test_a_stack_acquired_after_the_patient_moved_is_registered_before_fusing(tmp_path, capsys):
     from SuperResolution3DLib.inference.stacks import rigidly_moved
 
@@ -207,3 +208,35 @@ def test_a_stack_acquired_after_the_patient_moved_is_registered_before_fusing(tm
     assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "sagittal.nrrd"), str(tmp_path / "out.nrrd"),
                  "--model", "bspline", "--register", "--progress", "none"]) == 0
     assert "stack 2 registered to stack 1: " in capsys.readouterr().out
+
+
+def test_a_stack_of_another_contrast_or_moved_is_warned_about(tmp_path, capsys):
+    import warnings
+
+    from SuperResolution3DLib.inference.stacks import rigidly_moved
+
+    z, y, x = np.meshgrid(*[np.linspace(-1, 1, 64)] * 3, indexing="ij")
+    head = 60.0 * (x**2 / 0.8 + y**2 / 0.6 + z**2 / 0.7 < 1) - 30.0 * ((x - 0.2) ** 2 + y**2 + z**2 < 0.15)
+    hr = Volume((head + 0.3 * isotropic_texture((64, 64, 64))).astype(np.float32), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0))
+    axial, sagittal = stacks_of(hr, (2, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one contrast, in place: no warning
+        fuse_stacks([axial, sagittal], "bspline", CPU)
+    other_contrast = sagittal.with_array((sagittal.array.max() - sagittal.array).astype(np.float32))  # bright <-> dark
+    with pytest.warns(UserWarning, match=r"stack 2 agrees poorly with stack 1 \(correlation -[01]\.\d\d.*--register"):
+        fuse_stacks([axial, other_contrast], "bspline", CPU)
+    moved = thick_slice_degrade(rigidly_moved(hr, (0.0, 4.0, 10.0), (6.0, -5.0, 4.0)), 0, 4, "gaussian", 4.0)
+    with pytest.warns(UserWarning, match="stack 2 agrees poorly"):
+        fuse_stacks([axial, moved], "bspline", CPU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # registered first, the moved stack agrees again
+        fuse_stacks([axial, moved], "bspline", CPU, register=True)
+    # the command line says it as sr3d's other warnings
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import write_volume
+
+    write_volume(axial, tmp_path / "axial.nrrd")
+    write_volume(other_contrast, tmp_path / "t2.nrrd")
+    assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "t2.nrrd"), str(tmp_path / "out.nrrd"),
+                 "--model", "bspline", "--progress", "none"]) == 0
+    assert "sr3d fuse: warning: stack 2 agrees poorly with stack 1" in capsys.readouterr().err
