@@ -29,6 +29,7 @@ from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrix
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
 from SuperResolution3DHelpers.process import SuperResolutionProcess, jobError, sliceOptions
+from SuperResolution3DHelpers.texts import acknowledgementText, helpText
 
 try:
     from slicer.i18n import tr as _
@@ -38,10 +39,6 @@ except ImportError:  # Slicer < 5.4
 
 
 ensureLibraryImportable()
-PAPER_CITATION = (
-    "Ha J, Wang N, Maharjan S, Zhang X. 3D Volumetric Super-Resolution in Radiology Using 3D RRDB-GAN. "
-    "arXiv:2402.04171 (2024)."
-)
 
 
 def modelCards():
@@ -93,32 +90,8 @@ class SuperResolution3D(ScriptedLoadableModule):
         self.parent.categories = [_("Filtering")]
         self.parent.dependencies = []
         self.parent.contributors = ["SuperResolution3D contributors"]
-        self.parent.helpText = _("""
-Makes a CT or MRI volume 4x sharper along every axis with a 3D RRDB network (the generator of the
-3D RRDB-GAN). The output overlays the input exactly (same origin and directions, spacing / 4) and keeps
-its intensity units.
-<ol>
-<li>Pick the <b>input volume</b> (a 3D scalar volume; not a label map or a color/vector volume).</li>
-<li>Leave <b>output volume</b> on "Create new volume" (it is named after the input and the scale), or pick one to overwrite.</li>
-<li>Pick a <b>model</b>: a bundled model, an interpolation baseline, or a model file (.json + .safetensors)
-from disk. Its card (scale, training data, metrics) is shown below it.</li>
-<li>Optionally enable <b>region of interest</b> and pick a Markups ROI: only that box is super-resolved,
-which is much faster and needs far less memory (the whole 4x output has 64x the voxels of the input).</li>
-<li><b>Device</b>: auto uses CUDA when available, else the CPU. Advanced: window (input voxels per
-network call; auto: on the CPU the largest that fits a quarter of the free memory, 64 on a GPU), overlap, batch and
-precision (fp16 on CUDA only; bf16 on CUDA or a CPU with native bf16).</li>
-<li>Press <b>Apply</b>. The work runs in a separate process: Slicer stays responsive and Apply turns into
-Cancel. The result is shown with the input as foreground for comparison.</li>
-</ol>
-On first use the required Python packages (PyTorch, MONAI, safetensors...) are listed and installed only
-after you confirm. From the Python console:
-<pre>logic = slicer.util.getModuleLogic("SuperResolution3D")
-out = logic.process(slicer.util.getNode("MRHead"), device="cpu")</pre>
-""")
-        self.parent.acknowledgementText = _(
-            "The network follows the 3D RRDB-GAN of: " + PAPER_CITATION
-            + " Built on MONAI, PyTorch and the 3D Slicer extension template."
-        )
+        self.parent.helpText = helpText()
+        self.parent.acknowledgementText = acknowledgementText()
 
 
 # Logic ----------------------------------------------------------------------------------------------

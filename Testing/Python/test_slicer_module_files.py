@@ -137,6 +137,8 @@ def test_every_file_the_module_reads_at_run_time_is_installed():
     assert {"SuperResolution3D.py", "Resources/Icons/SuperResolution3D.png", "Resources/UI/SuperResolution3D.ui",
             "requirements.txt", "SuperResolution3DLib/*.py", "Resources/Models/*.json",
             "Resources/Models/*.safetensors"} <= installed, installed
+    helpers = {f"SuperResolution3DHelpers/{path.name}" for path in (MODULE_DIR / "SuperResolution3DHelpers").glob("*.py")}
+    assert helpers - installed == set(), f"helper files the module imports but CMake does not install: {helpers - installed}"
     source = module_source()
     for relative in re.findall(r'resourcePath\("([^"]+)"\)', source):
         assert f"Resources/{relative}" in installed, relative
