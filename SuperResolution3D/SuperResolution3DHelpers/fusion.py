@@ -30,6 +30,37 @@ def worldVolumeNode(volumeNode):
     return world
 
 
+def fusionStackNodes(inputNode, checkedNodes):
+    """The stacks the panel fuses, in order: the input volume first (the result has its field of view and direction),
+    then the ticked ones, each once."""
+    stacks = []
+    for node in [inputNode, *checkedNodes]:
+        if node is not None and all(node.GetID() != other.GetID() for other in stacks):
+            stacks.append(node)
+    return stacks
+
+
+def fusionModel(logic, model, firstStack):
+    """The model the panel fuses with: the selected one where it works across slices (a through-plane model or an
+    interpolation), else ``default`` (the bundled through-plane model: an isotropic model cannot fuse stacks)."""
+    try:
+        return model if model and logic.throughPlane(firstStack, model) else "default"
+    except Exception:  # noqa: BLE001 - an unreadable model file: the bundled one, and the card shows the error
+        return "default"
+
+
+def fusionReadiness(logic, stackNodes):
+    """``(ready, reason)`` for the panel's Fuse button: two or more stacks, each with thick slices."""
+    if not stackNodes:
+        return False, "Select an input volume: the first stack"
+    if len(stackNodes) < 2:
+        return False, "Tick at least one other stack of the same session"
+    for node in stackNodes:
+        if logic.thickSlices(node) is None:
+            return False, f"'{node.GetName()}' has no thick slices: fusing combines thick-slice stacks"
+    return True, f"Fuse {len(stackNodes)} stacks into one isotropic volume on the field of view of '{stackNodes[0].GetName()}'"
+
+
 class FusionProcess(SuperResolutionProcess):
     """``sr3d fuse`` of several stack nodes in a separate process: progress, cancel and the result as for one input."""
 

@@ -39,6 +39,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._detection = None
         self._deviceInfo = None
         self._pollTimer = None
+        self._lastStart = None  # startJob or startFusion: what an installation or a retry on the CPU goes on with
 
     ADAPTATION_PROFILE_LABELS = {"auto": _("auto (as recorded, else estimated)"),
                                  "mixed": _("mixed (those the model trained on)"),
@@ -72,6 +73,9 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         for selector in (self.ui.inputSelector, self.ui.outputSelector, self.ui.roiSelector):
             selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateParameterNodeFromGUI)
+        self.ui.stacksSelector.connect("checkedNodesChanged()", self.updateParameterNodeFromGUI)
+        self.ui.registerStacksCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
         self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.modelFileButton.connect("clicked(bool)", self.onBrowseModelFile)
         self.ui.roiCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
@@ -165,6 +169,10 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.adaptThicknessSpinBox.value = float(node.GetParameter("AdaptSliceThickness") or defaults["AdaptSliceThickness"])
             self.ui.outputSliceSpacingSpinBox.value = float(node.GetParameter("OutputSliceSpacing") or defaults["OutputSliceSpacing"])
             self.ui.adaptSavePathLineEdit.text = node.GetParameter("AdaptSaveModel") or ""
+            stackIDs = {node.GetNthNodeReferenceID("FusionStack", n) for n in range(node.GetNumberOfNodeReferences("FusionStack"))}
+            for volume in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
+                self.ui.stacksSelector.setCheckState(volume, qt.Qt.Checked if volume.GetID() in stackIDs else qt.Qt.Unchecked)
+            self.ui.registerStacksCheckBox.checked = node.GetParameter("RegisterStacks") == "true"
         finally:
             self._updatingGUI = False
         self.updateApplyButton()
@@ -196,6 +204,10 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node.SetParameter("AdaptSliceThickness", str(self.ui.adaptThicknessSpinBox.value))
             node.SetParameter("OutputSliceSpacing", str(self.ui.outputSliceSpacingSpinBox.value))
             node.SetParameter("AdaptSaveModel", self.ui.adaptSavePathLineEdit.text.strip())
+            node.RemoveNodeReferenceIDs("FusionStack")
+            for stack in self.ui.stacksSelector.checkedNodes():
+                node.AddNodeReferenceID("FusionStack", stack.GetID())
+            node.SetParameter("RegisterStacks", "true" if self.ui.registerStacksCheckBox.checked else "false")
         finally:
             node.EndModify(wasModifying)
 
@@ -206,6 +218,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             comboBox.setCurrentIndex(index)
 
     def updateApplyButton(self):
+        self.updateFuseButton()
         if self._job is not None:
             self.ui.applyButton.text = _("Cancel")
             self.ui.applyButton.toolTip = _("Stop the running super-resolution (the scene is left as it was)")
@@ -239,6 +252,18 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.outputSliceSpacingSpinBox.enabled = throughPlane  # also for an interpolation baseline
         if description:
             self.ui.statusLabel.text = description
+
+    def fusionStacks(self):
+        from .fusion import fusionStackNodes
+
+        return fusionStackNodes(self.ui.inputSelector.currentNode(), self.ui.stacksSelector.checkedNodes())
+
+    def updateFuseButton(self):
+        from .fusion import fusionReadiness
+
+        ready, reason = fusionReadiness(self.logic, self.fusionStacks())
+        self.ui.fuseButton.enabled = ready and self._job is None
+        self.ui.fuseButton.toolTip = _("Running: Apply is Cancel") if self._job is not None else reason
 
     def outputSliceSpacing(self, enabled):
         """The spin box's spacing in mm, or None for "in-plane" (0) or an input it does not apply to."""
@@ -329,19 +354,27 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = _("Cancelled; the scene is unchanged.")
             self.onJobFinished()
             return
+        self.whenDependenciesReady(self.startJob)
+
+    def onFuseButton(self):
+        self.whenDependenciesReady(self.startFusion)
+
+    def whenDependenciesReady(self, start):
+        """``start(device)`` now, or after the missing Python packages are installed (one question first)."""
         self.updateParameterNodeFromGUI()
+        self._lastStart = start
         try:
             missing = self.logic.missingDependencies()
         except Exception as error:
             slicer.util.errorDisplay(_("Checking the Python packages failed: ") + str(error))
             return
-        if missing:  # one question, then the installation runs in the background with progress; Apply follows
+        if missing:  # one question, then the installation runs in the background with progress; the action follows
             if not slicer.util.confirmOkCancelDisplay(self.logic.dependencyConfirmationText(missing)):
                 self.ui.statusLabel.text = _("Python packages not installed: nothing was done.")
                 return
             self.startInstallation(missing)
             return
-        self.startJob(self.ui.deviceSelector.currentData or "auto")
+        start(self.ui.deviceSelector.currentData or "auto")
 
     def startInstallation(self, missing):
         from .installer import PackageInstallation
@@ -377,6 +410,26 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = str(error)
             slicer.util.errorDisplay(_("Super-resolution could not start: ") + str(error))
             return
+        self.onJobStarted()
+
+    def startFusion(self, device):
+        from .fusion import fusionModel
+
+        stacks = self.fusionStacks()
+        self.ui.progressBar.value = 0
+        self.ui.statusLabel.text = _("Writing the stacks...")
+        try:
+            self._job = self.logic.startFusion(
+                stacks, model=fusionModel(self.logic, self.ui.modelSelector.currentData, stacks[0]), device=device,
+                progress=self.onProgress, register=self.ui.registerStacksCheckBox.checked,
+                precision=self.ui.precisionSelector.currentData or "auto")
+        except Exception as error:  # a non-linear transform, a bad stack...: nothing was started or added
+            self.ui.statusLabel.text = str(error)
+            slicer.util.errorDisplay(_("Fusing the stacks could not start: ") + str(error))
+            return
+        self.onJobStarted()
+
+    def onJobStarted(self):
         self.ui.progressBar.setVisible(True)
         self.setInputsEnabled(False)
         self.updateApplyButton()
@@ -420,7 +473,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 _("The GPU ran out of memory even with batch 1 and the smallest window.\n\n"
                   "Run on the CPU instead? (slower, uses main memory)")
             ):
-                self.startJob("cpu")
+                (self._lastStart or self.startJob)("cpu")
                 return
             slicer.util.errorDisplay(_("Super-resolution failed: ") + job.errorMessage,
                                      detailedText="\n".join(job.log[-50:]))
@@ -429,7 +482,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if job.state == job.COMPLETED and not self.logic.missingDependencies():
             self.ui.statusLabel.text = _("Python packages installed in {seconds:.0f} s.").format(seconds=job.elapsed)
             self.startDeviceDetection()
-            self.startJob(self.ui.deviceSelector.currentData or "auto")
+            (self._lastStart or self.startJob)(self.ui.deviceSelector.currentData or "auto")
         elif job.state == job.CANCELLED:
             self.ui.statusLabel.text = _("Installation cancelled: nothing was done.")
         else:
@@ -445,5 +498,6 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateApplyButton()
 
     def setInputsEnabled(self, enabled):
-        for name in ("inputsCollapsibleButton", "modelCollapsibleButton", "advancedCollapsibleButton"):
+        for name in ("inputsCollapsibleButton", "modelCollapsibleButton", "advancedCollapsibleButton",
+                     "stacksCollapsibleButton"):
             getattr(self.ui, name).enabled = enabled

@@ -393,3 +393,61 @@ def test_each_run_in_the_warm_worker_reports_the_kept_ct_padding_in_the_status(s
     assert pids[0] == pids[1]
     plain = logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", python=sys.executable)
     assert plain.wait(timeout=TIMEOUT) == plain.COMPLETED and process.warningsText(plain) == ""
+
+
+class _Stand:
+    """A stand-in for one .ui widget: plain attributes, and the few calls the panel makes."""
+
+    def __init__(self, **attributes):
+        self.__dict__.update(dict(enabled=True, text="", toolTip="", checked=False, value=0), **attributes)
+
+    def currentNode(self):
+        return self.node
+
+    def checkedNodes(self):
+        return list(self.nodes)
+
+    def setVisible(self, visible):
+        self.visible = visible
+
+
+def test_the_panels_fuse_button_fuses_the_input_with_the_ticked_stacks(scene, logic, monkeypatch):
+    """The Widget's own Fuse path (Qt widgets stood in for): which stacks, which model, the result node."""
+    from SuperResolution3DHelpers.panel import SuperResolutionPanel
+
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+
+    hr = Volume(np.random.default_rng(1).random((24, 24, 24)).astype(np.float32), (1.0, 1.0, 1.0))
+    axial, coronal = (slicer.util.addVolumeFromArray(thick_slice_degrade(hr, axis, 4, "rect", 4.0).array,
+                                                     np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.diag(spacing + (1.0,)),
+                                                     name=name)
+                      for axis, spacing, name in ((2, (1.0, 1.0, 4.0), "Ax"), (1, (1.0, 4.0, 1.0), "Cor")))
+    panel = SuperResolutionPanel.__new__(SuperResolutionPanel)
+    panel._job, panel._lastStart = None, None
+    panel.logic = logic
+    panel.ui = type("UI", (), {})()
+    for name in ("fuseButton", "progressBar", "statusLabel", "registerStacksCheckBox"):
+        setattr(panel.ui, name, _Stand())
+    panel.ui.inputSelector = _Stand(node=axial)
+    panel.ui.stacksSelector = _Stand(nodes=[axial])
+    panel.ui.modelSelector = _Stand(currentData="sr3d_rrdb_x4_real_l1")  # isotropic: the fusion takes the default
+    panel.ui.precisionSelector = _Stand(currentData="fp32")
+    panel.updateFuseButton()
+    assert not panel.ui.fuseButton.enabled and "Tick at least one other stack" in panel.ui.fuseButton.toolTip
+    panel.ui.stacksSelector.nodes = [axial, coronal]
+    panel.updateFuseButton()
+    assert panel.ui.fuseButton.enabled and "Fuse 2 stacks" in panel.ui.fuseButton.toolTip
+
+    started = []
+    monkeypatch.setattr(panel, "onJobStarted", lambda: started.append(panel._job))
+    original = logic.startFusion
+    monkeypatch.setattr(logic, "startFusion", lambda stacks, **options: started.append(options) or original(
+        stacks, python=sys.executable, **dict(options, model="bspline")))  # bspline: seconds, not a network
+    panel.startFusion("cpu")
+    options, job = started
+    assert options["model"] == "default" and options["device"] == "cpu" and options["register"] is False
+    assert [node.GetName() for node in job.stackNodes] == ["Ax", "Cor"]
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    assert job.outputVolumeNode.GetName().startswith("Ax_fused")
+    assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)

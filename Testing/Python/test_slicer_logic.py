@@ -507,3 +507,30 @@ def test_the_panel_says_when_the_recorded_slices_overlap_more_than_the_model_tra
         assert description.endswith(f"output made to give back the slices: gaussian slices {thickness / 4:g} slice "
                                     f"spacing{'s' if noted else ''} thick (sr3d degrade's note in the file)"), description
         assert "they overlap" not in logic.inputDescription(node, adapt=True)  # adapting learns them: no note
+
+
+def test_the_panels_fuse_button_takes_the_input_first_and_a_model_that_works_across_slices(scene, logic):
+    from SuperResolution3DHelpers.fusion import fusionModel, fusionReadiness, fusionStackNodes
+
+    def stack(name, spacing):
+        return slicer.util.addVolumeFromArray(np.ones((6, 9, 10), np.float32), np.diag([-spacing[0], -spacing[1],
+                                                                                         spacing[2], 1.0]), name=name)
+
+    axial, coronal, sagittal = stack("Ax", (1, 1, 4)), stack("Cor", (1, 4, 1)), stack("Sag", (4, 1, 1))
+    iso = stack("Iso", (1, 1, 1))
+    assert [n.GetName() for n in fusionStackNodes(coronal, [axial, coronal, None, sagittal])] == ["Cor", "Ax", "Sag"]
+    assert fusionStackNodes(None, []) == []
+    assert fusionReadiness(logic, [])[0] is False
+    ready, reason = fusionReadiness(logic, [axial])
+    assert not ready and "Tick at least one other stack" in reason
+    ready, reason = fusionReadiness(logic, [axial, iso])
+    assert not ready and "'Iso' has no thick slices" in reason
+    ready, reason = fusionReadiness(logic, [axial, coronal, sagittal])
+    assert ready and reason == "Fuse 3 stacks into one isotropic volume on the field of view of 'Ax'"
+    # the panel's model where it works across slices, else the bundled through-plane model
+    assert fusionModel(logic, "bspline", axial) == "bspline"
+    assert fusionModel(logic, "sr3d_rrdb_thick_kspace_x4_l1", axial) == "sr3d_rrdb_thick_kspace_x4_l1"
+    assert fusionModel(logic, "sr3d_rrdb_x4_real_l1", axial) == "default"  # an isotropic model cannot fuse
+    assert fusionModel(logic, "/no/such/model.json", axial) == "default"
+    assert fusionModel(logic, None, axial) == "default"
+    assert logic.defaultParameters()["RegisterStacks"] == "false"

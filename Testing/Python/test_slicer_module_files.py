@@ -19,6 +19,7 @@ UI_FILE = MODULE_DIR / "Resources" / "UI" / "SuperResolution3D.ui"
 KNOWN_WIDGET_CLASSES = {
     "qMRMLWidget", "qMRMLNodeComboBox", "ctkCollapsibleButton", "QLabel", "QComboBox", "QPushButton",
     "QPlainTextEdit", "QCheckBox", "QSpinBox", "QDoubleSpinBox", "QProgressBar", "QLineEdit",
+    "qMRMLCheckableNodeComboBox",
 }
 
 
@@ -47,14 +48,17 @@ def test_ui_declares_every_widget_the_widget_class_uses():
 
 def test_ui_node_selectors_and_scene_connections():
     tree = ElementTree.parse(UI_FILE)
-    selectors = {w.get("name"): w for w in tree.iter("widget") if w.get("class") == "qMRMLNodeComboBox"}
-    assert set(selectors) == {"inputSelector", "outputSelector", "roiSelector"}
+    selectors = {w.get("name"): w for w in tree.iter("widget")
+                 if w.get("class") in ("qMRMLNodeComboBox", "qMRMLCheckableNodeComboBox")}
+    assert set(selectors) == {"inputSelector", "outputSelector", "roiSelector", "stacksSelector"}
 
     def node_types(widget):
         return [s.text for p in widget.findall("property") if p.get("name") == "nodeTypes" for s in p.iter("string")]
 
     assert node_types(selectors["inputSelector"]) == ["vtkMRMLScalarVolumeNode"]
     assert node_types(selectors["roiSelector"]) == ["vtkMRMLMarkupsROINode"]
+    assert node_types(selectors["stacksSelector"]) == ["vtkMRMLScalarVolumeNode"]
+    assert selectors["stacksSelector"].get("class") == "qMRMLCheckableNodeComboBox"
     connected = {c.findtext("receiver") for c in tree.iter("connection")
                  if c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"}
     assert connected == set(selectors)
