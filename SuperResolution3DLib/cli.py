@@ -292,9 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
-    predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder; or a cohort: "
+    predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh, .mnc or a DICOM folder; or a cohort: "
                          "a folder of volume files, a quoted glob or a .txt list (OUTPUT is then a folder)")
-    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd or .mha (never the input), or a folder "
+    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd, .mha or .mnc (never the input), or a folder "
                          "(an existing empty one, or a path ending in /) for a DICOM series")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     degrade = commands.add_parser("degrade", help="make an LR volume with the k-space degradation", description="k-space degradation of HR into LR (same origin, spacing x scale).")
     degrade.add_argument("hr", help="high-resolution input volume")
-    degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd or .mha)")
+    degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd, .mha or .mnc)")
     degrade.add_argument("--scale", type=_positive_triple("--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
     degrade.add_argument("--profile", default="kspace", choices=["kspace", *SLICE_PROFILES],
                          help="kspace: truncate the spectrum (the paper's, all axes); rect, trapezoid, gaussian: thick "
@@ -429,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "their headers (one session, no motion between them).")
     fuse.add_argument("stacks", nargs="+", metavar="STACK", help="thick-slice volumes (files or DICOM folders), the first "
                       "sets the field of view")
-    fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha)")
+    fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha, .mnc)")
     fuse.add_argument("--model", default="default", help="a through-plane model (default: the bundled one), or bspline / "
                       "trilinear / nearest for the same fusion without a network")
     fuse.add_argument("--spacing", type=_number(float, "--spacing", 1e-6), default=None, metavar="MM",

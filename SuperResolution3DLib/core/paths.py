@@ -16,7 +16,7 @@ from typing import List, Sequence, Union
 
 from SuperResolution3DLib.core.errors import TrainingConfigError
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mgz", ".mgh")  # volume files read (data.io)
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mgz", ".mgh", ".mnc")  # volume files read (data.io)
 SYNTHETIC_PREFIX = "synth:"
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -23,6 +23,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])  # RAS world (FreeSurfer, MINC, Slicer) to ITK's LPS world, and back
+
 Triple = Tuple[float, float, float]
 IDENTITY_DIRECTION: Tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 

@@ -1,8 +1,8 @@
 """Reading, checking and writing 3D volumes (SimpleITK based; imported where an ITK format is read or written).
 
 Inputs: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``,
-``.mhd``), FreeSurfer MGH (``.mgz``, ``.mgh``: ``data.mgh``) or a folder holding a DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd`` or
-``.mha``; the detached-header formats (``.nhdr``, ``.mhd``) are refused for output because
+``.mhd``), FreeSurfer MGH (``.mgz``, ``.mgh``: ``data.mgh``), MINC2 (``.mnc``: ``data.minc``) or a folder holding a
+DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha`` or ``.mnc``; the detached-header formats (``.nhdr``, ``.mhd``) are refused for output because
 they write a second data file that cannot be replaced atomically together with the header.
 
 Geometry (spacing, origin, direction) is carried through unchanged; see ``volume.py`` for the
@@ -32,6 +32,7 @@ from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import VOLUME_SUFFIXES
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, open_mgh
+from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, check_minc2, lps_from_minc, minc_from_lps
 from SuperResolution3DLib.data.nifti_length import nifti_length_problem
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
@@ -43,10 +44,10 @@ PACKED_EXTENSION = ".npz"
 HEADER_NOTES_KEY = "ITK_FileNotes"  # a line of notes every format keeps (NIfTI as descrip)
 
 INPUT_EXTENSIONS: Tuple[str, ...] = VOLUME_SUFFIXES
-OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha")
+OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha", ".mnc")
 NIFTI_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz")  # orthogonal grids only (ITK coerces a sheared one)
-SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh or a DICOM folder"
-SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha"
+SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh, .mnc or a DICOM folder"
+SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha, .mnc"
 
 
 def file_extension(path: PathLike) -> str:
@@ -81,6 +82,8 @@ def read_volume(path: PathLike) -> Volume:
     image = _read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     volume = _volume_from_image(image)
+    if file_extension(path) in MINC_EXTENSIONS:
+        volume = lps_from_minc(volume)
     if isinstance(source, DicomSeriesFiles) and source.step is not None:
         volume = _with_stack_step(path, source.step, volume)
     return volume
@@ -228,6 +231,8 @@ def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
         raise InputVolumeError(
             f"unsupported input file type {extension or '(none)'!r} for {path}; {SUPPORTED_INPUTS_TEXT}"
         )
+    if extension in MINC_EXTENSIONS:
+        check_minc2(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -436,7 +441,7 @@ def _umask() -> int:
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: Optional[str] = None) -> Path:
-    """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd or .mha file.
+    """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd, .mha or .mnc file.
 
     ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never). ``notes``: a line kept in
     the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters). Returns the written path.
@@ -451,7 +456,10 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
     if file_extension(path) in NIFTI_EXTENSIONS and not _orthogonal(volume.direction):
         raise InputVolumeError(f"cannot write {path.name}: NIfTI cannot hold this volume's sheared grid (gantry tilt); "
                                "write .nrrd, .mha or a DICOM folder")
-    image = volume.to_sitk()
+    image = (minc_from_lps(volume) if file_extension(path) in MINC_EXTENSIONS else volume).to_sitk()
+    if notes and file_extension(path) in MINC_EXTENSIONS:
+        warnings.warn(f"{path.name}: MINC does not keep the header note '{notes}'; write .nii.gz, .nrrd or .mha to "
+                      "keep it", UserWarning, stacklevel=2)
     if notes:
         image.SetMetaData(HEADER_NOTES_KEY, notes)
     try:

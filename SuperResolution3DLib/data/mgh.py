@@ -19,7 +19,7 @@ from typing import Tuple
 import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
-from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.core.volume import RAS_TO_LPS, Volume
 
 MGH_EXTENSIONS: Tuple[str, ...] = (".mgz", ".mgh")  # also in core.paths.VOLUME_SUFFIXES, the files read
 HEADER_BYTES = 284
@@ -27,7 +27,6 @@ _TYPES = {0: ">u1", 1: ">i4", 3: ">f4", 4: ">i2"}  # MRI_UCHAR, MRI_INT, MRI_FLO
 _HEADER = np.dtype([("version", ">i4"), ("dims", ">i4", (4,)), ("type", ">i4"), ("dof", ">i4"), ("good_ras", ">i2"),
                     ("spacing", ">f4", (3,)), ("mdc", ">f4", (3, 3)), ("c_ras", ">f4", (3,))])
 CORONAL_MDC = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rows: x, y, z axes in RAS
-RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 @dataclass(frozen=True)
