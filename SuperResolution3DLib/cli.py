@@ -92,9 +92,11 @@ def _box_option(option: str, what: str) -> Callable[[str], tuple]:
 
 
 def command_degrade(args: argparse.Namespace) -> int:
+    import warnings
+
     from SuperResolution3DLib.core.scale import thick_axis_of
     from SuperResolution3DLib.data.degradation import kspace_degrade
-    from SuperResolution3DLib.data.io import check_output_path, read_volume, validate_volume, write_volume
+    from SuperResolution3DLib.data.io import check_output_path, keeps_notes, read_volume, validate_volume, write_volume
 
     check_output_path(args.hr, args.lr)
     axis = thick_axis_of(args.scale)
@@ -116,6 +118,9 @@ def command_degrade(args: argparse.Namespace) -> int:
     # the model by the profile, --adapt assumes the thickness
     notes = None if axis is None else slice_profile_note("sinc" if args.profile == "kspace" else args.profile,
                                                          args.thickness if args.thickness is not None else lr.spacing[axis])
+    if notes and not keeps_notes(args.lr):
+        warnings.warn(f"{args.lr} keeps no header note, so sr3d predict will not know how these slices were made: write "
+                      ".nii.gz, .nrrd or .mha, or tell it (--slice-profile, --slice-thickness)", UserWarning)
     write_volume(lr, args.lr, notes=notes)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
     return 0
@@ -294,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="super-resolve a volume", description="Super-resolve INPUT with a model and write OUTPUT.")
     predict.add_argument("input", help="input volume: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh, .mnc or a DICOM folder; or a cohort: "
                          "a folder of volume files, a quoted glob or a .txt list (OUTPUT is then a folder)")
-    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd, .mha or .mnc (never the input), or a folder "
+    predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd, .mha, .mnc, .mgz or .mgh (never the input), or a folder "
                          "(an existing empty one, or a path ending in /) for a DICOM series")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
@@ -349,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     degrade = commands.add_parser("degrade", help="make an LR volume with the k-space degradation", description="k-space degradation of HR into LR (same origin, spacing x scale).")
     degrade.add_argument("hr", help="high-resolution input volume")
-    degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd, .mha or .mnc)")
+    degrade.add_argument("lr", help="low-resolution output volume (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz or .mgh)")
     degrade.add_argument("--scale", type=_positive_triple("--scale"), default=(4, 4, 4), help="4, or per axis x,y,z such as 1,1,4 (default: 4)")
     degrade.add_argument("--profile", default="kspace", choices=["kspace", *SLICE_PROFILES],
                          help="kspace: truncate the spectrum (the paper's, all axes); rect, trapezoid, gaussian: thick "
@@ -429,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "their headers (one session, no motion between them).")
     fuse.add_argument("stacks", nargs="+", metavar="STACK", help="thick-slice volumes (files or DICOM folders), the first "
                       "sets the field of view")
-    fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha, .mnc)")
+    fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh)")
     fuse.add_argument("--model", default="default", help="a through-plane model (default: the bundled one), or bspline / "
                       "trilinear / nearest for the same fusion without a network")
     fuse.add_argument("--spacing", type=_number(float, "--spacing", 1e-6), default=None, metavar="MM",

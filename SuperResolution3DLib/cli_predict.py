@@ -279,7 +279,7 @@ def command_fuse(args: argparse.Namespace) -> int:
     for stack in args.stacks:  # refusals before torch is imported
         inspect_input(stack)
     if is_dicom_output(args.output):
-        raise InputVolumeError(f"{args.output}: sr3d fuse writes a volume file (.nii, .nii.gz, .nrrd, .mha, .mnc), not a DICOM folder")
+        raise InputVolumeError(f"{args.output}: sr3d fuse writes a volume file (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh), not a DICOM folder")
     check_output_path(args.stacks[0], args.output)
     if args.model not in INTERPOLATION_MODES and args.model != "default":
         find_model_files(args.model)

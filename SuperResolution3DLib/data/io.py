@@ -2,8 +2,9 @@
 
 Inputs: NIfTI (``.nii``, ``.nii.gz``), NRRD (``.nrrd``, ``.nhdr``), MetaImage (``.mha``,
 ``.mhd``), FreeSurfer MGH (``.mgz``, ``.mgh``: ``data.mgh``), MINC2 (``.mnc``: ``data.minc``) or a folder holding a
-DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha`` or ``.mnc``; the detached-header formats (``.nhdr``, ``.mhd``) are refused for output because
-they write a second data file that cannot be replaced atomically together with the header.
+DICOM series. Outputs: ``.nii``, ``.nii.gz``, ``.nrrd``, ``.mha``, ``.mnc``, ``.mgz`` or ``.mgh``; the detached-header
+formats (``.nhdr``, ``.mhd``) are refused for output because they write a second data file that cannot be replaced
+atomically together with the header.
 
 Geometry (spacing, origin, direction) is carried through unchanged; see ``volume.py`` for the
 array and geometry conventions. Every problem a user can fix is raised as ``InputVolumeError``
@@ -31,7 +32,7 @@ import numpy as np
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import VOLUME_SUFFIXES
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, open_mgh
+from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
 from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, check_minc2, lps_from_minc, minc_from_lps
 from SuperResolution3DLib.data.nifti_length import nifti_length_problem
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
@@ -44,10 +45,11 @@ PACKED_EXTENSION = ".npz"
 HEADER_NOTES_KEY = "ITK_FileNotes"  # a line of notes every format keeps (NIfTI as descrip)
 
 INPUT_EXTENSIONS: Tuple[str, ...] = VOLUME_SUFFIXES
-OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha", ".mnc")
+OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha", ".mnc", ".mgz", ".mgh")
 NIFTI_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz")  # orthogonal grids only (ITK coerces a sheared one)
+ORTHOGONAL_ONLY_EXTENSIONS = NIFTI_EXTENSIONS + MGH_EXTENSIONS
 SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh, .mnc or a DICOM folder"
-SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha, .mnc"
+SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh"
 
 
 def file_extension(path: PathLike) -> str:
@@ -441,10 +443,12 @@ def _umask() -> int:
 
 
 def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: Optional[str] = None) -> Path:
-    """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd, .mha or .mnc file.
+    """Write ``volume`` (any array dtype, geometry kept) atomically to a .nii, .nii.gz, .nrrd, .mha, .mnc, .mgz or
+    .mgh file.
 
     ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never). ``notes``: a line kept in
-    the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters). Returns the written path.
+    the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters; ``keeps_notes``: not MINC or MGH).
+    Returns the written path.
     """
     import SimpleITK as sitk
 
@@ -453,18 +457,18 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
     _check_output_folder(path)
     if np.asarray(volume.array).ndim != 3:
         raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
-    if file_extension(path) in NIFTI_EXTENSIONS and not _orthogonal(volume.direction):
-        raise InputVolumeError(f"cannot write {path.name}: NIfTI cannot hold this volume's sheared grid (gantry tilt); "
-                               "write .nrrd, .mha or a DICOM folder")
+    if file_extension(path) in ORTHOGONAL_ONLY_EXTENSIONS and not _orthogonal(volume.direction):
+        raise InputVolumeError(f"cannot write {path.name}: {file_extension(path)} cannot hold this volume's sheared grid "
+                               "(gantry tilt); write .nrrd, .mha or a DICOM folder")
     image = (minc_from_lps(volume) if file_extension(path) in MINC_EXTENSIONS else volume).to_sitk()
-    if notes and file_extension(path) in MINC_EXTENSIONS:
-        warnings.warn(f"{path.name}: MINC does not keep the header note '{notes}'; write .nii.gz, .nrrd or .mha to "
-                      "keep it", UserWarning, stacklevel=2)
     if notes:
         image.SetMetaData(HEADER_NOTES_KEY, notes)
     try:
         with atomic_output_path(path) as temporary:
-            sitk.WriteImage(image, str(temporary), compress)
+            if file_extension(path) in MGH_EXTENSIONS:
+                temporary.write_bytes(mgh_bytes(volume, file_extension(path) == ".mgz"))
+            else:
+                sitk.WriteImage(image, str(temporary), compress)
             _verify_written(temporary)
     except (RuntimeError, OSError) as error:
         raise InputVolumeError(
@@ -472,6 +476,11 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
             + (f" ({error})" if isinstance(error, _IncompleteWrite) else "")
         ) from error
     return path
+
+
+def keeps_notes(path: PathLike) -> bool:
+    """Whether a file of this type keeps ``write_volume``'s header note (MINC and MGH files do not)."""
+    return file_extension(path) not in MINC_EXTENSIONS + MGH_EXTENSIONS
 
 
 class _IncompleteWrite(OSError):
@@ -482,6 +491,12 @@ def _verify_written(path: Path) -> None:
     """Check a freshly written file before it replaces anything: readable header, complete NIfTI data."""
     import SimpleITK as sitk
 
+    if file_extension(path) in MGH_EXTENSIONS:  # not an ITK format: read back whole
+        try:
+            open_mgh(path).read()
+        except InputVolumeError as error:
+            raise _IncompleteWrite(f"the written file is incomplete: {error}") from None
+        return
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

@@ -1,4 +1,5 @@
-"""FreeSurfer's MGH volumes (``.mgh``, and ``.mgz``: the same gzip-compressed), read without FreeSurfer or nibabel.
+"""FreeSurfer's MGH volumes (``.mgh``, and ``.mgz``: the same gzip-compressed), read and written without FreeSurfer or
+nibabel.
 
 The format (FreeSurfer's ``mghformat``; all numbers big-endian): a 284-byte header, then the voxels with x fastest.
 Header: version (int32, 1), width, height, depth, frames, type (int32 each), dof (int32), goodRASflag (int16), the
@@ -24,6 +25,8 @@ from SuperResolution3DLib.core.volume import RAS_TO_LPS, Volume
 MGH_EXTENSIONS: Tuple[str, ...] = (".mgz", ".mgh")  # also in core.paths.VOLUME_SUFFIXES, the files read
 HEADER_BYTES = 284
 _TYPES = {0: ">u1", 1: ">i4", 3: ">f4", 4: ">i2"}  # MRI_UCHAR, MRI_INT, MRI_FLOAT, MRI_SHORT
+_TYPE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.int32): 1, np.dtype(np.int16): 4, np.dtype(np.uint16): 1,
+               np.dtype(np.int8): 4}  # what an integer array is written as (int16 / uint16 widened where needed)
 _HEADER = np.dtype([("version", ">i4"), ("dims", ">i4", (4,)), ("type", ">i4"), ("dof", ">i4"), ("good_ras", ">i2"),
                     ("spacing", ">f4", (3,)), ("mdc", ">f4", (3, 3)), ("c_ras", ">f4", (3,))])
 CORONAL_MDC = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rows: x, y, z axes in RAS
@@ -90,3 +93,23 @@ def open_mgh(path: Path) -> MghFile:
     return MghFile(path, (width, height, depth), np.dtype(_TYPES[int(header["type"])]),
                    tuple(float(v) for v in spacing), tuple(float(v) for v in RAS_TO_LPS @ corner_ras),
                    tuple(float(v) for v in direction.ravel()))
+
+
+def mgh_bytes(volume: Volume, compress: bool) -> bytes:
+    """``volume`` as the bytes of an MGH file (gzip-compressed for ``.mgz``): integer arrays that MGH holds keep their
+    values (uint16 and int8 widened), anything else float32; the geometry as FreeSurfer reads it (RAS, centre at
+    voxel ``size / 2``)."""
+    array = np.asarray(volume.array)
+    code = _TYPE_CODES.get(array.dtype, 3)
+    header = np.zeros((), dtype=_HEADER)
+    header["version"] = 1
+    header["dims"] = (*volume.size, 1)
+    header["type"] = code
+    header["good_ras"] = 1
+    header["spacing"] = volume.spacing
+    columns = RAS_TO_LPS @ volume.direction_matrix  # the voxel axes' directions in RAS, as columns
+    header["mdc"] = columns.T
+    corner_ras = RAS_TO_LPS @ np.asarray(volume.origin, dtype=np.float64)
+    header["c_ras"] = corner_ras + columns @ (np.asarray(volume.spacing) * np.asarray(volume.size) / 2.0)
+    data = header.tobytes() + bytes(HEADER_BYTES - _HEADER.itemsize) + array.astype(_TYPES[code]).tobytes()
+    return gzip.compress(data, compresslevel=6) if compress else data

@@ -85,4 +85,48 @@ def test_predict_takes_an_mgz_and_a_cohort_folder_finds_it(tmp_path, capsys):
     np.testing.assert_allclose(result.index_to_world((4, 8, 12)), source.index_to_world((1, 2, 3)), atol=1e-3)
     assert main(["predict", str(tmp_path / "scans"), str(tmp_path / "out"), "--model", "trilinear", "--progress",
                  "none"]) == 0
-    assert (tmp_path / "out" / "orig.nii.gz").is_file()
+    cohort_output = read_volume(tmp_path / "out" / "orig.mgz")  # a cohort keeps the input's format
+    np.testing.assert_allclose(cohort_output.array, result.array, atol=1e-3)
+    np.testing.assert_allclose(cohort_output.index_to_world((4, 8, 12)), source.index_to_world((1, 2, 3)), atol=1e-3)
+    assert main(["predict", str(tmp_path / "scans" / "orig.mgz"), str(tmp_path / "sr.mgz"), "--model", "trilinear",
+                 "--progress", "none"]) == 0
+    np.testing.assert_allclose(read_volume(tmp_path / "sr.mgz").array, result.array, atol=1e-3)
+
+
+@pytest.mark.parametrize("name, dtype, stored", [("sr.mgz", np.float32, np.float32), ("sr.mgh", np.int16, np.int16),
+                                                  ("seg.mgz", np.uint8, np.uint8), ("wide.mgz", np.uint16, np.int32),
+                                                  ("double.mgz", np.float64, np.float32)])
+def test_written_mgh_files_are_read_by_nibabel_where_the_volume_was(tmp_path, name, dtype, stored):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+
+    array = (np.random.default_rng(4).random((5, 6, 7)) * 250).astype(dtype)  # [z, y, x]
+    volume = Volume(array, (0.9, 1.1, 2.5), (12.0, -30.5, 41.0), tuple(OBLIQUE.ravel()))
+    write_volume(volume, tmp_path / name)
+    reference = nibabel.load(str(tmp_path / name))
+    np.testing.assert_array_equal(np.asarray(reference.dataobj), np.transpose(array, (2, 1, 0)).astype(stored))
+    assert np.asarray(reference.dataobj).dtype.newbyteorder("=") == np.dtype(stored)
+    for index in ((0, 0, 0), (6, 0, 0), (0, 5, 0), (3, 2, 4), (6, 5, 4)):  # (x, y, z)
+        ras = reference.affine @ np.array([*index, 1.0])
+        np.testing.assert_allclose(volume.index_to_world(index), [-ras[0], -ras[1], ras[2]], atol=1e-4)
+    back = read_volume(tmp_path / name)  # and this reader gives the volume back
+    np.testing.assert_allclose(back.origin, volume.origin, atol=1e-4)
+    np.testing.assert_allclose(back.direction, volume.direction, atol=1e-6)
+
+
+def test_what_mgh_cannot_hold_is_refused_or_said(tmp_path, capsys):
+    from SuperResolution3DLib.core.volume import Volume
+    from SuperResolution3DLib.data.io import write_volume
+
+    sheared = Volume(np.ones((4, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                     (1.0, 0.0, 0.0, 0.0, 1.0, 0.26, 0.0, 0.0, 0.97))  # a gantry-tilted grid
+    with pytest.raises(InputVolumeError, match=r"\.mgz cannot hold this volume's sheared grid"):
+        write_volume(sheared, tmp_path / "tilted.mgz")
+    assert not (tmp_path / "tilted.mgz").exists()
+    from SuperResolution3DLib.cli import main
+
+    write_volume(Volume(np.random.default_rng(5).random((16, 12, 12)).astype(np.float32)), tmp_path / "hr.nrrd")
+    assert main(["degrade", str(tmp_path / "hr.nrrd"), str(tmp_path / "lr.mgz"), "--scale", "1,1,4", "--profile",
+                 "rect"]) == 0
+    assert "lr.mgz keeps no header note, so sr3d predict will not know how these slices" in capsys.readouterr().err
+    assert read_volume(tmp_path / "lr.mgz").size == (12, 12, 4)
