@@ -110,7 +110,7 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             "UseROI": "false", "ShowResult": "true", "Adapt": "false", "AdaptMinutes": str(defaults["adapt_minutes"]),
             "MirrorEnsemble": "true" if defaults["mirror_ensemble"] else "false", "OutputSliceSpacing": "0.0",
             "AdaptSliceProfile": defaults["adapt_slice_profile"], "AdaptSliceThickness": "0.0", "AdaptSaveModel": "",
-            "RegisterStacks": "false",
+            "RegisterStacks": "false", "FusionFieldOfView": "first",
         }
 
     # Parameter node ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
-    sr3d fuse STACK STACK... OUTPUT [--model default] [--spacing MM] [--register]
+    sr3d fuse STACK STACK... OUTPUT [--model default] [--spacing MM] [--fov first|union] [--register]
     sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--mask LABELS] [--resample] [--csv FILE]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     from SuperResolution3DLib.core.precision import PRECISION_CHOICES
     from SuperResolution3DLib.core.vocabulary import ADAPTATION_PROFILES
     from SuperResolution3DLib.core.vocabulary import BACKENDS, CLAMP_MODES
-    from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+    from SuperResolution3DLib.core.vocabulary import FUSION_FIELDS_OF_VIEW, SLICE_PROFILES
 
     defaults = InferenceSettings()
     from SuperResolution3DLib.models.card import package_version
@@ -439,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "trilinear / nearest for the same fusion without a network")
     fuse.add_argument("--spacing", type=_number(float, "--spacing", 1e-6), default=None, metavar="MM",
                       help="the output's voxel size (default: the finest in-plane spacing of the stacks)")
+    fuse.add_argument("--fov", default="first", choices=list(FUSION_FIELDS_OF_VIEW), help="the output covers the first stack's "
+                      "field of view, or the union of all stacks' (default: %(default)s)")
     fuse.add_argument("--register", action="store_true", help="align each stack's output to the first one's (rigid, "
                       "mutual information) before fusing: the patient moved between the series")
     fuse.add_argument("--slice-profile", default=None, choices=list(SLICE_PROFILES),

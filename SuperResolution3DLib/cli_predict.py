@@ -295,7 +295,7 @@ def command_fuse(args: argparse.Namespace) -> int:
     per_stack = [stack_settings(settings, path, stack, index, args.model)
                  for index, (path, stack) in enumerate(zip(args.stacks, stacks), start=1)]
     result = fuse_stacks(stacks, args.model, per_stack, args.spacing, progress_printer(args.progress, "fusing"),
-                         register=args.register, log=print)
+                         register=args.register, log=print, field_of_view=args.fov)
     from SuperResolution3DLib.data.io import write_volume
 
     write_volume(result, args.output, notes=f"sr3d fuse of {len(stacks)} stacks ({args.model})"[:80])

@@ -80,13 +80,14 @@ class FusionProcess(SuperResolutionProcess):
         return [self.python, "-m", f"{LIBRARY_PACKAGE}.cli", "fuse",
                 *[self.stackPath(index) for index in range(len(self.stackNodes))], self.outputPath,
                 "--model", str(self.modelReference), "--device", s["device"], "--precision", s["precision"],
-                "--progress", "lines"] + (["--register"] if s.get("register") else [])
+                "--progress", "lines", "--fov", s.get("field_of_view", "first")] + (["--register"] if s.get("register") else [])
 
 
 def startFusionProcess(logic, stackNodes, model, device, progress, python, warmWorker=True, precision="auto",
-                       register=False):
+                       register=False, fieldOfView="first"):
     """Check the stack nodes and start ``FusionProcess``; the result becomes a new node ``<first stack>_fused``.
-    ``register``: ``sr3d fuse --register`` (the patient moved between the series)."""
+    ``register``: ``sr3d fuse --register`` (the patient moved between the series); ``fieldOfView``: ``first`` (the
+    first stack's) or ``union`` (every stack's), ``sr3d fuse --fov``."""
     from SuperResolution3DLib.core.errors import InputVolumeError
 
     stackNodes = [node for node in stackNodes if node is not None]
@@ -104,7 +105,8 @@ def startFusionProcess(logic, stackNodes, model, device, progress, python, warmW
         node.SetAndObserveTransformNodeID(None)  # in world coordinates: the stacks' transforms are applied
         return node
 
-    job = FusionProcess(stackNodes, model, dict(device=str(device), precision=str(precision), register=bool(register)),
+    job = FusionProcess(stackNodes, model, dict(device=str(device), precision=str(precision), register=bool(register),
+                                                field_of_view=str(fieldOfView)),
                         writeResult,
                         python=python, progress=progress, useWorker=warmWorker)
     job.start()

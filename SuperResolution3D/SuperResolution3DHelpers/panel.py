@@ -75,6 +75,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateParameterNodeFromGUI)
         self.ui.stacksSelector.connect("checkedNodesChanged()", self.updateParameterNodeFromGUI)
         self.ui.registerStacksCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
+        self.ui.unionFieldOfViewCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
         self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.modelFileButton.connect("clicked(bool)", self.onBrowseModelFile)
@@ -173,6 +174,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for volume in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
                 self.ui.stacksSelector.setCheckState(volume, qt.Qt.Checked if volume.GetID() in stackIDs else qt.Qt.Unchecked)
             self.ui.registerStacksCheckBox.checked = node.GetParameter("RegisterStacks") == "true"
+            self.ui.unionFieldOfViewCheckBox.checked = node.GetParameter("FusionFieldOfView") == "union"
         finally:
             self._updatingGUI = False
         self.updateApplyButton()
@@ -208,6 +210,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for stack in self.ui.stacksSelector.checkedNodes():
                 node.AddNodeReferenceID("FusionStack", stack.GetID())
             node.SetParameter("RegisterStacks", "true" if self.ui.registerStacksCheckBox.checked else "false")
+            node.SetParameter("FusionFieldOfView", "union" if self.ui.unionFieldOfViewCheckBox.checked else "first")
         finally:
             node.EndModify(wasModifying)
 
@@ -422,6 +425,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._job = self.logic.startFusion(
                 stacks, model=fusionModel(self.logic, self.ui.modelSelector.currentData, stacks[0]), device=device,
                 progress=self.onProgress, register=self.ui.registerStacksCheckBox.checked,
+                fieldOfView="union" if self.ui.unionFieldOfViewCheckBox.checked else "first",
                 precision=self.ui.precisionSelector.currentData or "auto")
         except Exception as error:  # a non-linear transform, a bad stack...: nothing was started or added
             self.ui.statusLabel.text = str(error)

@@ -23,6 +23,7 @@ SLICE_PROFILES = INTEGRATING_SLICE_PROFILES + ("sinc",)
 # profiles, the estimated one, or one named.
 ADAPTATION_PROFILES = ("auto", "mixed", "estimate") + SLICE_PROFILES
 DEGRADATIONS = ("kspace", "slice_profile")
+FUSION_FIELDS_OF_VIEW = ("first", "union")  # sr3d fuse's output grid covers the first stack, or every stack
 # The voxel loss of stage 1 and of the GAN's pixel term (optim.pixel_loss): l1 (the paper) or mse (the mean, which PSNR scores).
 PIXEL_LOSSES = ("l1", "mse")
 # How a model file stores its weights (export_weights_dtype): float16 halves the file; networks run in float32 either way.

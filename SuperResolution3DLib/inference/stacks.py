@@ -2,7 +2,8 @@
 isotropic volume: ``sr3d fuse``.
 
 Each stack is super-resolved along its own thick axis (``thick_slices``), resampled with cubic B-splines onto one
-output grid (the first stack's field of view and direction, isotropic at the finest in-plane spacing of the stacks),
+output grid (the first stack's field of view, or the union of all stacks', and the first stack's direction, isotropic
+at the finest in-plane spacing of the stacks),
 and the stacks are combined frequency by frequency: a stack measured the frequencies along its slice direction up to
 its slices' Nyquist frequency (``1 / (2 x slice spacing)`` cycles per mm) and every frequency in its slices' plane,
 so at each frequency the stacks that measured it count with weight 1 and the others with ``FUSION_EPSILON``, chosen
@@ -21,6 +22,7 @@ import numpy as np
 from SuperResolution3DLib.core.anisotropy import find_thick_slices
 from SuperResolution3DLib.core.config import InferenceSettings
 from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.vocabulary import FUSION_FIELDS_OF_VIEW
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.degradation import resampled_onto
 
@@ -55,16 +57,24 @@ def overlaps(first: Volume, other: Volume) -> bool:
     return bool(np.all(high >= -0.5) and np.all(low <= np.array(first.size) - 0.5))
 
 
-def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float] = None) -> Volume:
-    """An empty volume on the output grid: ``first``'s (the first stack super-resolved) field of view and direction,
-    ``spacing`` mm (default: the finest in-plane spacing of the ``stacks``) on every axis."""
+def output_grid(first: Volume, stacks: Sequence[Volume], spacing: Optional[float] = None,
+                covering: Sequence[Volume] = ()) -> Volume:
+    """An empty volume on the output grid: ``first``'s (the first stack super-resolved) direction and field of view,
+    grown to cover the voxels of the ``covering`` volumes too (the other stacks super-resolved, for the union of the
+    fields of view), ``spacing`` mm (default: the finest in-plane spacing of the ``stacks``) on every axis."""
     if spacing is None:
         spacing = min(find_thick_slices(stack.spacing).in_plane for stack in stacks)
     if not spacing > 0:
         raise InputVolumeError(f"the output spacing must be positive, got {spacing}")
-    extent = (np.array(first.size) - 1) * np.array(first.spacing)
-    size = tuple(int(n) for n in np.floor(extent / spacing + 1e-6).astype(int) + 1)
-    return Volume(np.zeros(size[::-1], dtype=np.float32), (float(spacing),) * 3, first.origin, first.direction)
+    axes = first.direction_matrix
+    corners = [np.zeros(3), (np.array(first.size) - 1) * np.array(first.spacing)]  # along first's axes, in mm
+    for volume in covering:
+        for corner in np.array(np.meshgrid(*[(0, n - 1) for n in volume.size], indexing="ij")).reshape(3, -1).T:
+            corners.append(axes.T @ (volume.index_to_world(corner) - np.asarray(first.origin)))
+    low, high = np.min(corners, axis=0), np.max(corners, axis=0)
+    size = tuple(int(n) for n in np.floor((high - low) / spacing + 1e-6).astype(int) + 1)
+    origin = tuple(float(v) for v in np.asarray(first.origin) + axes @ low)
+    return Volume(np.zeros(size[::-1], dtype=np.float32), (float(spacing),) * 3, origin, first.direction)
 
 
 def register_rigidly(fixed: Volume, moving: Volume):
@@ -195,7 +205,7 @@ def fuse_on_grid(arrays: Sequence[np.ndarray], weights: Iterable[np.ndarray]) ->
 def fuse_stacks(stacks: Sequence[Volume], model="default",
                 settings: Union[None, InferenceSettings, Sequence[InferenceSettings]] = None,
                 spacing: Optional[float] = None, progress=None, cancel=None, register: bool = False,
-                log=None) -> Volume:
+                log=None, field_of_view: str = "first") -> Volume:
     """One isotropic volume from thick-slice ``stacks`` of one session (see the module docstring).
 
     ``model``: a through-plane model (``SRModel``, name or path; ``default``: the bundled one) or an interpolation
@@ -204,7 +214,8 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
     stack's output gives back its slices). ``spacing``: the output's voxel size in mm (default: the finest in-plane
     spacing). Values are clamped to the stacks' range as the first settings say (``clamp``). ``register``: each stack's
     output is first aligned to the first one's (``register_rigidly``: the patient moved between the series), and
-    ``log`` told how far it moved."""
+    ``log`` told how far it moved. ``field_of_view``: the output covers the ``first`` stack's field of view, or the
+    ``union`` of all stacks' (voxels that no stack reaches get the stacks' minimum)."""
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
     from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
@@ -212,6 +223,9 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
     from SuperResolution3DLib.models.files import interpolation_model, load_model
 
     check_stacks(stacks)
+    if field_of_view not in FUSION_FIELDS_OF_VIEW:
+        raise InputVolumeError(f"unknown field of view {field_of_view!r}; choose one of "
+                               f"{', '.join(FUSION_FIELDS_OF_VIEW)}")
     per_stack = list(settings) if isinstance(settings, (list, tuple)) else [settings or InferenceSettings()] * len(stacks)
     if len(per_stack) != len(stacks):
         raise ValueError(f"{len(per_stack)} settings for {len(stacks)} stacks")
@@ -225,7 +239,7 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
         share = (lambda k: lambda fraction, message: progress(SR_SHARE * (k + fraction) / len(stacks),
                                                               f"stack {k + 1}/{len(stacks)}: {message}"))(index)
         outputs.append(super_resolve_thick_slices(stack, model, per_stack[index], share if progress else None, cancel))
-    grid = output_grid(outputs[0], stacks, spacing)
+    grid = output_grid(outputs[0], stacks, spacing, outputs[1:] if field_of_view == "union" else ())
     if progress:
         progress(SR_SHARE, "fusing the stacks")
     transforms = [None] * len(outputs)
@@ -248,6 +262,8 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
     fused = fuse_on_grid(arrays, (measured_band_weight(grid, stack, transform=transform)
                                   for stack, transform in zip(stacks, transforms)))
     value_range = np.array([min(np.nanmin(s.array) for s in stacks), max(np.nanmax(s.array) for s in stacks)])
+    if field_of_view == "union":
+        fused[np.isnan(fused)] = value_range[0]  # where no stack reaches (the union's corners)
     clamp_to_input_range(fused, value_range, per_stack[0].clamp)
     if progress:
         progress(1.0, "fused")

@@ -306,9 +306,13 @@ def test_stacks_are_fused_in_the_background_with_their_transforms_applied(scene,
     with pytest.raises(ValueError, match="at least two stacks"):
         logic.startFusion([first], model="bspline", device="cpu", python=sys.executable)
     registering = logic.startFusion([first, moved], model="bspline", device="cpu", python=sys.executable, register=True)
-    assert registering.command()[-1] == "--register"
+    assert registering.command()[-1] == "--register" and "--fov" in registering.command()
     assert registering.wait(timeout=TIMEOUT) == registering.COMPLETED, registering.errorMessage
     assert any("stack 2 registered to stack 1" in line for line in registering.log), registering.log
+    short = add(axial.sub_volume((0, 0, 0), (32, 32, 4)), "ShortAxial")  # half of the field of view along z
+    union = logic.startFusion([short, moved], model="bspline", device="cpu", python=sys.executable, fieldOfView="union")
+    assert union.wait(timeout=TIMEOUT) == union.COMPLETED, union.errorMessage
+    assert slicer.util.arrayFromVolume(union.outputVolumeNode).shape == (32, 32, 32)  # the sagittal stack's 32 mm
 
 
 def test_the_warm_worker_is_reused_across_runs_and_a_cancel_replaces_it(scene, logic):
@@ -427,7 +431,7 @@ def test_the_panels_fuse_button_fuses_the_input_with_the_ticked_stacks(scene, lo
     panel._job, panel._lastStart = None, None
     panel.logic = logic
     panel.ui = type("UI", (), {})()
-    for name in ("fuseButton", "progressBar", "statusLabel", "registerStacksCheckBox"):
+    for name in ("fuseButton", "progressBar", "statusLabel", "registerStacksCheckBox", "unionFieldOfViewCheckBox"):
         setattr(panel.ui, name, _Stand())
     panel.ui.inputSelector = _Stand(node=axial)
     panel.ui.stacksSelector = _Stand(nodes=[axial])
@@ -447,6 +451,7 @@ def test_the_panels_fuse_button_fuses_the_input_with_the_ticked_stacks(scene, lo
     panel.startFusion("cpu")
     options, job = started
     assert options["model"] == "default" and options["device"] == "cpu" and options["register"] is False
+    assert options["fieldOfView"] == "first" and job.command()[-2:] == ["--fov", "first"]
     assert [node.GetName() for node in job.stackNodes] == ["Ax", "Cor"]
     assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
     assert job.outputVolumeNode.GetName().startswith("Ax_fused")

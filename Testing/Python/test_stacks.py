@@ -240,3 +240,32 @@ def test_a_stack_of_another_contrast_or_moved_is_warned_about(tmp_path, capsys):
     assert main(["fuse", str(tmp_path / "axial.nrrd"), str(tmp_path / "t2.nrrd"), str(tmp_path / "out.nrrd"),
                  "--model", "bspline", "--progress", "none"]) == 0
     assert "sr3d fuse: warning: stack 2 agrees poorly with stack 1" in capsys.readouterr().err
+
+
+def test_the_union_field_of_view_covers_every_stack(tmp_path):
+    hr = truth()
+    axial, coronal = stacks_of(hr, (2, 1))
+    short_axial = axial.sub_volume((0, 0, 0), (48, 48, 6))  # the axial series covers the lower half along z only
+    first = fuse_stacks([short_axial, coronal], "bspline", CPU)
+    union = fuse_stacks([short_axial, coronal], "bspline", CPU, field_of_view="union")
+    assert first.size == (48, 48, 24) and union.size == (48, 48, 48)  # z: 6 slices of 4 mm, or the coronal stack's 48
+    np.testing.assert_allclose(union.origin, hr.origin, atol=1e-6)
+    np.testing.assert_allclose(union.direction, hr.direction, atol=1e-12)
+    assert np.isfinite(union.array).all()
+    # where both reach, the two grids hold the same fusion; above the axial stack the coronal one alone
+    inner = (slice(4, 17), slice(6, -6), slice(6, -6))
+    np.testing.assert_allclose(union.array[inner], first.array[inner], atol=0.05 * np.ptp(hr.array))
+    upper = (slice(30, 42), slice(6, -6), slice(6, -6))
+    alone = super_resolve_thick_slices(coronal, interpolation_model("bspline", (1, 1, 4)), CPU)
+    score = lambda a: psnr(a[upper], hr.array[upper], data_range=float(np.ptp(hr.array)))  # noqa: E731
+    assert score(union.array) > score(resampled_onto(alone, union)) - 0.3
+    with pytest.raises(InputVolumeError, match="unknown field of view 'all'"):
+        fuse_stacks([short_axial, coronal], "bspline", CPU, field_of_view="all")
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+
+    write_volume(short_axial, tmp_path / "ax.nrrd")
+    write_volume(coronal, tmp_path / "cor.nrrd")
+    assert main(["fuse", str(tmp_path / "ax.nrrd"), str(tmp_path / "cor.nrrd"), str(tmp_path / "out.nrrd"),
+                 "--model", "bspline", "--fov", "union", "--progress", "none"]) == 0
+    assert read_volume(tmp_path / "out.nrrd").size == (48, 48, 48)
