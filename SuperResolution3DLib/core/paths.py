@@ -17,6 +17,7 @@ from typing import List, Sequence, Union
 from SuperResolution3DLib.core.errors import TrainingConfigError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".mgz", ".mgh", ".mnc")  # volume files read (data.io)
+SUPPORTED_INPUTS_TEXT = f"supported inputs: {', '.join(VOLUME_SUFFIXES)} or a DICOM folder"
 SYNTHETIC_PREFIX = "synth:"
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -29,7 +29,8 @@ from typing import Optional
 
 from SuperResolution3DLib.core.errors import SR3DError
 from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
-from SuperResolution3DLib.data.io import HEADER_NOTES_KEY, largest_dicom_series
+from SuperResolution3DLib.data.dicom_series import largest_dicom_series
+from SuperResolution3DLib.data.io import HEADER_NOTES_KEY
 
 NOTE_PREFIX = "sr3d: through-plane "
 MR_ACQUISITION_TYPE = "0018|0023"

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
-from SuperResolution3DLib.core.paths import VOLUME_SUFFIXES
+from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT, VOLUME_SUFFIXES
+from SuperResolution3DLib.data.dicom_series import largest_dicom_series, read_dicom_series
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
 from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, check_minc2, lps_from_minc, minc_from_lps
@@ -48,7 +49,6 @@ INPUT_EXTENSIONS: Tuple[str, ...] = VOLUME_SUFFIXES
 OUTPUT_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".mha", ".mnc", ".mgz", ".mgh")
 NIFTI_EXTENSIONS: Tuple[str, ...] = (".nii", ".nii.gz")  # orthogonal grids only (ITK coerces a sheared one)
 ORTHOGONAL_ONLY_EXTENSIONS = NIFTI_EXTENSIONS + MGH_EXTENSIONS
-SUPPORTED_INPUTS_TEXT = "supported inputs: .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, .mgz, .mgh, .mnc or a DICOM folder"
 SUPPORTED_OUTPUTS_TEXT = "supported outputs: .nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh"
 
 
@@ -81,8 +81,10 @@ def read_volume(path: PathLike) -> Volume:
     source = _open_input(path)
     if isinstance(source, MghFile):
         return source.read()
-    image = _read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
+    image = read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
+    if image.GetDimension() == 4:  # one time point (a 4th axis of size 1): the 3D volume it holds
+        image = image[:, :, :, 0]
     volume = _volume_from_image(image)
     if file_extension(path) in MINC_EXTENSIONS:
         volume = lps_from_minc(volume)
@@ -144,7 +146,7 @@ def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
     torch; returns the ``(x, y, z)`` size from the header (``None`` for a DICOM folder)."""
     path = Path(path).expanduser()
     source = _open_input(path)
-    return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize())
+    return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize()[:3])
 
 
 def _open_input(path: Path) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
@@ -216,9 +218,9 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
         reader.ReadImageInformation()
     except RuntimeError:
         return None
-    if reader.GetDimension() != 3:
+    if reader.GetDimension() != 3 and tuple(reader.GetSize()[3:]) != (1,):
         return None
-    return tuple(int(n) for n in reader.GetSize()), tuple(float(v) for v in reader.GetSpacing())
+    return tuple(int(n) for n in reader.GetSize()[:3]), tuple(float(v) for v in reader.GetSpacing()[:3])
 
 
 def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
@@ -245,7 +247,9 @@ def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
         ) from error
     # Refuse wrong-shaped images before their voxels are loaded.
     _check_image_is_3d_scalar(reader.GetDimension(), reader.GetSize(), reader.GetNumberOfComponents())
-    check_spacing_and_direction(reader.GetSpacing(), reader.GetDirection())
+    dimension = reader.GetDimension()  # 3, or 4 with one time point
+    spatial = np.asarray(reader.GetDirection(), dtype=float).reshape(dimension, dimension)[:3, :3]
+    check_spacing_and_direction(reader.GetSpacing()[:3], tuple(spatial.ravel()))
     if extension in (".nii", ".nii.gz"):
         problem = nifti_length_problem(path)
         if problem:
@@ -262,49 +266,6 @@ def _execute_reader(path: Path, reader: sitk.ImageFileReader) -> sitk.Image:
         ) from error
 
 
-def _read_dicom_series(folder: Path, file_names: List[str]) -> sitk.Image:
-    import SimpleITK as sitk
-
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(file_names)
-    try:
-        return reader.Execute()
-    except RuntimeError as error:
-        raise InputVolumeError(
-            f"cannot read the DICOM series in {folder}: its slices are damaged or not images"
-        ) from error
-
-
-def largest_dicom_series(folder: Path) -> List[str]:
-    """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
-    import SimpleITK as sitk
-
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's multi-line warning for a folder without DICOM
-    try:
-        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
-    if not series_ids:
-        raise InputVolumeError(
-            f"the folder {folder} has no DICOM series; pass a folder of DICOM slices or an image file "
-            f"({SUPPORTED_INPUTS_TEXT})"
-        )
-    files_by_series = {
-        series_id: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
-        for series_id in series_ids
-    }
-    chosen = max(series_ids, key=lambda series_id: len(files_by_series[series_id]))
-    if len(series_ids) > 1:
-        others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
-        warnings.warn(
-            f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
-            f"({len(files_by_series[chosen])} files) and ignoring {others}",
-            stacklevel=3,
-        )
-    return files_by_series[chosen]
-
-
 def _check_image_is_3d_scalar(dimension: int, size: Tuple[int, ...], components: int) -> None:
     size_text = "x".join(str(n) for n in size)
     if components > 1:
@@ -313,7 +274,9 @@ def _check_image_is_3d_scalar(dimension: int, size: Tuple[int, ...], components:
         )
     if dimension == 2:
         raise InputVolumeError(f"the input is 2D ({size_text}); super-resolution needs a 3D scalar volume")
-    if dimension != 3:
+    if dimension == 4 and size[3] == 1:
+        size = size[:3]  # one time point: a 3D volume
+    elif dimension != 3:
         raise InputVolumeError(
             f"the input is {dimension}D ({size_text}); super-resolution needs a 3D scalar volume: "
             "extract one 3D volume (time point or channel) first"

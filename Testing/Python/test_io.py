@@ -119,6 +119,27 @@ def test_4d_image_is_refused(tmp_path: Path) -> None:
         read_volume(path)
 
 
+@pytest.mark.parametrize("name", ["one_time_point.nrrd", "one_time_point.mha"])
+def test_a_4d_file_with_one_time_point_is_read_as_its_3d_volume(tmp_path: Path, name: str) -> None:
+    from SuperResolution3DLib.data.io import inspect_input, read_volume_header
+
+    array = np.random.default_rng(0).random((3, 4, 5)).astype(np.float32)
+    volume = Volume(array, (0.7, 0.9, 2.5), (3.0, -4.0, 12.0), oblique_direction())
+    image = sitk.JoinSeries([volume.to_sitk()])  # 4D, a 4th axis of size 1, the 3D geometry in its corner
+    direction = np.eye(4)
+    direction[:3, :3] = np.asarray(volume.direction).reshape(3, 3)
+    image.SetDirection(tuple(direction.ravel()))
+    image.SetOrigin((*volume.origin, 0.0))
+    sitk.WriteImage(image, str(tmp_path / name))
+    assert inspect_input(tmp_path / name) == (5, 4, 3)
+    assert read_volume_header(tmp_path / name) == ((5, 4, 3), pytest.approx((0.7, 0.9, 2.5)))
+    read = read_volume(tmp_path / name)
+    np.testing.assert_array_equal(read.array, array)
+    np.testing.assert_allclose(read.spacing, volume.spacing)
+    np.testing.assert_allclose(read.origin, volume.origin)
+    np.testing.assert_allclose(read.direction, volume.direction, atol=1e-12)
+
+
 def test_rgb_image_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rgb.nrrd"
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 4, 5, 3), np.uint8), isVector=True), str(path))
