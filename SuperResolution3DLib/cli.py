@@ -240,6 +240,8 @@ def command_data(args: argparse.Namespace) -> int:
 
 
 def command_score(args: argparse.Namespace) -> int:
+    import math
+
     from SuperResolution3DLib.data.io import inspect_input, read_volume, validate_volume
 
     for path in [args.reference, *args.outputs, *([args.mask] if args.mask else [])]:  # before any voxel is read
@@ -255,7 +257,9 @@ def command_score(args: argparse.Namespace) -> int:
     for path in args.outputs:
         scores = score_volume(validate_volume(read_volume(path)), reference, settings)
         rows.append({"output": str(path), "reference": str(args.reference), **scores})
-        print(f"{Path(path).name}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
+        structure = (f"SSIM {scores['ssim']:.4f}" if math.isfinite(scores["ssim"]) else
+                     "SSIM n/a (it needs 11 voxels along every axis of the scored box, 5 of them inside the mask)")
+        print(f"{Path(path).name}: PSNR {scores['psnr']:.2f} dB, {structure} "
               f"({scores['covered']:.0%} of the reference's voxels scored)")
     if args.csv:
         import csv

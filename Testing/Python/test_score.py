@@ -116,3 +116,14 @@ def test_a_mask_limits_the_score_to_its_voxels_and_must_lie_on_the_reference_gri
     assert main(["score", str(tmp_path / "sr.nrrd"), "--reference", str(tmp_path / "hr.nrrd"), "--mask",
                  str(tmp_path / "half.nrrd")]) == 2
     assert "is not on the reference's grid" in capsys.readouterr().err
+
+
+def test_an_output_too_thin_for_ssim_gets_its_psnr_and_says_why_there_is_no_ssim(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+
+    reference = reference_volume()
+    write_volume(reference, tmp_path / "hr.nrrd")
+    write_volume(reference.sub_volume((3, 4, 5), (20, 18, 8)), tmp_path / "slab.nrrd")  # 8 slices: under 11
+    assert main(["score", str(tmp_path / "slab.nrrd"), "--reference", str(tmp_path / "hr.nrrd")]) == 0
+    printed = capsys.readouterr().out
+    assert "slab.nrrd: PSNR inf dB, SSIM n/a (it needs 11 voxels along every axis of the scored box" in printed
