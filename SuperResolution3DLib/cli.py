@@ -13,6 +13,7 @@
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
     sr3d fuse STACK STACK... OUTPUT [--model default] [--spacing MM] [--fov first|union] [--register]
+    sr3d dicom FOLDER [--out DIR]
     sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--mask LABELS] [--resample] [--csv FILE]
     sr3d data list
     sr3d data prepare --downloads DIR --out DIR [NAME...]
@@ -29,6 +30,7 @@ from typing import Callable, List, Optional
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 from SuperResolution3DLib.core.paths import resolve_path
+from SuperResolution3DLib.cli_dicom import command_dicom
 from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_fuse, command_predict
 
 
@@ -473,6 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "(cubic B-spline) instead of refusing it")
     score.add_argument("--csv", default=None, metavar="FILE.csv", help="also write the scores to a CSV file")
     score.set_defaults(run=command_score)
+
+    dicom = commands.add_parser(
+        "dicom", help="list the DICOM series of a folder, or write each as a volume file",
+        description="List the DICOM series in FOLDER (number, plane, modality, size, spacing, description); with --out, "
+                    "write each as DIR/S<number>_<description>.nii.gz for sr3d predict and sr3d fuse.")
+    dicom.add_argument("folder", help="a folder of DICOM files (one or several series)")
+    dicom.add_argument("--out", default=None, metavar="DIR", help="write each series here (created if missing; "
+                       "existing files are kept)")
+    dicom.set_defaults(run=command_dicom)
 
     data = commands.add_parser(
         "data", help="list or prepare the real training/validation/test volumes",

@@ -130,7 +130,7 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
         "0008|103e": description[:64],
         "0020|000d": study_uid,
         "0020|000e": series_uid,
-        "0020|0011": "1001",
+        "0020|0011": attributes.pop("0020|0011", "1001"),  # the caller's series number, if it gives one
         "0020|0037": "\\".join(_decimal(v) for v in np.concatenate([direction[:, 0], direction[:, 1]])),
         "0028|0030": f"{_decimal(volume.spacing[1])}\\{_decimal(volume.spacing[0])}",
         "0018|0050": _decimal(between),

@@ -1,10 +1,14 @@
-"""A folder's DICOM series: which one to read (the largest) and reading it, for ``data.io``."""
+"""A folder's DICOM series: listing them (``sr3d dicom``), which one to read (a chosen one, else the largest) and
+reading it, for ``data.io``."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT
@@ -27,8 +31,8 @@ def read_dicom_series(folder: Path, file_names: List[str]) -> "sitk.Image":
         ) from error
 
 
-def largest_dicom_series(folder: Path) -> List[str]:
-    """File names of the DICOM series with the most files in ``folder`` (warns if there are several)."""
+def _series_files(folder: Path) -> Dict[str, List[str]]:
+    """The file names of each DICOM series in ``folder``, by Series Instance UID (``InputVolumeError`` if none)."""
     import SimpleITK as sitk
 
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
@@ -42,16 +46,92 @@ def largest_dicom_series(folder: Path) -> List[str]:
             f"the folder {folder} has no DICOM series; pass a folder of DICOM slices or an image file "
             f"({SUPPORTED_INPUTS_TEXT})"
         )
-    files_by_series = {
-        series_id: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id))
-        for series_id in series_ids
-    }
+    return {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in series_ids}
+
+
+def largest_dicom_series(folder: Path, series: Optional[str] = None) -> List[str]:
+    """File names of one DICOM series in ``folder``: ``series`` (a Series Instance UID or Series Number, as
+    ``sr3d dicom`` lists them), else the one with the most files (with a warning if there are several)."""
+    files_by_series = _series_files(folder)
+    series_ids = list(files_by_series)
+    if series is not None:
+        return files_by_series[_chosen_series(folder, files_by_series, str(series))]
     chosen = max(series_ids, key=lambda series_id: len(files_by_series[series_id]))
     if len(series_ids) > 1:
         others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
         warnings.warn(
             f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
-            f"({len(files_by_series[chosen])} files) and ignoring {others}",
+            f"({len(files_by_series[chosen])} files) and ignoring {others} (sr3d dicom FOLDER lists them, and "
+            "--out DIR writes each as a volume file)",
             stacklevel=3,
         )
     return files_by_series[chosen]
+
+
+def _chosen_series(folder: Path, files_by_series: Dict[str, List[str]], series: str) -> str:
+    if series in files_by_series:
+        return series
+    numbered = [uid for uid, files in files_by_series.items() if _first_header(files)[0].get("number") == series]
+    if len(numbered) != 1:
+        raise InputVolumeError(f"{folder} has {'no' if not numbered else 'more than one'} DICOM series {series!r}; "
+                               f"sr3d dicom {folder} lists its series (numbers and UIDs)")
+    return numbered[0]
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """One DICOM series of a folder, from its first file's header: what ``sr3d dicom`` lists."""
+
+    uid: str
+    number: str
+    description: str
+    modality: str
+    files: int
+    columns_rows: str
+    pixel_spacing: str
+    slice_thickness: str
+    plane: str
+
+
+_TAGS = {"number": "0020|0011", "description": "0008|103e", "modality": "0008|0060", "rows": "0028|0010",
+         "columns": "0028|0011", "pixel_spacing": "0028|0030", "slice_thickness": "0018|0050"}
+
+
+def _first_header(files: List[str]) -> Tuple[Dict[str, str], int]:
+    """The listed tags of a series' first file (stripped strings; missing ones empty; ``normal``: its slice normal as
+    ITK reads it, also from an enhanced multi-frame object's functional groups), and how many files it has."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(files[0]))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return {}, len(files)
+    header = {name: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else "" for name, tag in _TAGS.items()}
+    header["normal"] = "\\".join(str(v) for v in np.asarray(reader.GetDirection()).reshape(3, 3)[:, 2])
+    return header, len(files)
+
+
+def plane_of(normal_text: str) -> str:
+    """``axial``, ``coronal``, ``sagittal`` or ``oblique`` from the slice normal (``x\\y\\z``, LPS): its main axis."""
+    try:
+        normal = np.array([float(v) for v in normal_text.split("\\")])[:3]
+    except ValueError:
+        return "unknown"
+    if normal.size != 3 or not np.any(normal):
+        return "unknown"
+    axis = int(np.argmax(np.abs(normal)))
+    return ("sagittal", "coronal", "axial")[axis] if abs(normal[axis]) > 0.9 * np.linalg.norm(normal) else "oblique"
+
+
+def dicom_series_in(folder: Path) -> List[SeriesSummary]:
+    """Every DICOM series in ``folder``, in Series Number order."""
+    summaries = []
+    for uid, files in _series_files(folder).items():
+        header, count = _first_header(files)
+        summaries.append(SeriesSummary(
+            uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), count,
+            f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
+            header.get("slice_thickness", ""), plane_of(header.get("normal", ""))))
+    return sorted(summaries, key=lambda s: (int(s.number) if s.number.isdigit() else 1 << 30, s.uid))

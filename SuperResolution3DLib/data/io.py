@@ -63,8 +63,9 @@ def file_extension(path: PathLike) -> str:
 # Reading ---------------------------------------------------------------------------------------
 
 
-def read_volume(path: PathLike) -> Volume:
-    """Read a 3D scalar volume from an image file or a DICOM series folder.
+def read_volume(path: PathLike, series: Optional[str] = None) -> Volume:
+    """Read a 3D scalar volume from an image file or a DICOM series folder (``series``: which of the folder's series,
+    by Series Instance UID or Series Number; default the largest).
 
     The image header is checked before the voxels are converted (``inspect_input``). The array is
     returned as float32. The voxel values are not checked here; call ``validate_volume``.
@@ -78,7 +79,7 @@ def read_volume(path: PathLike) -> Volume:
     path = Path(path).expanduser()
     if file_extension(path) == PACKED_EXTENSION:
         return read_packed_volume(path)
-    source = _open_input(path)
+    source = _open_input(path, series)
     if isinstance(source, MghFile):
         return source.read()
     image = read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
@@ -149,7 +150,7 @@ def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize()[:3])
 
 
-def _open_input(path: Path) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
+def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
@@ -158,7 +159,7 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
     if path.is_dir():
         from SuperResolution3DLib.data.dicom_geometry import series_stack_step
 
-        files = DicomSeriesFiles(largest_dicom_series(path))
+        files = DicomSeriesFiles(largest_dicom_series(path, series))
         files.step = series_stack_step(path, files)  # refuses uneven or repeated slices before any voxel is read
         return files
     if file_extension(path) in MGH_EXTENSIONS:
@@ -169,11 +170,11 @@ def _open_input(path: Path) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
     return _checked_file_reader(path)
 
 
-def input_pixel_type(path: PathLike) -> np.dtype:
+def input_pixel_type(path: PathLike, series: Optional[str] = None) -> np.dtype:
     """The numpy type of an image file's or a DICOM series' voxels as stored (after a DICOM rescale), from the header."""
     import SimpleITK as sitk
 
-    source = _open_input(Path(path).expanduser())
+    source = _open_input(Path(path).expanduser(), series)
     if isinstance(source, MghFile):
         return source.dtype.newbyteorder("=")
     if isinstance(source, list):
@@ -526,7 +527,7 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> 
                                "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
 
 
-def is_tilted_dicom_series(path: PathLike) -> bool:
+def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool:
     """Whether ``path`` is a DICOM series folder whose slices shift within their plane (a gantry tilt), read as a
     sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
     from SuperResolution3DLib.data.dicom_geometry import series_stack_step
@@ -535,7 +536,7 @@ def is_tilted_dicom_series(path: PathLike) -> bool:
     if not folder.is_dir():
         return False
     try:
-        return series_stack_step(folder, largest_dicom_series(folder)) is not None
+        return series_stack_step(folder, largest_dicom_series(folder, series)) is not None
     except InputVolumeError:  # no series, or a bad one: reading it says so
         return False
 

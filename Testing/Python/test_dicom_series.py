@@ -1,0 +1,81 @@
+"""A folder that holds several DICOM series (a session's export): listed, one chosen, each written as a file."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from SuperResolution3DLib.cli import main
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.dicom import write_dicom_series
+from SuperResolution3DLib.data.io import read_volume
+from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
+from test_adaptation import isotropic_texture
+
+
+def sliced_along_y(stack: Volume) -> Volume:
+    """A stack thick along y, re-gridded so that its slices are its third axis (as a coronal series stores them):
+    axes x, -z, y (right-handed), the same voxels in the same places."""
+    array = np.transpose(stack.array, (1, 0, 2))[:, ::-1, :]  # [y, z reversed, x]
+    origin = stack.index_to_world((0, 0, stack.size[2] - 1))
+    spacing = (stack.spacing[0], stack.spacing[2], stack.spacing[1])
+    return Volume(np.ascontiguousarray(array), spacing, tuple(origin), (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0))
+
+
+@pytest.fixture
+def session(tmp_path):
+    """An axial and a coronal stack (4 mm slices) of one head, exported into one folder, as series 3 and 4."""
+    hr = Volume(isotropic_texture((24, 24, 24)) * 10 - 300, (1.0, 1.0, 1.0), (-12.0, 8.0, 40.0))
+    coronal = sliced_along_y(thick_slice_degrade(hr, 1, 4, "rect", 4.0))
+    np.testing.assert_allclose(coronal.index_to_world((3, 5, 2)), (-9.0, 16.0, 58.0))  # x 3, y 4 * 2, z 23 - 5
+    stacks = {"T2 tse ax": thick_slice_degrade(hr, 2, 4, "rect", 4.0), "T2 tse cor": coronal}
+    folder = tmp_path / "session"
+    folder.mkdir()
+    for number, (description, stack) in enumerate(stacks.items(), start=3):
+        series = write_dicom_series(stack, tmp_path / f"series{number}", description=description,
+                                    attributes={"0020|0011": str(number), "0008|0060": "MR"})
+        for file in series.iterdir():
+            shutil.copy(file, folder / f"s{number}_{file.name}")
+    return folder, list(stacks.values())
+
+
+def test_the_series_of_a_folder_are_listed_and_one_is_read_by_number_or_uid(session, capsys):
+    from SuperResolution3DLib.data.dicom_series import dicom_series_in
+
+    folder, (axial, coronal) = session
+    summaries = dicom_series_in(folder)
+    assert [(s.number, s.plane, s.modality, s.files, s.description) for s in summaries] == [
+        ("3", "axial", "MR", 6, "T2 tse ax"), ("4", "coronal", "MR", 6, "T2 tse cor")]
+    assert main(["dicom", str(folder)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 DICOM series" in printed and "coronal" in printed and "--out DIR writes each series" in printed
+    for chosen, stack in (("4", coronal), (summaries[0].uid, axial)):
+        volume = read_volume(folder, series=chosen)
+        assert volume.size == stack.size
+        np.testing.assert_allclose(volume.spacing, stack.spacing, atol=1e-5)
+        np.testing.assert_allclose(volume.origin, stack.origin, atol=1e-4)
+        np.testing.assert_allclose(volume.direction, stack.direction, atol=1e-6)
+    with pytest.warns(UserWarning, match="holds 2 DICOM series.*sr3d dicom FOLDER lists them"):
+        read_volume(folder)
+    with pytest.raises(InputVolumeError, match="has no DICOM series '9'; sr3d dicom .* lists its series"):
+        read_volume(folder, series="9")
+
+
+def test_each_series_is_written_as_a_file_that_sr3d_fuse_takes(session, tmp_path, capsys):
+    folder, (axial, coronal) = session
+    assert main(["dicom", str(folder), "--out", str(tmp_path / "volumes")]) == 0
+    assert "wrote 2 of 2 series" in capsys.readouterr().out
+    written = sorted(p.name for p in (tmp_path / "volumes").iterdir())
+    assert written == ["S003_T2_tse_ax.nii.gz", "S004_T2_tse_cor.nii.gz"]
+    volume = read_volume(tmp_path / "volumes" / "S004_T2_tse_cor.nii.gz")
+    np.testing.assert_allclose(volume.origin, coronal.origin, atol=1e-4)
+    np.testing.assert_allclose(volume.array, coronal.array, atol=0.05)  # the DICOM slope's rounding
+    assert main(["dicom", str(folder), "--out", str(tmp_path / "volumes")]) == 0  # again: kept, not overwritten
+    assert "exists (kept" in capsys.readouterr().out
+    assert main(["fuse", *[str(tmp_path / "volumes" / name) for name in written], str(tmp_path / "fused.nii.gz"),
+                 "--model", "bspline", "--progress", "none"]) == 0
+    assert read_volume(tmp_path / "fused.nii.gz").size == (24, 24, 24)
+    capsys.readouterr()
+    assert main(["dicom", str(tmp_path / "fused.nii.gz")]) == 2
+    assert "fused.nii.gz is not a folder: sr3d dicom lists the DICOM series of a folder" in capsys.readouterr().err
