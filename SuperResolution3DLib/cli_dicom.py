@@ -11,11 +11,12 @@ from pathlib import Path
 from SuperResolution3DLib.core.errors import InputVolumeError
 
 
-def series_file_name(number: str, description: str, tilted: bool) -> str:
-    """``S007_t2_tse_cor.nii.gz``: the series number and description, safe as a file name (``.nrrd`` for a tilted
-    series, whose sheared grid NIfTI cannot hold)."""
+def series_file_name(number: str, position: int, description: str, tilted: bool) -> str:
+    """``S007_t2_tse_cor.nii.gz``: the series number (``N002`` for the second listed series where it has none) and
+    description, safe as a file name (``.nrrd`` for a tilted series, whose sheared grid NIfTI cannot hold)."""
     words = re.sub(r"[^A-Za-z0-9]+", "_", description).strip("_")[:48] or "series"
-    return f"S{number.zfill(3) if number.isdigit() else 'XXX'}_{words}{'.nrrd' if tilted else '.nii.gz'}"
+    label = f"S{number.zfill(3)}" if number.isdigit() else f"N{position:03d}"
+    return f"{label}_{words}{'.nrrd' if tilted else '.nii.gz'}"
 
 
 def command_dicom(args: argparse.Namespace) -> int:
@@ -34,37 +35,39 @@ def command_dicom(args: argparse.Namespace) -> int:
     print("number  plane     modality  files  columns x rows  pixel spacing  thickness  description  (uid)")
     for s in summaries:
         print(f"{s.number or '?':>6}  {s.plane:<8}  {s.modality or '?':<8}  {s.files:>5}  {s.columns_rows:>14}  "
-              f"{s.pixel_spacing or '?':>13}  {s.slice_thickness or '?':>9}  {s.description or '-'}  ({s.uid})")
+              f"{s.pixel_spacing or '?':>13}  {s.slice_thickness or '?':>9}  {s.description or '-'}  "
+              f"({s.uid or 'no Series Instance UID'})")
     if out is None:
         if len(summaries) > 1:
             print(f"sr3d dicom {folder} --out DIR writes each series as a volume file")
         return 0
     out.mkdir(exist_ok=True)
     written = 0
-    for s in summaries:
-        written += write_series(folder, s, out)
+    for position, s in enumerate(summaries, start=1):
+        written += write_series(folder, s, position, out)
     print(f"wrote {written} of {len(summaries)} series to {out}")
     return 0
 
 
-def write_series(folder: Path, summary, out: Path) -> int:
+def write_series(folder: Path, summary, position: int, out: Path) -> int:
     """Write one series as a volume file in ``out`` (1), or say why not (0): an existing file is kept, a series that
     is no 3D volume (a localizer of three planes, uneven slices) is skipped with the reader's reason."""
     from SuperResolution3DLib.data.io import (as_pixel_type, input_pixel_type, is_tilted_dicom_series, read_volume,
                                               write_volume)
 
-    target = out / series_file_name(summary.number, summary.description,
+    target = out / series_file_name(summary.number, position, summary.description,
                                     is_tilted_dicom_series(folder, summary.uid))
+    name = summary.number or f"#{position}"
     if target.exists():
-        print(f"  series {summary.number}: {target.name} exists (kept; delete it to write it again)")
+        print(f"  series {name}: {target.name} exists (kept; delete it to write it again)")
         return 0
     try:
         volume = read_volume(folder, series=summary.uid)
         array = as_pixel_type(volume.array, input_pixel_type(folder, summary.uid))
     except InputVolumeError as error:
-        print(f"  series {summary.number}: skipped: {error}")
+        print(f"  series {name}: skipped: {error}")
         return 0
     write_volume(volume.with_array(array), target)
-    print(f"  series {summary.number}: {target.name} ({volume.size[0]}x{volume.size[1]}x{volume.size[2]}, spacing "
+    print(f"  series {name}: {target.name} ({volume.size[0]}x{volume.size[1]}x{volume.size[2]}, spacing "
           f"{' x '.join(f'{v:g}' for v in volume.spacing)} mm)")
     return 1
