@@ -1,6 +1,6 @@
-"""``sr3d dicom FOLDER [--out DIR]``: the DICOM series of a folder (a scanner's or PACS export often holds a whole
-session: localizers, the axial, coronal and sagittal series of a protocol...), listed, and written one volume file
-each so that ``sr3d predict`` and ``sr3d fuse`` can take the ones wanted."""
+"""``sr3d dicom FOLDER [--out DIR]``: the DICOM series of a folder and its subfolders (a scanner's or PACS export often
+holds a whole session: localizers, the axial, coronal and sagittal series of a protocol...), listed, and written one
+volume file each so that ``sr3d predict`` and ``sr3d fuse`` can take the ones wanted."""
 
 from __future__ import annotations
 
@@ -32,38 +32,43 @@ def command_dicom(args: argparse.Namespace) -> int:
         raise InputVolumeError(f"the folder {out.parent} does not exist; create it or give another --out")
     summaries = dicom_series_in(folder)
     print(f"{folder}: {len(summaries)} DICOM series")
-    print("number  plane     modality  files  columns x rows  pixel spacing  thickness  description  (uid)")
+    print("number  plane     modality  files  columns x rows  pixel spacing  thickness  description  (uid)  [folder]")
     for s in summaries:
+        where = "" if s.folder == folder else f"  [{s.folder.relative_to(folder)}]"
         print(f"{s.number or '?':>6}  {s.plane:<8}  {s.modality or '?':<8}  {s.files:>5}  {s.columns_rows:>14}  "
               f"{s.pixel_spacing or '?':>13}  {s.slice_thickness or '?':>9}  {s.description or '-'}  "
-              f"({s.uid or 'no Series Instance UID'})")
+              f"({s.uid or 'no Series Instance UID'}){where}")
     if out is None:
         if len(summaries) > 1:
             print(f"sr3d dicom {folder} --out DIR writes each series as a volume file")
         return 0
     out.mkdir(exist_ok=True)
     written = 0
+    taken = set()  # names given in this run: two series of one number and description (other folders) get both
     for position, s in enumerate(summaries, start=1):
-        written += write_series(folder, s, position, out)
+        written += write_series(s, position, out, taken)
     print(f"wrote {written} of {len(summaries)} series to {out}")
     return 0
 
 
-def write_series(folder: Path, summary, position: int, out: Path) -> int:
+def write_series(summary, position: int, out: Path, taken: set) -> int:
     """Write one series as a volume file in ``out`` (1), or say why not (0): an existing file is kept, a series that
     is no 3D volume (a localizer of three planes, uneven slices) is skipped with the reader's reason."""
     from SuperResolution3DLib.data.io import (as_pixel_type, input_pixel_type, is_tilted_dicom_series, read_volume,
                                               write_volume)
 
     target = out / series_file_name(summary.number, position, summary.description,
-                                    is_tilted_dicom_series(folder, summary.uid))
+                                    is_tilted_dicom_series(summary.folder, summary.uid))
+    if target.name in taken:
+        target = target.with_name(target.name.replace("_", f"_{position:03d}_", 1))
+    taken.add(target.name)
     name = summary.number or f"#{position}"
     if target.exists():
         print(f"  series {name}: {target.name} exists (kept; delete it to write it again)")
         return 0
     try:
-        volume = read_volume(folder, series=summary.uid)
-        array = as_pixel_type(volume.array, input_pixel_type(folder, summary.uid))
+        volume = read_volume(summary.folder, series=summary.uid)
+        array = as_pixel_type(volume.array, input_pixel_type(summary.folder, summary.uid))
     except InputVolumeError as error:
         print(f"  series {name}: skipped: {error}")
         return 0

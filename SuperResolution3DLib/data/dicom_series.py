@@ -44,7 +44,7 @@ def _series_files(folder: Path) -> Dict[str, List[str]]:
     if not series_ids:
         raise InputVolumeError(
             f"the folder {folder} has no DICOM series; pass a folder of DICOM slices or an image file "
-            f"({SUPPORTED_INPUTS_TEXT})"
+            f"({SUPPORTED_INPUTS_TEXT}); sr3d dicom FOLDER finds the series in an export's subfolders"
         )
     return {uid: list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in series_ids}
 
@@ -82,6 +82,7 @@ def _chosen_series(folder: Path, files_by_series: Dict[str, List[str]], series: 
 class SeriesSummary:
     """One DICOM series of a folder, from its first file's header: what ``sr3d dicom`` lists."""
 
+    folder: Path  # where its files are
     uid: str
     number: str
     description: str
@@ -126,12 +127,25 @@ def plane_of(normal_text: str) -> str:
 
 
 def dicom_series_in(folder: Path) -> List[SeriesSummary]:
-    """Every DICOM series in ``folder``, in Series Number order."""
+    """Every DICOM series in ``folder`` and the folders below it (an export's PATIENT/STUDY/SERIES tree), in Series
+    Number order; ``InputVolumeError`` if there is none."""
+    import os
+
     summaries = []
-    for uid, files in _series_files(folder).items():
-        header, count = _first_header(files)
-        summaries.append(SeriesSummary(
-            uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), count,
+    for directory in sorted({Path(root) for root, _dirs, files in os.walk(folder) if files}):
+        try:
+            series = _series_files(directory)
+        except InputVolumeError:  # a folder of other files
+            continue
+        summaries.extend(_summary(directory, uid, files) for uid, files in series.items())
+    if not summaries:
+        _series_files(folder)  # says that there is no DICOM series, and what to give instead
+    return sorted(summaries, key=lambda s: (int(s.number) if s.number.isdigit() else 1 << 30, str(s.folder), s.uid))
+
+
+def _summary(folder: Path, uid: str, files: List[str]) -> SeriesSummary:
+    header, count = _first_header(files)
+    return SeriesSummary(
+            folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), count,
             f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
-            header.get("slice_thickness", ""), plane_of(header.get("normal", ""))))
-    return sorted(summaries, key=lambda s: (int(s.number) if s.number.isdigit() else 1 << 30, s.uid))
+            header.get("slice_thickness", ""), plane_of(header.get("normal", "")))

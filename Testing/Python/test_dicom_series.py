@@ -79,3 +79,19 @@ def test_each_series_is_written_as_a_file_that_sr3d_fuse_takes(session, tmp_path
     capsys.readouterr()
     assert main(["dicom", str(tmp_path / "fused.nii.gz")]) == 2
     assert "fused.nii.gz is not a folder: sr3d dicom lists the DICOM series of a folder" in capsys.readouterr().err
+
+
+def test_an_export_tree_of_subfolders_is_searched_and_same_named_series_both_kept(session, tmp_path, capsys):
+    folder, _stacks = session
+    export = tmp_path / "export"
+    for patient in ("PAT1", "PAT2"):  # two patients, each with the same two series
+        shutil.copytree(folder, export / patient / "STUDY1")
+    assert main(["dicom", str(export), "--out", str(tmp_path / "all")]) == 0
+    printed = capsys.readouterr().out
+    assert "4 DICOM series" in printed and "[PAT2/STUDY1]" in printed and "wrote 4 of 4 series" in printed
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([
+        "S003_T2_tse_ax.nii.gz", "S003_002_T2_tse_ax.nii.gz", "S004_T2_tse_cor.nii.gz", "S004_004_T2_tse_cor.nii.gz"])
+    (export / "notes").mkdir()
+    (export / "notes" / "readme.txt").write_text("not DICOM")
+    assert main(["dicom", str(export / "notes")]) == 2
+    assert "has no DICOM series" in capsys.readouterr().err
