@@ -478,9 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dicom = commands.add_parser(
         "dicom", help="list the DICOM series of a folder, or write each as a volume file",
-        description="List the DICOM series in FOLDER (number, plane, modality, size, spacing, description); with --out, "
+        description="List the DICOM series in FOLDER and its subfolders (number, plane, modality, size, spacing, "
+                    "description); with --out, "
                     "write each as DIR/S<number>_<description>.nii.gz for sr3d predict and sr3d fuse.")
-    dicom.add_argument("folder", help="a folder of DICOM files (one or several series)")
+    dicom.add_argument("folder", help="a folder of DICOM files (one or several series, also in subfolders)")
     dicom.add_argument("--out", default=None, metavar="DIR", help="write each series here (created if missing; "
                        "existing files are kept)")
     dicom.set_defaults(run=command_dicom)
