@@ -12,42 +12,53 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, "Testing/Python")
-from SuperResolution3DLib.data.io import read_volume
-from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade
-from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, prepare_hr_volume
-from SuperResolution3DLib.inference.stacks import rigidly_moved, output_grid, stack_agreement, register_rigidly
-from SuperResolution3DLib.data.degradation import resampled_onto
-from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices
-from SuperResolution3DLib.models.files import interpolation_model
-from SuperResolution3DLib.core.volume import Volume
-from test_adaptation import isotropic_texture
+sys.path.insert(0, "Testing/Python")  # the tests' synthetic texture
+from SuperResolution3DLib.core.volume import Volume  # noqa: E402
+from SuperResolution3DLib.data.degradation import resampled_onto  # noqa: E402
+from SuperResolution3DLib.data.io import read_volume  # noqa: E402
+from SuperResolution3DLib.data.slice_profiles import thick_slice_degrade  # noqa: E402
+from SuperResolution3DLib.evaluation.evaluate import EvaluationSettings, prepare_hr_volume  # noqa: E402
+from SuperResolution3DLib.inference.stacks import output_grid, register_rigidly, rigidly_moved, stack_agreement  # noqa: E402
+from SuperResolution3DLib.inference.thick_slices import super_resolve_thick_slices  # noqa: E402
+from SuperResolution3DLib.models.files import interpolation_model  # noqa: E402
+from test_adaptation import isotropic_texture  # noqa: E402
 
-model = interpolation_model("bspline", (1, 1, 4))
-FACTORS = (0.42, 0.7, 1.0)
-def pair(hr1, hr2, noise=0.0, register=False):
+BSPLINE = interpolation_model("bspline", (1, 1, 4))
+SIGMA_IN_SLICE_SPACINGS = (0.42, 0.7, 1.0)
+
+
+def agreements(hr1: Volume, hr2: Volume, noise: float = 0.0, register: bool = False) -> str:
+    """``hr1`` as an axial stack, ``hr2`` as a sagittal one (4 mm Gaussian slices), onto one grid: their agreement
+    at each blur, as text."""
     rng = np.random.default_rng(0)
-    s1 = thick_slice_degrade(hr1, 2, 4, "gaussian", 4.0)
-    s2 = thick_slice_degrade(hr2, 0, 4, "gaussian", 4.0)
-    if noise:
-        r = float(np.ptp(hr1.array))
-        s1 = s1.with_array((s1.array + noise * r * rng.standard_normal(s1.array.shape)).astype(np.float32))
-        s2 = s2.with_array((s2.array + noise * r * rng.standard_normal(s2.array.shape)).astype(np.float32))
-    o1 = super_resolve_thick_slices(s1, model, None)
-    o2 = super_resolve_thick_slices(s2, model, None)
-    grid = output_grid(o1, [s1, s2], min(hr1.spacing))
-    t = register_rigidly(o1, o2) if register else None
-    a, b = resampled_onto(o1, grid), resampled_onto(o2, grid, t)
-    return " ".join("%.3f" % stack_agreement(a, b, f * 4.0 / min(grid.spacing)) for f in FACTORS)
-settings = EvaluationSettings(crop=(96, 112, 96), shift_to_zero=True, interior=8)
-vols = [("texture", Volume(isotropic_texture((48, 48, 48)), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0))),
-        ("texture2", Volume(isotropic_texture((48, 48, 48)) ** 2, (1.0, 1.0, 1.0), (4.0, -9.0, 20.0)))]
-vols += [(p.split('/')[-1][:12], prepare_hr_volume(read_volume(p), settings)) for p in sys.argv[1:]]
-print("sigma factors of slice spacing", FACTORS)
-for name, hr in vols:
-    inv = hr.with_array((hr.array.max() - hr.array).astype(np.float32))
-    print(name, "aligned", pair(hr, hr), "| noise2%", pair(hr, hr, 0.02), "| noise5%", pair(hr, hr, 0.05),
-          "| moved3", pair(hr, rigidly_moved(hr, (0, 0, 3.0), (2.0, -1.5, 1.0))),
-          "| moved3+reg", pair(hr, rigidly_moved(hr, (0, 0, 3.0), (2.0, -1.5, 1.0)), register=True),
-          "| moved10", pair(hr, rigidly_moved(hr, (0, 0, 10.0), (6.0, -4, 3.0))),
-          "| inverted", pair(hr, inv), flush=True)
+    stacks = [thick_slice_degrade(hr1, 2, 4, "gaussian", 4.0), thick_slice_degrade(hr2, 0, 4, "gaussian", 4.0)]
+    if noise:  # noise of each stack's own
+        spread = float(np.ptp(hr1.array))
+        stacks = [s.with_array((s.array + noise * spread * rng.standard_normal(s.array.shape)).astype(np.float32))
+                  for s in stacks]
+    first, second = (super_resolve_thick_slices(s, BSPLINE, None) for s in stacks)
+    grid = output_grid(first, stacks, min(hr1.spacing))
+    moved = register_rigidly(first, second) if register else None
+    a, b = resampled_onto(first, grid), resampled_onto(second, grid, moved)
+    return " ".join(f"{stack_agreement(a, b, f * 4.0 / min(grid.spacing)):.3f}" for f in SIGMA_IN_SLICE_SPACINGS)
+
+
+def main(paths) -> int:
+    settings = EvaluationSettings(crop=(96, 112, 96), shift_to_zero=True, interior=8)
+    volumes = [("texture", Volume(isotropic_texture((48, 48, 48)), (1.0, 1.0, 1.0), (4.0, -9.0, 20.0))),
+               ("texture2", Volume(isotropic_texture((48, 48, 48)) ** 2, (1.0, 1.0, 1.0), (4.0, -9.0, 20.0)))]
+    volumes += [(path.split("/")[-1][:12], prepare_hr_volume(read_volume(path), settings)) for path in paths]
+    print("sigma factors of slice spacing", SIGMA_IN_SLICE_SPACINGS)
+    for name, hr in volumes:
+        inverted = hr.with_array((hr.array.max() - hr.array).astype(np.float32))
+        moved3 = rigidly_moved(hr, (0, 0, 3.0), (2.0, -1.5, 1.0))
+        print(name, "aligned", agreements(hr, hr), "| noise2%", agreements(hr, hr, 0.02),
+              "| noise5%", agreements(hr, hr, 0.05), "| moved3", agreements(hr, moved3),
+              "| moved3+reg", agreements(hr, moved3, register=True),
+              "| moved10", agreements(hr, rigidly_moved(hr, (0, 0, 10.0), (6.0, -4, 3.0))),
+              "| inverted", agreements(hr, inverted), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
