@@ -436,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuse = commands.add_parser(
         "fuse", help="fuse thick-slice stacks of one session (axial, coronal, sagittal) into one isotropic volume",
         description="Super-resolve each thick-slice STACK along its own slices and combine them, frequency by frequency, "
-                    "on the first stack's field of view at the finest in-plane spacing; the stacks must be aligned by "
-                    "their headers (one session, no motion between them).")
+                    "on the first stack's field of view (--fov union: every stack's) at the finest in-plane spacing; the "
+                    "stacks are taken where their headers put them unless --register aligns them first.")
     fuse.add_argument("stacks", nargs="+", metavar="STACK", help="thick-slice volumes (files or DICOM folders), the first "
                       "sets the field of view")
     fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh)")
@@ -479,8 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     dicom = commands.add_parser(
         "dicom", help="list the DICOM series of a folder, or write each as a volume file",
         description="List the DICOM series in FOLDER and its subfolders (number, plane, modality, size, spacing, "
-                    "description); with --out, "
-                    "write each as DIR/S<number>_<description>.nii.gz for sr3d predict and sr3d fuse.")
+                    "description); with --out, write each as DIR/S<number>_<description>.nii.gz for sr3d predict and "
+                    "sr3d fuse.")
     dicom.add_argument("folder", help="a folder of DICOM files (one or several series, also in subfolders)")
     dicom.add_argument("--out", default=None, metavar="DIR", help="write each series here (created if missing; "
                        "existing files are kept)")

@@ -11,12 +11,15 @@ from pathlib import Path
 from SuperResolution3DLib.core.errors import InputVolumeError
 
 
-def series_file_name(number: str, position: int, description: str, tilted: bool) -> str:
-    """``S007_t2_tse_cor.nii.gz``: the series number (``N002`` for the second listed series where it has none) and
-    description, safe as a file name (``.nrrd`` for a tilted series, whose sheared grid NIfTI cannot hold)."""
+SERIES_EXTENSIONS = (".nii.gz", ".nrrd")  # .nrrd for a tilted series, whose sheared grid NIfTI cannot hold
+
+
+def series_file_stem(number: str, position: int, description: str) -> str:
+    """``S007_t2_tse_cor``: the series number (``N002`` for the second listed series where it has none) and
+    description, safe as a file name."""
     words = re.sub(r"[^A-Za-z0-9]+", "_", description).strip("_")[:48] or "series"
     label = f"S{number.zfill(3)}" if number.isdigit() else f"N{position:03d}"
-    return f"{label}_{words}{'.nrrd' if tilted else '.nii.gz'}"
+    return f"{label}_{words}"
 
 
 def command_dicom(args: argparse.Namespace) -> int:
@@ -54,17 +57,17 @@ def command_dicom(args: argparse.Namespace) -> int:
 def write_series(summary, position: int, out: Path, taken: set) -> int:
     """Write one series as a volume file in ``out`` (1), or say why not (0): an existing file is kept, a series that
     is no 3D volume (a localizer of three planes, uneven slices) is skipped with the reader's reason."""
-    from SuperResolution3DLib.data.io import (as_pixel_type, input_pixel_type, is_tilted_dicom_series, read_volume,
+    from SuperResolution3DLib.data.io import (as_pixel_type, input_pixel_type, is_orthogonal_grid, read_volume,
                                               write_volume)
 
-    target = out / series_file_name(summary.number, position, summary.description,
-                                    is_tilted_dicom_series(summary.folder, summary.uid))
-    if target.name in taken:
-        target = target.with_name(target.name.replace("_", f"_{position:03d}_", 1))
-    taken.add(target.name)
+    stem = series_file_stem(summary.number, position, summary.description)
+    if stem in taken:
+        stem = stem.replace("_", f"_{position:03d}_", 1)
+    taken.add(stem)
     name = summary.number or f"#{position}"
-    if target.exists():
-        print(f"  series {name}: {target.name} exists (kept; delete it to write it again)")
+    existing = [out / (stem + extension) for extension in SERIES_EXTENSIONS if (out / (stem + extension)).exists()]
+    if existing:
+        print(f"  series {name}: {existing[0].name} exists (kept; delete it to write it again)")
         return 0
     try:
         volume = read_volume(summary.folder, series=summary.uid)
@@ -72,6 +75,7 @@ def write_series(summary, position: int, out: Path, taken: set) -> int:
     except InputVolumeError as error:
         print(f"  series {name}: skipped: {error}")
         return 0
+    target = out / (stem + SERIES_EXTENSIONS[0 if is_orthogonal_grid(volume.direction) else 1])
     write_volume(volume.with_array(array), target)
     print(f"  series {name}: {target.name} ({volume.size[0]}x{volume.size[1]}x{volume.size[2]}, spacing "
           f"{' x '.join(f'{v:g}' for v in volume.spacing)} mm)")

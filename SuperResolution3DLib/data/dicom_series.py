@@ -98,9 +98,9 @@ _TAGS = {"number": "0020|0011", "description": "0008|103e", "modality": "0008|00
          "columns": "0028|0011", "pixel_spacing": "0028|0030", "slice_thickness": "0018|0050"}
 
 
-def _first_header(files: List[str]) -> Tuple[Dict[str, str], int]:
-    """The listed tags of a series' first file (stripped strings; missing ones empty; ``normal``: its slice normal as
-    ITK reads it, also from an enhanced multi-frame object's functional groups), and how many files it has."""
+def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray]]:
+    """The listed tags of a series' first file (stripped strings; missing ones empty) and its slice normal as ITK reads
+    it, also from an enhanced multi-frame object's functional groups (``None`` where the file cannot be read)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -108,19 +108,14 @@ def _first_header(files: List[str]) -> Tuple[Dict[str, str], int]:
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        return {}, len(files)
+        return {}, None
     header = {name: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else "" for name, tag in _TAGS.items()}
-    header["normal"] = "\\".join(str(v) for v in np.asarray(reader.GetDirection()).reshape(3, 3)[:, 2])
-    return header, len(files)
+    return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
 
 
-def plane_of(normal_text: str) -> str:
-    """``axial``, ``coronal``, ``sagittal`` or ``oblique`` from the slice normal (``x\\y\\z``, LPS): its main axis."""
-    try:
-        normal = np.array([float(v) for v in normal_text.split("\\")])[:3]
-    except ValueError:
-        return "unknown"
-    if normal.size != 3 or not np.any(normal):
+def plane_of(normal: Optional[np.ndarray]) -> str:
+    """``axial``, ``coronal``, ``sagittal`` or ``oblique`` from the slice normal (LPS): its main axis."""
+    if normal is None or not np.any(normal):
         return "unknown"
     axis = int(np.argmax(np.abs(normal)))
     return ("sagittal", "coronal", "axial")[axis] if abs(normal[axis]) > 0.9 * np.linalg.norm(normal) else "oblique"
@@ -144,8 +139,8 @@ def dicom_series_in(folder: Path) -> List[SeriesSummary]:
 
 
 def _summary(folder: Path, uid: str, files: List[str]) -> SeriesSummary:
-    header, count = _first_header(files)
+    header, normal = _first_header(files)
     return SeriesSummary(
-            folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), count,
+            folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), len(files),
             f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
-            header.get("slice_thickness", ""), plane_of(header.get("normal", "")))
+            header.get("slice_thickness", ""), plane_of(normal))

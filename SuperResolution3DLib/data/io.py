@@ -421,7 +421,7 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
     _check_output_folder(path)
     if np.asarray(volume.array).ndim != 3:
         raise ValueError(f"write_volume needs a 3D array, got shape {np.asarray(volume.array).shape}")
-    if file_extension(path) in ORTHOGONAL_ONLY_EXTENSIONS and not _orthogonal(volume.direction):
+    if file_extension(path) in ORTHOGONAL_ONLY_EXTENSIONS and not is_orthogonal_grid(volume.direction):
         raise InputVolumeError(f"cannot write {path.name}: {file_extension(path)} cannot hold this volume's sheared grid "
                                "(gantry tilt); write .nrrd, .mha or a DICOM folder")
     image = (minc_from_lps(volume) if file_extension(path) in MINC_EXTENSIONS else volume).to_sitk()
@@ -527,7 +527,7 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> 
                                "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
 
 
-def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool:
+def is_tilted_dicom_series(path: PathLike) -> bool:
     """Whether ``path`` is a DICOM series folder whose slices shift within their plane (a gantry tilt), read as a
     sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
     from SuperResolution3DLib.data.dicom_geometry import series_stack_step
@@ -536,12 +536,13 @@ def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool
     if not folder.is_dir():
         return False
     try:
-        return series_stack_step(folder, largest_dicom_series(folder, series)) is not None
+        return series_stack_step(folder, largest_dicom_series(folder)) is not None
     except InputVolumeError:  # no series, or a bad one: reading it says so
         return False
 
 
-def _orthogonal(direction) -> bool:
+def is_orthogonal_grid(direction) -> bool:
+    """Whether a direction matrix has orthogonal axes (NIfTI and MGH hold no other; a gantry tilt shears them)."""
     matrix = np.asarray(direction, dtype=float).reshape(3, 3)
     return bool(np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4))
 

@@ -187,3 +187,13 @@ def test_a_cohort_writes_a_tilted_series_as_nrrd_and_the_others_as_nifti(series,
     assert Path(rows["series"]["output"]).name == "series.nrrd" and rows["series"]["status"] == "done"
     assert Path(rows["plain_series"]["output"]).name == "plain_series.nii.gz" and rows["plain_series"]["status"] == "done"
     assert rows["empty"]["status"] == "failed" and "no DICOM series" in rows["empty"]["message"]
+
+
+def test_sr3d_dicom_writes_a_tilted_series_as_nrrd(series, tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+
+    tilt(series)
+    assert main(["dicom", str(series), "--out", str(tmp_path / "volumes")]) == 0
+    written = list((tmp_path / "volumes").iterdir())
+    assert len(written) == 1 and written[0].name.endswith(".nrrd"), written  # NIfTI cannot hold the sheared grid
+    assert "tilted by 15.0 degrees" in capsys.readouterr().err
