@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "a folder of volume files, a quoted glob or a .txt list (OUTPUT is then a folder)")
     predict.add_argument("output", help="output volume: .nii, .nii.gz, .nrrd, .mha, .mnc, .mgz or .mgh (never the input), or a folder "
                          "(an existing empty one, or a path ending in /) for a DICOM series")
+    predict.add_argument("--series", default=None, metavar="NUMBER|UID", help="a DICOM folder with several series: the one to "
+                         "super-resolve, by Series Number or Series Instance UID as 'sr3d dicom FOLDER' lists them (default: the largest)")
     predict.add_argument("--model", default="default", help="bundled model name (see 'sr3d models'), a model .json, or trilinear/bspline/nearest (default: %(default)s)")
     predict.add_argument("--device", default=defaults.device, help="auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
     predict.add_argument("--window", type=_window_option("--window"), default=defaults.window, metavar="auto|N|X,Y,Z",

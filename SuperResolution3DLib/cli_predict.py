@@ -49,10 +49,10 @@ def check_predict_arguments(args: argparse.Namespace) -> None:
     if is_dicom_output(args.output):
         check_dicom_output(args.input, args.output)
     else:
-        check_output_path(args.input, args.output)
+        check_output_path(args.input, args.output, args.series)
     if args.png:
         check_png_path(args.png, args.input, args.output)
-    inspect_input(args.input)
+    inspect_input(args.input, args.series)
     if args.hr:
         if not args.png:
             raise InputVolumeError("--reference only adds a column to the --png views; give --png VIEWS.png too")
@@ -108,8 +108,9 @@ def inference_settings(args: argparse.Namespace):
 
 
 def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print,
-                       adaptation=None, adaptation_progress=None, slice_spacing=None, slice_spacing_if_thick=False):
-    """Read ``input_path``, pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
+                       adaptation=None, adaptation_progress=None, slice_spacing=None, slice_spacing_if_thick=False,
+                       series=None):
+    """Read ``input_path`` (a DICOM folder's ``series``, as for ``data.io.read_volume``), pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
     when ``adaptation`` (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing``
     mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
     isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
@@ -125,8 +126,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
 
     header, volume = read_volume_header(input_path), None
     if header is None:  # a DICOM series: its spacing is known once it is read
-        volume = read_volume(input_path)
-    recorded = recorded_slice_profile(input_path)
+        volume = read_volume(input_path, series)
+    recorded = recorded_slice_profile(input_path, series)
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
                                         recorded.profile if recorded else None)
     if adaptation is not None and thick is None:
@@ -168,7 +169,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         log(said)
     if not through_plane and header is not None:
         check_memory_from_header(header[0], model, settings)
-    volume = volume if volume is not None else read_volume(input_path)
+    volume = volume if volume is not None else read_volume(input_path, series)
     if adaptation is not None:
         if not through_plane or interpolation:
             raise InputVolumeError(f"--adapt needs a learned through-plane model (scale 1,1,f); {model_name} is "
@@ -245,7 +246,7 @@ def command_predict(args: argparse.Namespace) -> int:
         progress = lambda fraction, message="": lines(0.5 + 0.5 * fraction, message)  # noqa: E731
     volume, result, model = super_resolve_file(args.input, args.model, settings, {}, progress,
                                                adaptation=adaptation, adaptation_progress=adaptation_progress,
-                                               slice_spacing=args.output_slice_spacing)
+                                               slice_spacing=args.output_slice_spacing, series=args.series)
     if args.save_adapted:
         from SuperResolution3DLib.models.card import ADAPTATION_NOT_KEPT
         from SuperResolution3DLib.models.files import save_model
@@ -253,7 +254,7 @@ def command_predict(args: argparse.Namespace) -> int:
         kept = model.card.get("adaptation", {}).get("kept")
         what = "the adapted model" if kept else f"the model ({ADAPTATION_NOT_KEPT})"
         print(f"wrote {what} {save_model(args.save_adapted, model.network, model.card)}")
-    write_output(result, args.input, args.output, model, args.output_type)
+    write_output(result, args.input, args.output, model, args.output_type, args.series)
     print(f"wrote {args.output}: {result.size[0]}x{result.size[1]}x{result.size[2]} voxels, "
           f"spacing {tuple(round(s, 4) for s in result.spacing)}")
     if args.png:
@@ -329,8 +330,9 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
                                                        run_cohort, shard_of)
     from SuperResolution3DLib.models.card import find_model_files
 
-    if args.png or args.hr or args.roi is not None or args.adapt:
-        raise InputVolumeError("--png, --reference, --roi and --adapt are for one input; leave them out for a cohort")
+    if args.png or args.hr or args.roi is not None or args.adapt or args.series is not None:
+        raise InputVolumeError("--png, --reference, --roi, --adapt and --series are for one input; leave them out for a "
+                               "cohort")
     output_dir = check_cohort_output(args.output)
     index, count = parse_shard(args.shard)
     inputs = shard_of(cohort_inputs(args.input), index, count)
@@ -361,18 +363,19 @@ def command_predict_cohort(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def write_output(result, input_path, output, model, output_type: str = "float32") -> None:
+def write_output(result, input_path, output, model, output_type: str = "float32", series=None) -> None:
     """A volume file (``output_type`` ``input``: in the input's voxel type, ``data.io.as_pixel_type``), or a DICOM
-    series when ``output`` names a folder (signed 16-bit with a rescale slope; patient and study from a DICOM input)."""
+    series when ``output`` names a folder (signed 16-bit with a rescale slope; patient and study from a DICOM input,
+    its ``series`` as for ``data.io.read_volume``)."""
     from SuperResolution3DLib.data.dicom import is_dicom_output, read_dicom_attributes, write_dicom_series
     from SuperResolution3DLib.data.io import as_pixel_type, input_pixel_type, write_volume
 
     if not is_dicom_output(output):
         if output_type == "input":
-            result = result.with_array(as_pixel_type(result.array, input_pixel_type(input_path)))
+            result = result.with_array(as_pixel_type(result.array, input_pixel_type(input_path, series)))
         write_volume(result, output, notes=provenance_note(model))
         return
-    attributes = read_dicom_attributes(input_path) if Path(input_path).is_dir() else {}
+    attributes = read_dicom_attributes(input_path, series=series) if Path(input_path).is_dir() else {}
     scale = "x".join(map(str, model.scale))
     write_dicom_series(result, output, f"SR {scale} {model.card.get('name', 'model')}", attributes)
 

@@ -94,9 +94,10 @@ def profile_from_dicom(modality: str, acquisition_type: str, image_type: str = "
     return {"3D": "sinc", "2D": "integrating"}.get(acquisition_type.strip().upper())
 
 
-def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
-    """The slice profile and thickness that the file or DICOM series at ``path`` records, or ``None``; never raises
-    for an unreadable header (the reader that follows reports that)."""
+def recorded_slice_profile(path, series: Optional[str] = None) -> Optional[RecordedSliceProfile]:
+    """The slice profile and thickness that the file or DICOM series at ``path`` (a folder's ``series``, as for
+    ``data.io.read_volume``) records, or ``None``; never raises for an unreadable header (the reader that follows
+    reports that)."""
     import SimpleITK as sitk
 
     path = Path(str(path)).expanduser()
@@ -104,7 +105,7 @@ def recorded_slice_profile(path) -> Optional[RecordedSliceProfile]:
         if path.is_dir():
             with warnings.catch_warnings():  # reading the series warns of the others once
                 warnings.simplefilter("ignore")
-                files = largest_dicom_series(path)
+                files = largest_dicom_series(path, series)
             reader = sitk.ImageFileReader()
             reader.SetFileName(files[0])
             reader.ReadImageInformation()

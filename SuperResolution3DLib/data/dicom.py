@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Optional
@@ -23,6 +24,7 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
+from SuperResolution3DLib.data.dicom_series import largest_dicom_series
 
 # patient and study attributes carried from a DICOM input to the derived series
 CARRIED_TAGS = (
@@ -65,13 +67,16 @@ def _check_new_folder(folder: Path) -> None:
         raise InputVolumeError(f"the output folder {folder.parent} does not exist; create it first")
 
 
-def read_dicom_attributes(folder, file_name: Optional[str] = None) -> Dict[str, str]:
-    """The ``CARRIED_TAGS`` of a DICOM series' first file (``{}`` where none can be read)."""
+def read_dicom_attributes(folder, file_name: Optional[str] = None, series: Optional[str] = None) -> Dict[str, str]:
+    """The ``CARRIED_TAGS`` of ``file_name``, else of the first file of the folder's DICOM series that
+    ``data.io.read_volume(folder, series)`` reads (``{}`` where none can be read)."""
     if file_name is None:
-        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        if not ids:
+        try:
+            with warnings.catch_warnings():  # reading the series warned of the others already
+                warnings.simplefilter("ignore")
+                file_name = largest_dicom_series(Path(str(folder)), series)[0]
+        except InputVolumeError:
             return {}
-        file_name = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), ids[0])[0]
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(file_name))
     try:

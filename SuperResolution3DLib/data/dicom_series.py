@@ -61,8 +61,8 @@ def largest_dicom_series(folder: Path, series: Optional[str] = None) -> List[str
         others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
         warnings.warn(
             f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
-            f"({len(files_by_series[chosen])} files) and ignoring {others} (sr3d dicom FOLDER lists them, and "
-            "--out DIR writes each as a volume file)",
+            f"({len(files_by_series[chosen])} files) and ignoring {others} (sr3d dicom FOLDER lists them; "
+            "sr3d predict --series NUMBER, or series= in Python, picks one)",
             stacklevel=3,
         )
     return files_by_series[chosen]

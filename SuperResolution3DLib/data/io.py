@@ -141,12 +141,12 @@ def read_packed_volume(path: Path) -> Volume:
         raise InputVolumeError(f"{path} is not a packed volume (write_packed_volume): {error}") from None
 
 
-def inspect_input(path: PathLike) -> Optional[Tuple[int, int, int]]:
+def inspect_input(path: PathLike, series: Optional[str] = None) -> Optional[Tuple[int, int, int]]:
     """Every check ``read_volume`` makes before reading voxels (path, format, 3D scalar header, spacing,
-    direction, complete NIfTI data, a DICOM series in a folder), in a fraction of a second and without
-    torch; returns the ``(x, y, z)`` size from the header (``None`` for a DICOM folder)."""
+    direction, complete NIfTI data, a DICOM series in a folder: ``series`` as for ``read_volume``), in a fraction of
+    a second and without torch; returns the ``(x, y, z)`` size from the header (``None`` for a DICOM folder)."""
     path = Path(path).expanduser()
-    source = _open_input(path)
+    source = _open_input(path, series)
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize()[:3])
 
 
@@ -154,6 +154,9 @@ def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFil
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
+    if series is not None and not path.is_dir():
+        raise InputVolumeError(f"a series is chosen among a folder's DICOM series, and {path} is a file; leave out "
+                               "the series (--series)")
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
@@ -511,32 +514,32 @@ def folder_writable(folder: Path) -> bool:
         return False
 
 
-def check_output_path(input_path: Optional[PathLike], output_path: PathLike) -> None:
+def check_output_path(input_path: Optional[PathLike], output_path: PathLike, series: Optional[str] = None) -> None:
     """Refuse an output path before any work is done.
 
-    Refused: the input itself as output, a missing output folder, a folder as output and an
-    unsupported output format.
+    Refused: the input itself as output, a missing output folder, a folder as output, an unsupported output format
+    and NIfTI for a tilted DICOM series (``series`` of the input folder, as for ``read_volume``).
     """
     output = Path(output_path).expanduser()
     if input_path is not None and _same_file(Path(input_path).expanduser(), output):
         raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
     _check_output_folder(output)
     _check_output_extension(output)
-    if input_path is not None and file_extension(output) in NIFTI_EXTENSIONS and is_tilted_dicom_series(input_path):
+    if input_path is not None and file_extension(output) in NIFTI_EXTENSIONS and is_tilted_dicom_series(input_path, series):
         raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
                                "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
 
 
-def is_tilted_dicom_series(path: PathLike) -> bool:
-    """Whether ``path`` is a DICOM series folder whose slices shift within their plane (a gantry tilt), read as a
-    sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
+def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool:
+    """Whether ``path`` is a DICOM series folder (its ``series``, default the largest) whose slices shift within their
+    plane (a gantry tilt), read as a sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
     from SuperResolution3DLib.data.dicom_geometry import series_stack_step
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
         return False
     try:
-        return series_stack_step(folder, largest_dicom_series(folder)) is not None
+        return series_stack_step(folder, largest_dicom_series(folder, series)) is not None
     except InputVolumeError:  # no series, or a bad one: reading it says so
         return False
 

@@ -34,7 +34,8 @@ def session(tmp_path):
     folder.mkdir()
     for number, (description, stack) in enumerate(stacks.items(), start=3):
         series = write_dicom_series(stack, tmp_path / f"series{number}", description=description,
-                                    attributes={"0020|0011": str(number), "0008|0060": "MR"})
+                                    attributes={"0020|0011": str(number), "0008|0060": "MR",
+                                                "0018|0015": f"PART{number}"})
         for file in series.iterdir():
             shutil.copy(file, folder / f"s{number}_{file.name}")
     return folder, list(stacks.values())
@@ -56,7 +57,7 @@ def test_the_series_of_a_folder_are_listed_and_one_is_read_by_number_or_uid(sess
         np.testing.assert_allclose(volume.spacing, stack.spacing, atol=1e-5)
         np.testing.assert_allclose(volume.origin, stack.origin, atol=1e-4)
         np.testing.assert_allclose(volume.direction, stack.direction, atol=1e-6)
-    with pytest.warns(UserWarning, match="holds 2 DICOM series.*sr3d dicom FOLDER lists them"):
+    with pytest.warns(UserWarning, match="holds 2 DICOM series.*sr3d dicom FOLDER lists them; sr3d predict --series"):
         read_volume(folder)
     with pytest.raises(InputVolumeError, match="has no DICOM series '9'; sr3d dicom .* lists its series"):
         read_volume(folder, series="9")
@@ -95,3 +96,41 @@ def test_an_export_tree_of_subfolders_is_searched_and_same_named_series_both_kep
     (export / "notes" / "readme.txt").write_text("not DICOM")
     assert main(["dicom", str(export / "notes")]) == 2
     assert "has no DICOM series" in capsys.readouterr().err
+
+
+def test_sr3d_predict_super_resolves_the_series_it_is_given(session, tmp_path, capsys):
+    from SuperResolution3DLib.data.dicom import read_dicom_attributes
+
+    folder, (_axial, coronal) = session
+    output = tmp_path / "coronal_sr.nii.gz"
+    assert main(["predict", str(folder), str(output), "--series", "4", "--model", "bspline", "--progress", "none"]) == 0
+    assert "holds 2 DICOM series" not in capsys.readouterr().err  # chosen: no warning about the others
+    result = read_volume(output)
+    assert result.size == (24, 24, 24)  # the coronal stack's 4 mm axis (its third) made 1 mm
+    np.testing.assert_allclose(result.direction, coronal.direction, atol=1e-6)
+    np.testing.assert_allclose(result.origin, coronal.origin, atol=1e-4)
+
+    dicom_out = tmp_path / "dicom_sr"
+    assert main(["predict", str(folder), f"{dicom_out}/", "--series", "4", "--model", "bspline",
+                 "--progress", "none"]) == 0
+    assert read_dicom_attributes(dicom_out)["0018|0015"].strip() == "PART4"  # the chosen series' attributes
+    assert read_dicom_attributes(folder, series="3")["0018|0015"].strip() == "PART3"
+
+    assert main(["predict", str(folder), str(tmp_path / "largest.nii.gz"), "--model", "bspline",
+                 "--progress", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "holds 2 DICOM series" in err and "sr3d predict --series NUMBER" in err
+
+
+def test_sr3d_predict_refuses_a_series_it_cannot_choose(session, tmp_path, capsys):
+    folder, _stacks = session
+    assert main(["predict", str(folder), str(tmp_path / "out.nii.gz"), "--series", "9", "--model", "bspline"]) == 2
+    assert "has no DICOM series '9'; sr3d dicom" in capsys.readouterr().err
+    volume_file = tmp_path / "volume.nii.gz"
+    assert main(["dicom", str(folder), "--out", str(tmp_path / "files")]) == 0
+    shutil.copy(tmp_path / "files" / "S003_T2_tse_ax.nii.gz", volume_file)
+    capsys.readouterr()
+    assert main(["predict", str(volume_file), str(tmp_path / "out.nii.gz"), "--series", "3", "--model", "bspline"]) == 2
+    assert "is a file; leave out the series (--series)" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "files"), str(tmp_path / "cohort_out") + "/", "--series", "3"]) == 2
+    assert "--series are for one input" in capsys.readouterr().err
