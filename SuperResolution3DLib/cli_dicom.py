@@ -44,6 +44,8 @@ def command_dicom(args: argparse.Namespace) -> int:
     if out is None:
         if len(summaries) > 1:
             print(f"sr3d dicom {folder} --out DIR writes each series as a volume file")
+            if all(s.folder == folder for s in summaries):
+                print(f"sr3d predict {folder} OUTPUT --series NUMBER super-resolves one of them")
         return 0
     out.mkdir(exist_ok=True)
     written = 0

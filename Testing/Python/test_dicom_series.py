@@ -51,6 +51,7 @@ def test_the_series_of_a_folder_are_listed_and_one_is_read_by_number_or_uid(sess
     assert main(["dicom", str(folder)]) == 0
     printed = capsys.readouterr().out
     assert "2 DICOM series" in printed and "coronal" in printed and "--out DIR writes each series" in printed
+    assert f"sr3d predict {folder} OUTPUT --series NUMBER" in printed
     for chosen, stack in (("4", coronal), (summaries[0].uid, axial)):
         volume = read_volume(folder, series=chosen)
         assert volume.size == stack.size
@@ -92,6 +93,8 @@ def test_an_export_tree_of_subfolders_is_searched_and_same_named_series_both_kep
     assert "4 DICOM series" in printed and "[PAT2/STUDY1]" in printed and "wrote 4 of 4 series" in printed
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([
         "S003_T2_tse_ax.nii.gz", "S003_002_T2_tse_ax.nii.gz", "S004_T2_tse_cor.nii.gz", "S004_004_T2_tse_cor.nii.gz"])
+    assert main(["dicom", str(export)]) == 0
+    assert "--series NUMBER" not in capsys.readouterr().out  # sr3d predict reads one folder's series, not subfolders
     (export / "notes").mkdir()
     (export / "notes" / "readme.txt").write_text("not DICOM")
     assert main(["dicom", str(export / "notes")]) == 2
