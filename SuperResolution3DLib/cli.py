@@ -122,7 +122,7 @@ def command_degrade(args: argparse.Namespace) -> int:
                                                          args.thickness if args.thickness is not None else lr.spacing[axis])
     if notes and not keeps_notes(args.lr):
         warnings.warn(f"{args.lr} keeps no header note, so sr3d predict will not know how these slices were made: write "
-                      ".nii.gz, .nrrd or .mha, or tell it (--slice-profile, --slice-thickness)", UserWarning)
+                      ".nii.gz, .nrrd, .mha or .mnc, or tell it (--slice-profile, --slice-thickness)", UserWarning)
     write_volume(lr, args.lr, notes=notes)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
     return 0

@@ -2,8 +2,8 @@
 
 Two records are read, from the header only (no pixel data):
 
-* the note ``sr3d degrade`` writes into a thick-slice output (``io.HEADER_NOTES_KEY``: NIfTI keeps it as ``descrip``,
-  NRRD and MetaImage as a key): ``sr3d: through-plane sinc`` for k-space truncation along one axis (``--scale
+* the note ``sr3d degrade`` writes into a thick-slice output (``io.header_notes``: NIfTI keeps it as ``descrip``,
+  NRRD and MetaImage as a key, MINC2 as its ``history``; MGH keeps none): ``sr3d: through-plane sinc`` for k-space truncation along one axis (``--scale
   1,1,4`` without ``--profile``, or ``--profile sinc``), ``sr3d: through-plane gaussian`` and so on for the others;
 * the MR Acquisition Type (0018,0023) of an MR DICOM series: ``3D`` means the slice direction was phase encoded, so
   its resolution is k-space truncation (``sinc``); ``2D`` means excited slices, which integrate over a profile. A
@@ -30,7 +30,7 @@ from typing import Optional
 from SuperResolution3DLib.core.errors import SR3DError
 from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
 from SuperResolution3DLib.data.dicom_series import largest_dicom_series
-from SuperResolution3DLib.data.io import HEADER_NOTES_KEY
+from SuperResolution3DLib.data.io import header_notes
 
 NOTE_PREFIX = "sr3d: through-plane "
 MR_ACQUISITION_TYPE = "0018|0023"
@@ -111,10 +111,7 @@ def recorded_slice_profile(path, series: Optional[str] = None) -> Optional[Recor
             reader.ReadImageInformation()
             keys = set(reader.GetMetaDataKeys())
             return record_from_dicom(lambda key: reader.GetMetaData(key) if key in keys else "")
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        reader.ReadImageInformation()
-        note = reader.GetMetaData(HEADER_NOTES_KEY) if reader.HasMetaDataKey(HEADER_NOTES_KEY) else ""
+        note = header_notes(path)
         profile, thickness = profile_from_note(note), thickness_from_note(note)
     except (RuntimeError, SR3DError):
         return None

@@ -34,7 +34,7 @@ from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT, VOLUME_SUFFIX
 from SuperResolution3DLib.data.dicom_series import largest_dicom_series, read_dicom_series
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
-from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, check_minc2, lps_from_minc, minc_from_lps
+from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, MINC_NOTES_KEY, check_minc2, lps_from_minc, minc_from_lps
 from SuperResolution3DLib.data.nifti_length import nifti_length_problem
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
@@ -414,7 +414,7 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
     .mgh file.
 
     ``compress`` gzips .nrrd and .mha data (.nii.gz is always compressed, .nii never). ``notes``: a line kept in
-    the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters; ``keeps_notes``: not MINC or MGH).
+    the header (``ITK_FileNotes``; NIfTI's ``descrip``, at most 80 characters; MINC's ``history``; not MGH).
     Returns the written path.
     """
     import SimpleITK as sitk
@@ -429,7 +429,7 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
                                "(gantry tilt); write .nrrd, .mha or a DICOM folder")
     image = (minc_from_lps(volume) if file_extension(path) in MINC_EXTENSIONS else volume).to_sitk()
     if notes:
-        image.SetMetaData(HEADER_NOTES_KEY, notes)
+        image.SetMetaData(_notes_key(path), notes)
     try:
         with atomic_output_path(path) as temporary:
             if file_extension(path) in MGH_EXTENSIONS:
@@ -446,8 +446,26 @@ def write_volume(volume: Volume, path: PathLike, compress: bool = True, notes: O
 
 
 def keeps_notes(path: PathLike) -> bool:
-    """Whether a file of this type keeps ``write_volume``'s header note (MINC and MGH files do not)."""
-    return file_extension(path) not in MINC_EXTENSIONS + MGH_EXTENSIONS
+    """Whether a file of this type keeps ``write_volume``'s header note (MGH files do not)."""
+    return file_extension(path) not in MGH_EXTENSIONS
+
+
+def header_notes(path: PathLike) -> str:
+    """The note ``write_volume`` keeps in an image file's header (``""`` where there is none); raises
+    ``RuntimeError`` for a header SimpleITK cannot read."""
+    import SimpleITK as sitk
+
+    if not keeps_notes(path):
+        return ""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    key = _notes_key(path)
+    return reader.GetMetaData(key) if reader.HasMetaDataKey(key) else ""
+
+
+def _notes_key(path: PathLike) -> str:
+    return MINC_NOTES_KEY if file_extension(path) in MINC_EXTENSIONS else HEADER_NOTES_KEY
 
 
 class _IncompleteWrite(OSError):

@@ -19,6 +19,7 @@ from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import RAS_TO_LPS, Volume
 
 MINC_EXTENSIONS: Tuple[str, ...] = (".mnc",)  # also in core.paths.VOLUME_SUFFIXES, the files read
+MINC_NOTES_KEY = "history"  # the global attribute where ITK's MINC reader and writer keep a file's free text
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # MINC2 is HDF5
 NETCDF_SIGNATURE = b"CDF"  # MINC1 is netCDF
 

@@ -48,12 +48,19 @@ def test_a_written_minc_file_is_where_the_volume_was(tmp_path):
     np.testing.assert_allclose(back.direction, volume.direction, atol=1e-6)
 
 
-def test_minc_keeps_no_header_note(tmp_path):
+def test_minc_keeps_sr3d_degrade_note_for_sr3d_predict(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
     from SuperResolution3DLib.data.acquisition import recorded_slice_profile
 
-    volume = Volume(np.random.default_rng(2).random((4, 5, 6)).astype(np.float32), (1.0, 1.0, 4.0))
-    write_volume(volume, tmp_path / "lr.mnc", notes="sr3d degrade: gaussian slices")
-    assert recorded_slice_profile(tmp_path / "lr.mnc") is None  # what sr3d degrade warns about (test_mgh.py)
+    write_volume(Volume(np.random.default_rng(2).random((16, 12, 12)).astype(np.float32)), tmp_path / "hr.nrrd")
+    assert main(["degrade", str(tmp_path / "hr.nrrd"), str(tmp_path / "lr.mnc"), "--scale", "1,1,4",
+                 "--profile", "gaussian", "--thickness", "5"]) == 0
+    assert "keeps no header note" not in capsys.readouterr().err
+    recorded = recorded_slice_profile(tmp_path / "lr.mnc")  # kept in MINC's history attribute
+    assert (recorded.profile, recorded.thickness_mm, recorded.exact) == ("gaussian", 5.0, True)
+    assert_placed_as_nibabel_places(read_volume(tmp_path / "lr.mnc"), tmp_path / "lr.mnc")  # still a MINC2 file
+    assert main(["predict", str(tmp_path / "lr.mnc"), str(tmp_path / "sr.mnc"), "--progress", "none"]) == 0
+    assert "output made to give back the slices: gaussian slices 1.25 slice spacings thick" in capsys.readouterr().out
 
 
 def test_minc1_and_damaged_files_are_refused_with_what_to_do(tmp_path):
