@@ -96,6 +96,27 @@ def _decimal(value: float) -> str:
     return f"{value:.10g}"[:16]  # DICOM decimal strings hold at most 16 characters
 
 
+_GDCM_PRIMED = []  # one entry once this process has read a DICOM header
+
+
+def _prime_gdcm(parent: Path) -> None:
+    """Until a process has read a DICOM file, GDCM writes an MR slice with a rescale slope as Enhanced MR Image
+    Storage (one frame per file, the geometry only in functional groups, which many viewers cannot place); after
+    its first read, as MR Image Storage. So one pixel is written, its header read and the file deleted, once per
+    process (``Testing/Python/test_dicom_output.py`` checks a fresh process's first MR series)."""
+    if _GDCM_PRIMED:
+        return
+    primer = parent / f".tmp-{secrets.token_hex(4)}-primer.dcm"
+    try:
+        sitk.WriteImage(sitk.Image(1, 1, sitk.sitkInt16), str(primer))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(primer))
+        reader.ReadImageInformation()
+    finally:
+        primer.unlink(missing_ok=True)
+    _GDCM_PRIMED.append(True)
+
+
 def _write_slices(image, shared: Dict[str, str], series_uid: str, temporary: Path) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -149,6 +170,7 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
     temporary.mkdir()
     try:
         with locale_kept():
+            _prime_gdcm(folder.parent)
             _write_slices(image, shared, series_uid, temporary)
         if folder.exists():
             folder.rmdir()

@@ -56,3 +56,28 @@ def test_writing_a_series_leaves_the_process_locale_as_it_was(tmp_path):
     before = locale.setlocale(locale.LC_ALL)
     write_dicom_series(Volume(np.ones((3, 4, 5), np.float32)), tmp_path / "series")
     assert locale.setlocale(locale.LC_ALL) == before  # GDCM sets "C"; text files would then read as ASCII
+
+
+def test_a_fresh_process_writes_mr_as_classic_mr_image_storage(tmp_path):
+    """GDCM writes a rescaled MR slice as Enhanced MR (no top-level Image Position) until the process has read a DICOM
+    file; every slice of the first series of a new process must be MR Image Storage with its position."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np; from SuperResolution3DLib.core.volume import Volume; "
+        "from SuperResolution3DLib.data.dicom import write_dicom_series; "
+        "array = np.random.default_rng(1).random((3, 4, 4)).astype(np.float32) * 900; "
+        "write_dicom_series(Volume(array, (1.0, 1.0, 2.0)), sys.argv[1], attributes={'0008|0060': 'MR'})"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "mr")], check=True)
+    import SimpleITK as sitk
+
+    files = sorted((tmp_path / "mr").iterdir())
+    assert len(files) == 3 and not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
+    for file in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(file))
+        reader.ReadImageInformation()
+        assert reader.GetMetaData("0008|0016").strip("\0 ") == "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage
+        assert reader.HasMetaDataKey("0020|0032") and reader.GetMetaData("0028|1053").strip()
