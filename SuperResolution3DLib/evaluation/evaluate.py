@@ -141,18 +141,25 @@ class EvaluationResult:
 
 
 # Volumes, folds and methods ---------------------------------------------------------------------------
-def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None) -> Tuple[Dict[str, Any], Tuple[int, int, int]]:
+def resolve_methods(names: Sequence[str], scale: Optional[Sequence[int]] = None,
+                    recorded_profile: Optional[str] = None) -> Tuple[Dict[str, Any], Tuple[int, int, int]]:
     """Load ``names`` (model files, bundled names, ``default``, or ``nearest``/``trilinear``/``bspline``).
 
-    Interpolation baselines get the common scale: ``scale``, else the first learned model's, else 4.
+    With a one-axis ``scale`` (thick slices), ``default`` is the through-plane model ``sr3d predict`` would pick for
+    them (``inference.thick_slices.default_through_plane_model``; ``recorded_profile``: what the slices' file would
+    record). Interpolation baselines get the common scale: ``scale``, else the first learned model's, else 4.
     Returns ``({display name: SRModel}, scale)``; raises ``ValueError`` when models' scales differ.
     """
+    from SuperResolution3DLib.inference.thick_slices import default_through_plane_model
     from SuperResolution3DLib.models.files import load_model
     from SuperResolution3DLib.networks import INTERPOLATION_MODES
 
+    thick_slices = scale is not None and thick_axis_of(as_scale(scale)) is not None
     learned = {}
     for name in names:
-        if str(name) not in INTERPOLATION_MODES:
+        if str(name) == "default" and thick_slices:
+            learned[str(name)] = load_model(default_through_plane_model(recorded_profile) or "default")
+        elif str(name) not in INTERPOLATION_MODES:
             learned[str(name)] = load_model(name)
     if scale is None:
         scale = next((model.scale for model in learned.values()), (4, 4, 4))
@@ -469,7 +476,8 @@ def run_evaluation(
     selected = select_fold(paths, settings.folds, settings.fold)
     if not selected:
         raise ValueError(f"fold {settings.fold} of {settings.folds} selects none of the {len(paths)} volume(s)")
-    methods, scale = resolve_methods(model_names, settings.scale)
+    recorded = settings.slice_profile if settings.profile_known else None  # what sr3d degrade's note would say
+    methods, scale = resolve_methods(model_names, settings.scale, recorded)
     methods = with_adapted_methods(methods, settings.adapt)
     if settings.figure_subject is not None and not 0 <= settings.figure_subject < len(selected):
         raise ValueError(f"figure subject {settings.figure_subject} is not one of the {len(selected)} evaluated volume(s)")

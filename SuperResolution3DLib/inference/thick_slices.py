@@ -227,17 +227,21 @@ def model_for_input(requested: str, spacing: Optional[Sequence[float]],
     """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane
     model when there is one, or to the k-space one when ``recorded_profile`` (``data.acquisition``: what the file
     records) is ``sinc``; any other model is used as given. The one rule of ``sr3d predict`` and the Slicer panel."""
-    from SuperResolution3DLib.models import card
-
     thick = find_thick_slices(spacing) if spacing is not None else None
     if thick is None or requested != "default":
         return requested, thick
+    return default_through_plane_model(recorded_profile) or requested, thick
+
+
+def default_through_plane_model(recorded_profile: Optional[str] = None) -> Optional[str]:
+    """The bundled model ``default`` stands for on thick slices: the k-space one for slices recorded as ``sinc``, else
+    the integrating one (``None`` where neither is bundled). Used by ``sr3d predict`` and ``sr3d evaluate``."""
+    from SuperResolution3DLib.models import card
+
     bundled = card.list_bundled_models()
     if recorded_profile == "sinc" and card.KSPACE_THICK_SLICE_MODEL_NAME in bundled:
-        return card.KSPACE_THICK_SLICE_MODEL_NAME, thick
-    if card.DEFAULT_THICK_SLICE_MODEL_NAME in bundled:
-        return card.DEFAULT_THICK_SLICE_MODEL_NAME, thick
-    return requested, thick
+        return card.KSPACE_THICK_SLICE_MODEL_NAME
+    return card.DEFAULT_THICK_SLICE_MODEL_NAME if card.DEFAULT_THICK_SLICE_MODEL_NAME in bundled else None
 
 
 def super_resolve_any(volume: Volume, model, settings=None, progress=None, thick: Optional[ThickSlices] = None,

@@ -80,6 +80,20 @@ def test_interpolation_baselines_take_the_learned_models_scale(tiny_model):
     assert methods["nearest"].scale == (1, 1, 2)
 
 
+def test_default_on_thick_slices_is_the_through_plane_model_sr3d_predict_picks():
+    from SuperResolution3DLib.models.card import (DEFAULT_THICK_SLICE_MODEL_NAME, KSPACE_THICK_SLICE_MODEL_NAME,
+                                                  list_bundled_models)
+
+    if not {DEFAULT_THICK_SLICE_MODEL_NAME, KSPACE_THICK_SLICE_MODEL_NAME} <= set(list_bundled_models()):
+        pytest.skip("the bundled through-plane models are not installed")
+    methods, _ = resolve_methods(["default", "bspline"], scale=(1, 4, 1))
+    assert list(methods) == [DEFAULT_THICK_SLICE_MODEL_NAME, "bspline"]
+    methods, _ = resolve_methods(["default"], scale=(1, 1, 4), recorded_profile="sinc")  # sr3d degrade's note
+    assert list(methods) == [KSPACE_THICK_SLICE_MODEL_NAME]
+    methods, _ = resolve_methods(["default"], scale=(4, 4, 4))
+    assert methods[next(iter(methods))].scale == (4, 4, 4)  # the isotropic default
+
+
 @pytest.mark.skipif(not (HAS_FID and HAS_STLPIPS), reason="needs the optional eval packages (pip install .[eval])")
 def test_evaluate_cli_end_to_end(hr_folder, tiny_model, tmp_path, capsys):
     out = tmp_path / "results"
