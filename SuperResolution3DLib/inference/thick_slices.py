@@ -69,7 +69,17 @@ def _checked_thick_and_scale(volume: Volume, model, thick: Optional[ThickSlices]
     return thick, scale
 
 
-def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=None, cancel=None,
+def _through_plane_model(model):
+    """``model`` (``SRModel``, name or path) loaded; the name ``default`` stands for the bundled through-plane model,
+    as for ``sr3d predict`` on a thick-slice file without a record of its slices."""
+    from SuperResolution3DLib.inference.api import resolve_model
+
+    if isinstance(model, str) and model == "default":
+        model = default_through_plane_model() or model
+    return resolve_model(model)
+
+
+def adapt_thick_slice_model(volume: Volume, model="default", adaptation=None, progress=None, cancel=None,
                             thick: Optional[ThickSlices] = None, input_name: str = "the input scan",
                             padding_below: Optional[float] = InferenceSettings.padding_below):
     """A through-plane ``model`` (``SRModel`` or name) fine-tuned on the thick-slice ``volume`` itself
@@ -77,9 +87,8 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
     CT's field of view (voxels below ``padding_below``, ``data.padding``) is filled with air first, as for inference."""
     from SuperResolution3DLib.data.padding import replace_padding
     from SuperResolution3DLib.inference.adaptation import adapt_to_scan
-    from SuperResolution3DLib.inference.api import resolve_model
 
-    model = resolve_model(model)
+    model = _through_plane_model(model)
     thick, _ = _checked_thick_and_scale(volume, model, thick)
     volume, _padding = replace_padding(volume, padding_below)
     order = axis_order_with_thick_last(thick.axis)
@@ -92,11 +101,11 @@ def adapt_thick_slice_model(volume: Volume, model, adaptation=None, progress=Non
                          pair_axes=pair_axes)
 
 
-def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=None, cancel=None,
+def super_resolve_thick_slices(volume: Volume, model="default", settings=None, progress=None, cancel=None,
                                thick: Optional[ThickSlices] = None, adapt=False,
                                slice_spacing: Optional[float] = None) -> Volume:
-    """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``) along its
-    thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``.
+    """Super-resolve a thick-slice ``volume`` with a through-plane ``model`` (scale ``(1, 1, f)``; ``default``: the
+    bundled one) along its thick axis, then resample that axis onto the in-plane spacing where the ratio is not ``f``.
 
     ``slice_spacing``: the output's spacing along the thick axis instead (mm, finer than the input's slices), e.g.
     the spacing of the thin-slice scan the slices were made from (6 mm slices of a 1.5 mm scan: 1.5, which the
@@ -106,9 +115,9 @@ def super_resolve_thick_slices(volume: Volume, model, settings=None, progress=No
     itself (``adapt_thick_slice_model``; its progress reports as the first half of ``progress``)."""
     from SuperResolution3DLib.core.config import AdaptationSettings
     from SuperResolution3DLib.data.padding import replace_padding, restore_padding
-    from SuperResolution3DLib.inference.api import clamp_to_input_range, resolve_model, super_resolve
+    from SuperResolution3DLib.inference.api import clamp_to_input_range, super_resolve
 
-    model = resolve_model(model)
+    model = _through_plane_model(model)
     thick, scale = _checked_thick_and_scale(volume, model, thick)
     measured = volume
     volume, padding = replace_padding(measured, (settings or InferenceSettings()).padding_below)

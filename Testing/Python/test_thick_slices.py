@@ -216,3 +216,16 @@ def test_predict_notes_recorded_slices_thicker_than_the_model_trained_on(tmp_pat
         if noted:
             how = "overlap" if thickness == "7" else "leave gaps between them"
             assert f"note: the slices are {thickness} mm thick, 4 mm apart" in out and f"they {how}" in out
+
+
+def test_default_in_python_is_the_bundled_through_plane_model():
+    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME, list_bundled_models
+
+    if DEFAULT_THICK_SLICE_MODEL_NAME not in list_bundled_models():
+        pytest.skip("the bundled through-plane model is not installed")
+    rng = np.random.default_rng(4)
+    thick = Volume(rng.random((5, 16, 16)).astype(np.float32), (1.0, 1.0, 4.0), (3.0, -2.0, 1.0))
+    named = super_resolve_thick_slices(thick, DEFAULT_THICK_SLICE_MODEL_NAME)
+    for output in (super_resolve_thick_slices(thick), super_resolve_thick_slices(thick, "default")):
+        assert output.size == named.size == (16, 16, 20)
+        np.testing.assert_array_equal(output.array, named.array)
