@@ -161,9 +161,6 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
             log(note)
         if requested_model == "default" and model_name == KSPACE_THICK_SLICE_MODEL_NAME:  # chosen by the record
             log(f"slices made by k-space truncation ({recorded.source}): the model trained on such slices")
-    elif thick is not None:
-        log(f"note: {thick.describe(1).split(':')[0]}; the {'x'.join(map(str, model.scale))} model enlarges every axis "
-            "(leave out --model for the through-plane model)")
     settings, said = known_slices(settings, recorded, thick, through_plane and not interpolation)
     if said:
         log(said)

@@ -55,3 +55,7 @@ class MissingDependencyError(SR3DError, ImportError):
 
 class TrainingConfigError(SR3DError, ValueError):
     """The training YAML is missing a setting or has one that cannot be used."""
+
+
+class ThickSliceInputWarning(UserWarning):
+    """An isotropic model was given a thick-slice input: it enlarges every axis (``inference.api.super_resolve``)."""

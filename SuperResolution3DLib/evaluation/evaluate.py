@@ -22,6 +22,7 @@ k-fold selection: ``core.folds`` (volumes sorted by path; volume ``i`` belongs t
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -29,6 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from SuperResolution3DLib.core.config import AdaptationSettings, InferenceSettings
+from SuperResolution3DLib.core.errors import ThickSliceInputWarning
 from SuperResolution3DLib.core.folds import select_fold
 from SuperResolution3DLib.core.scale import as_scale, thick_axis_of
 from SuperResolution3DLib.core.volume import Volume
@@ -197,7 +199,9 @@ def super_resolve_for_scale(lr: Volume, hr: Volume, model, scale: Sequence[int],
                                                              super_resolve_thick_slices)
 
     if tuple(model.scale) == tuple(scale):
-        sr = super_resolve(lr, model, settings)
+        with warnings.catch_warnings():  # the protocol degrades at the model's scale, whatever the HR's spacing
+            warnings.simplefilter("ignore", ThickSliceInputWarning)
+            sr = super_resolve(lr, model, settings)
         return consistent_with_slices(sr, lr, model, settings) if is_through_plane(scale) else sr
 
     axis = thick_axis_of(scale)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import warnings
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,7 +37,8 @@ from SuperResolution3DLib.inference.windows import (ConvWorkMeter, blend_windows
                                                     window_overlap, window_size_zyx, window_slices)
 from SuperResolution3DLib.core.precision import autocast, resolve_precision
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
-from SuperResolution3DLib.core.errors import CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError
+from SuperResolution3DLib.core.errors import (CancelledError, DeviceError, GPUOutOfMemoryError, InputVolumeError,
+                                             ThickSliceInputWarning)
 from SuperResolution3DLib.networks import InterpolationUpsampler3D
 from SuperResolution3DLib.data.normalization import fit_intensity_mapping
 from SuperResolution3DLib.core.volume import Volume
@@ -325,6 +327,17 @@ def resolve_model(model):
     return load_model(model)
 
 
+def warn_of_thick_slices(spacing, scale) -> None:
+    """Warn where an isotropic model gets a thick-slice input: it enlarges every axis, in-plane too."""
+    from SuperResolution3DLib.core.anisotropy import find_thick_slices
+
+    thick = find_thick_slices(spacing)
+    if thick is not None and len(set(scale)) == 1 and scale[0] > 1:
+        warnings.warn(f"{thick.describe(1).split(':')[0]}: the {'x'.join(map(str, scale))} model enlarges every axis; "
+                      "a through-plane model makes only the slices thinner (sr3d predict without --model, "
+                      "super_resolve_thick_slices in Python)", ThickSliceInputWarning, stacklevel=3)
+
+
 def super_resolve(
     image: ImageLike,
     model,
@@ -349,6 +362,7 @@ def super_resolve(
         raise ValueError(f"clamp must be one of {', '.join(CLAMP_MODES)}, got {settings.clamp!r}")
     model = resolve_model(model)
     measured, nonfinite = replace_nonfinite(validate_volume(to_volume(image)))
+    warn_of_thick_slices(measured.spacing, model.scale)
     volume, padding = replace_padding(measured, settings.padding_below)
     roi = validate_roi(volume.size, settings.roi_start, settings.roi_size)
     roi_start, roi_size = roi if roi is not None else ((0, 0, 0), volume.size)

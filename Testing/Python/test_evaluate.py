@@ -206,8 +206,16 @@ def test_real_scan_protocol_crops_the_centre_shifts_signed_data_and_scores_the_i
     mask = scoring_mask(hr.array, settings)
     assert mask.sum() == (32 - 8) * (24 - 8) * (36 - 8) and not mask[:4].any()
 
-    result = evaluate_methods([("signed", volume)], {"trilinear": interpolation_model("trilinear", (4, 4, 4))}, settings, progress=False, log=None)
-    sr = super_resolve(kspace_degrade(hr, 4), interpolation_model("trilinear", (4, 4, 4)))
+    import warnings
+
+    from SuperResolution3DLib.core.errors import ThickSliceInputWarning
+
+    with warnings.catch_warnings():  # the protocol runs the model at its scale on the 2x2x4 mm LR, without a warning
+        warnings.simplefilter("error", ThickSliceInputWarning)
+        result = evaluate_methods([("signed", volume)], {"trilinear": interpolation_model("trilinear", (4, 4, 4))},
+                                  settings, progress=False, log=None)
+    with pytest.warns(ThickSliceInputWarning, match="slices along z are 4 mm apart, 2 mm in-plane"):
+        sr = super_resolve(kspace_degrade(hr, 4), interpolation_model("trilinear", (4, 4, 4)))
     sr_array, hr_array = crop_to_common(sr.array, hr.array)
     inner = (slice(4, -4),) * 3
     expected = psnr(sr_array[inner], hr_array[inner], data_range=float(hr_array.max() - hr_array.min()))

@@ -117,10 +117,10 @@ def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, mon
 
     path = tmp_path / "thick.nrrd"
     write_volume(Volume(np.random.default_rng(3).random((5, 8, 9)).astype(np.float32), (1.0, 1.0, 4.0)), path)
-    # an explicit isotropic model is used as asked, with a note
+    # an explicit isotropic model is used as asked, with a warning
     assert main(["predict", str(path), str(tmp_path / "iso.nrrd"), "--model", "sr3d_rrdb_x4_l1", "--progress", "none"]) == 0
-    out = capsys.readouterr().out
-    assert "note: slices along z are 4 mm apart, 1 mm in-plane" in out
+    assert ("warning: slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): the 4x4x4 model enlarges every axis"
+            in capsys.readouterr().err)
     assert read_volume(tmp_path / "iso.nrrd").size == (36, 32, 20)
     # an interpolation baseline works along the thick axis only: the through-plane model's output grid
     assert main(["predict", str(path), str(tmp_path / "bspline.nrrd"), "--model", "bspline", "--progress", "none"]) == 0
@@ -229,3 +229,17 @@ def test_default_in_python_is_the_bundled_through_plane_model():
     for output in (super_resolve_thick_slices(thick), super_resolve_thick_slices(thick, "default")):
         assert output.size == named.size == (16, 16, 20)
         np.testing.assert_array_equal(output.array, named.array)
+
+
+def test_python_warns_when_an_isotropic_model_gets_thick_slices():
+    from SuperResolution3DLib.inference.api import super_resolve
+
+    thick = Volume(np.random.default_rng(5).random((4, 8, 8)).astype(np.float32), (1.0, 1.0, 4.0))
+    with pytest.warns(UserWarning, match=r"the 2x2x2 model enlarges every axis; a through-plane model"):
+        super_resolve(thick, interpolation_model("trilinear", (2, 2, 2)), CPU)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        super_resolve_thick_slices(thick, interpolation_model("trilinear", (1, 1, 4)), CPU)
+        super_resolve(Volume(thick.array, (1.0, 1.0, 1.5)), interpolation_model("trilinear", (2, 2, 2)), CPU)
