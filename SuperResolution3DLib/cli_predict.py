@@ -110,10 +110,11 @@ def inference_settings(args: argparse.Namespace):
 def super_resolve_file(input_path, requested_model: str, settings, models: dict, progress=None, log=print,
                        adaptation=None, adaptation_progress=None, slice_spacing=None, slice_spacing_if_thick=False,
                        series=None):
-    """Read ``input_path`` (a DICOM folder's ``series``, as for ``data.io.read_volume``), pick the model (``model_for_input``; loaded once into ``models``), adapt it to the scan
-    when ``adaptation`` (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing``
-    mm along its thick axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an
-    isotropic model ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
+    """Read ``input_path`` (a DICOM folder's ``series``, as for ``data.io.read_volume``), pick the model
+    (``model_for_input``; loaded once into ``models``), adapt it to the scan when ``adaptation``
+    (``AdaptationSettings``) is given, super-resolve (a thick-slice input onto ``slice_spacing`` mm along its thick
+    axis when given; with ``slice_spacing_if_thick``, as in a cohort, an input that goes to an isotropic model
+    ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
     from SuperResolution3DLib.data.io import read_volume, read_volume_header

@@ -3,8 +3,9 @@
 Two records are read, from the header only (no pixel data):
 
 * the note ``sr3d degrade`` writes into a thick-slice output (``io.header_notes``: NIfTI keeps it as ``descrip``,
-  NRRD and MetaImage as a key, MINC2 as its ``history``; MGH keeps none): ``sr3d: through-plane sinc`` for k-space truncation along one axis (``--scale
-  1,1,4`` without ``--profile``, or ``--profile sinc``), ``sr3d: through-plane gaussian`` and so on for the others;
+  NRRD and MetaImage as a key, MINC2 as its ``history``; MGH keeps none): ``sr3d: through-plane sinc`` for k-space
+  truncation along one axis (``--scale 1,1,4`` without ``--profile``, or ``--profile sinc``), ``sr3d: through-plane
+  gaussian`` and so on for the others;
 * the MR Acquisition Type (0018,0023) of an MR DICOM series: ``3D`` means the slice direction was phase encoded, so
   its resolution is k-space truncation (``sinc``); ``2D`` means excited slices, which integrate over a profile. A
   derived or reformatted series (Image Type (0008,0008) with ``DERIVED``, ``MPR``, ``REFORMAT`` or ``PROJECTION``,

@@ -543,7 +543,8 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike, ser
         raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
     _check_output_folder(output)
     _check_output_extension(output)
-    if input_path is not None and file_extension(output) in NIFTI_EXTENSIONS and is_tilted_dicom_series(input_path, series):
+    if (input_path is not None and file_extension(output) in NIFTI_EXTENSIONS
+            and is_tilted_dicom_series(input_path, series)):
         raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
                                "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
 
