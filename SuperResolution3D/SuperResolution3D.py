@@ -25,7 +25,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from SuperResolution3DHelpers import dependencies
 from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile, sliceNotes
 from SuperResolution3DHelpers.fusion import startFusionProcess
-from SuperResolution3DHelpers.geometry import ijkToRASOf, roiVoxelBox, vtkMatrixFromArray
+from SuperResolution3DHelpers.geometry import ijkToRASOf, lpsGeometryFromNode, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
 from SuperResolution3DHelpers.panel import SuperResolutionPanel
 from SuperResolution3DHelpers.process import SuperResolutionProcess, jobError, sliceOptions
@@ -357,10 +357,11 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     # Synchronous path -------------------------------------------------------------------------------
     @staticmethod
     def thickSlices(volumeNode):
-        """The input's thick-slice axis (``ThickSlices``) from its spacing, or None for a near-isotropic volume."""
+        """The input's thick-slice axis (``ThickSlices``, with the plane of its slices) from its spacing, or None for
+        a near-isotropic volume."""
         from SuperResolution3DLib.core.anisotropy import find_thick_slices
 
-        return find_thick_slices(volumeNode.GetSpacing()) if volumeNode is not None else None
+        return find_thick_slices(*lpsGeometryFromNode(volumeNode)[::2]) if volumeNode is not None else None
 
     def chooseModel(self, model, inputVolumeNode):
         """The model Apply uses: ``sr3d predict``'s rule (``thick_slices.model_for_input``: an MR 3D acquisition from
@@ -411,8 +412,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             elif card["network"].get("name") != "interpolation":  # what the slices' record means for the output
                 text += sliceNotes(recordedSlices(volumeNode), thick, card)
             return text
-        return (f"slices along {'xyz'[thick.axis]} are {thick.thickness:g} mm apart: the {scaleText(scale)} model "
-                "enlarges every axis (choose the default model for a through-plane result)")
+        return (f"{thick.describe(1).split(' (ratio')[0]}: the {scaleText(scale)} model enlarges every axis (choose the "
+                "default model for a through-plane result)")
 
     def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode, adapt=False, outputSliceSpacing=None):
         """All checks, before anything is created: returns ``(modelReference, card, roiBox or None)``."""

@@ -130,7 +130,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
         volume = read_volume(input_path, series)
     recorded = recorded_slice_profile(input_path, series)
     model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
-                                        recorded.profile if recorded else None)
+                                        recorded.profile if recorded else None, header[2] if header else volume.direction)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")

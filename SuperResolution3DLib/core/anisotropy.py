@@ -36,6 +36,7 @@ class ThickSlices:
     thickness: float
     in_plane: float
     coarser_in_plane: Optional[float] = None
+    plane: Optional[str] = None  # "axial", "coronal", "sagittal" or "oblique" where the direction is known
 
     @property
     def ratio(self) -> float:
@@ -60,8 +61,9 @@ class ThickSlices:
     def describe(self, factor: int, slice_spacing: Optional[float] = None) -> str:
         name = AXIS_NAMES[self.axis]
         target = self.output_slice_spacing(slice_spacing)
-        text = (f"slices along {name} are {self.thickness:g} mm apart, {self.in_plane_text()} (ratio {self.ratio:.2f}): "
-                f"{factor}x along {name}")
+        plane = f"{self.plane} " if self.plane else ""
+        text = (f"{plane}slices along {name} are {self.thickness:g} mm apart, {self.in_plane_text()} "
+                f"(ratio {self.ratio:.2f}): {factor}x along {name}")
         if not math.isclose(self.thickness / target, factor, rel_tol=1e-3):
             text += f", then B-spline resampling along {name}"
         at_in_plane = math.isclose(target, self.in_plane, rel_tol=1e-3)
@@ -71,8 +73,9 @@ class ThickSlices:
                 "the other axes as they are")
 
 
-def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
-    """The thick axis of a volume with this ``(x, y, z)`` spacing, or ``None`` when it is not a thick-slice volume."""
+def find_thick_slices(spacing: Sequence[float], direction: Optional[Sequence[float]] = None) -> Optional[ThickSlices]:
+    """The thick axis of a volume with this ``(x, y, z)`` spacing, or ``None`` when it is not a thick-slice volume;
+    with the volume's ``direction`` (9 numbers, row-major, LPS or RAS alike) also the plane of its slices."""
     spacing = [float(s) for s in spacing]
     axis = int(np.argmax(spacing))
     others = sorted(s for a, s in enumerate(spacing) if a != axis)
@@ -80,7 +83,18 @@ def find_thick_slices(spacing: Sequence[float]) -> Optional[ThickSlices]:
             or spacing[axis] < MIN_ANISOTROPY_TO_COARSER * others[1] * (1 - RATIO_TOLERANCE)):
         return None
     square = others[1] <= others[0] * (1 + PLANE_TOLERANCE)
-    return ThickSlices(axis, spacing[axis], others[0], None if square else others[1])
+    plane = plane_of_normal(np.asarray(direction, dtype=float).reshape(3, 3)[:, axis]) if direction is not None else None
+    return ThickSlices(axis, spacing[axis], others[0], None if square else others[1], plane)
+
+
+def plane_of_normal(normal: Optional[Sequence[float]]) -> str:
+    """``axial``, ``coronal``, ``sagittal`` or ``oblique`` (``unknown`` without one): the plane of slices with this
+    normal (world axes x, y, z: LPS or RAS alike), by its main axis, oblique beyond about 25 degrees from it."""
+    if normal is None or not np.any(normal):
+        return "unknown"
+    normal = np.asarray(normal, dtype=float)
+    axis = int(np.argmax(np.abs(normal)))
+    return ("sagittal", "coronal", "axial")[axis] if abs(normal[axis]) > 0.9 * np.linalg.norm(normal) else "oblique"
 
 
 def finest_in_plane_axes(spacing: Sequence[float], thick: ThickSlices) -> Tuple[int, ...]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from SuperResolution3DLib.core.anisotropy import plane_of_normal
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT
 
@@ -113,14 +114,6 @@ def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray
     return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
 
 
-def plane_of(normal: Optional[np.ndarray]) -> str:
-    """``axial``, ``coronal``, ``sagittal`` or ``oblique`` from the slice normal (LPS): its main axis."""
-    if normal is None or not np.any(normal):
-        return "unknown"
-    axis = int(np.argmax(np.abs(normal)))
-    return ("sagittal", "coronal", "axial")[axis] if abs(normal[axis]) > 0.9 * np.linalg.norm(normal) else "oblique"
-
-
 def dicom_series_in(folder: Path) -> List[SeriesSummary]:
     """Every DICOM series in ``folder`` and the folders below it (an export's PATIENT/STUDY/SERIES tree), in Series
     Number order; ``InputVolumeError`` if there is none."""
@@ -143,4 +136,4 @@ def _summary(folder: Path, uid: str, files: List[str]) -> SeriesSummary:
     return SeriesSummary(
             folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), len(files),
             f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
-            header.get("slice_thickness", ""), plane_of(normal))
+            header.get("slice_thickness", ""), plane_of_normal(normal))

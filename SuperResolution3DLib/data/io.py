@@ -199,10 +199,12 @@ def as_pixel_type(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(rounded, limits.min, limits.max).astype(dtype)
 
 
-def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float]]]:
-    """``(size, spacing)`` ``(x, y, z)`` of an image file from its header alone (no voxel is read, nothing is
-    checked: ``inspect_input`` and ``read_volume`` do that); ``None`` for a DICOM folder (its slice spacing comes
-    from the slice positions, known once the series is read) or a file whose header cannot be read."""
+def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float],
+                                                         Tuple[float, ...]]]:
+    """``(size, spacing, direction)`` (``(x, y, z)``; 9 numbers, row-major) of an image file from its header alone
+    (no voxel is read, nothing is checked: ``inspect_input`` and ``read_volume`` do that; a MINC file's direction is
+    left in its RAS); ``None`` for a DICOM folder (its slice spacing comes from the slice positions, known once the
+    series is read) or a file whose header cannot be read."""
     if is_synthetic_entry(path):
         return synthetic_header(str(path))
     path = Path(path).expanduser()
@@ -213,7 +215,7 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
             mgh = open_mgh(path)
         except InputVolumeError:
             return None
-        return mgh.size, mgh.spacing
+        return mgh.size, mgh.spacing, mgh.direction
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -224,7 +226,9 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
         return None
     if reader.GetDimension() != 3 and tuple(reader.GetSize()[3:]) != (1,):
         return None
-    return tuple(int(n) for n in reader.GetSize()[:3]), tuple(float(v) for v in reader.GetSpacing()[:3])
+    direction = np.asarray(reader.GetDirection(), dtype=float).reshape(reader.GetDimension(), -1)[:3, :3]
+    return (tuple(int(n) for n in reader.GetSize()[:3]), tuple(float(v) for v in reader.GetSpacing()[:3]),
+            tuple(float(v) for v in direction.ravel()))
 
 
 def _checked_file_reader(path: Path) -> sitk.ImageFileReader:

@@ -232,9 +232,10 @@ def made_from_nothing(entry: str) -> bool:
     return is_synthetic_entry(entry) and parse_synthetic_entry(entry)[0] == "head"
 
 
-def synthetic_header(entry: str) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float]]]:
-    """``(size, spacing)`` of a synthetic entry where known without making it (``synth:head``), else ``None``."""
+def synthetic_header(entry: str) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float], Tuple[float, ...]]]:
+    """``(size, spacing, direction)`` of a synthetic entry where known without making it (``synth:head``), else
+    ``None``."""
     kind, options = parse_synthetic_entry(entry)
     if kind == "head":
-        return (options["size"],) * 3, (1.0, 1.0, 1.0)
+        return (options["size"],) * 3, (1.0, 1.0, 1.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     return None

@@ -327,11 +327,11 @@ def resolve_model(model):
     return load_model(model)
 
 
-def warn_of_thick_slices(spacing, scale) -> None:
+def warn_of_thick_slices(volume: Volume, scale) -> None:
     """Warn where an isotropic model gets a thick-slice input: it enlarges every axis, in-plane too."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
 
-    thick = find_thick_slices(spacing)
+    thick = find_thick_slices(volume.spacing, volume.direction)
     if thick is not None and len(set(scale)) == 1 and scale[0] > 1:
         warnings.warn(f"{thick.describe(1).split(':')[0]}: the {'x'.join(map(str, scale))} model enlarges every axis; "
                       "a through-plane model makes only the slices thinner (sr3d predict without --model, "
@@ -362,7 +362,7 @@ def super_resolve(
         raise ValueError(f"clamp must be one of {', '.join(CLAMP_MODES)}, got {settings.clamp!r}")
     model = resolve_model(model)
     measured, nonfinite = replace_nonfinite(validate_volume(to_volume(image)))
-    warn_of_thick_slices(measured.spacing, model.scale)
+    warn_of_thick_slices(measured, model.scale)
     volume, padding = replace_padding(measured, settings.padding_below)
     roi = validate_roi(volume.size, settings.roi_start, settings.roi_size)
     roi_start, roi_size = roi if roi is not None else ((0, 0, 0), volume.size)

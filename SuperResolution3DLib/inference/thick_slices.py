@@ -231,12 +231,12 @@ def slice_thickness_note(recorded, thick: ThickSlices, card) -> Optional[str]:
             f"{high:g}; adapting it to the scan (--adapt, the panel's 'Adapt to this scan') learns slices like these")
 
 
-def model_for_input(requested: str, spacing: Optional[Sequence[float]],
-                    recorded_profile: Optional[str] = None) -> Tuple[str, Optional[ThickSlices]]:
+def model_for_input(requested: str, spacing: Optional[Sequence[float]], recorded_profile: Optional[str] = None,
+                    direction: Optional[Sequence[float]] = None) -> Tuple[str, Optional[ThickSlices]]:
     """``(model name, ThickSlices or None)``: with ``default``, a thick-slice input goes to the bundled through-plane
     model when there is one, or to the k-space one when ``recorded_profile`` (``data.acquisition``: what the file
     records) is ``sinc``; any other model is used as given. The one rule of ``sr3d predict`` and the Slicer panel."""
-    thick = find_thick_slices(spacing) if spacing is not None else None
+    thick = find_thick_slices(spacing, direction) if spacing is not None else None
     if thick is None or requested != "default":
         return requested, thick
     return default_through_plane_model(recorded_profile) or requested, thick

@@ -132,7 +132,8 @@ def test_a_4d_file_with_one_time_point_is_read_as_its_3d_volume(tmp_path: Path, 
     image.SetOrigin((*volume.origin, 0.0))
     sitk.WriteImage(image, str(tmp_path / name))
     assert inspect_input(tmp_path / name) == (5, 4, 3)
-    assert read_volume_header(tmp_path / name) == ((5, 4, 3), pytest.approx((0.7, 0.9, 2.5)))
+    assert read_volume_header(tmp_path / name) == ((5, 4, 3), pytest.approx((0.7, 0.9, 2.5)),
+                                                   pytest.approx(volume.direction))  # the spatial corner of a 4D one
     read = read_volume(tmp_path / name)
     np.testing.assert_array_equal(read.array, array)
     np.testing.assert_allclose(read.spacing, volume.spacing)

@@ -35,7 +35,8 @@ def test_voxels_and_world_positions_are_those_nibabel_reads(tmp_path, name, dtyp
         ras = reference.affine @ np.array([*index, 1.0])
         np.testing.assert_allclose(volume.index_to_world(index), [-ras[0], -ras[1], ras[2]], atol=1e-4)  # LPS
     assert inspect_input(tmp_path / name) == (7, 9, 11)
-    assert read_volume_header(tmp_path / name) == ((7, 9, 11), pytest.approx(volume.spacing))
+    assert read_volume_header(tmp_path / name) == ((7, 9, 11), pytest.approx(volume.spacing),
+                                                   pytest.approx(volume.direction))
     assert input_pixel_type(tmp_path / name) == np.dtype(dtype)
 
 

@@ -172,9 +172,9 @@ def test_a_thick_slice_scan_is_adapted_in_the_background_process(scene, logic, t
     thick = slicer.util.addVolumeFromArray(array, np.diag([-1.0, -1.0, 4.0, 1.0]), name="Thick")
     assert logic.canAdapt(thick, model) and not logic.canAdapt(thick, "trilinear")
     assert logic.inputDescription(thick, model, adapt=True, adaptMinutes=0.5).startswith(
-        "adapt the model to this scan for 0.5 min, then slices along z are 4 mm apart")
+        "adapt the model to this scan for 0.5 min, then axial slices along z are 4 mm apart")
     assert logic.inputDescription(thick, model, adapt=True, adaptMinutes=2, adaptSliceProfile="sinc").startswith(
-        "adapt the model to this scan on sinc slices for 2 min, then slices along z")
+        "adapt the model to this scan on sinc slices for 2 min, then axial slices along z")
     with pytest.raises(InputVolumeError, match="Adapt to this scan"):
         logic.startProcess(add_oblique_volume(), model="trilinear", device="cpu", adapt=True, python=sys.executable)
 

@@ -367,7 +367,11 @@ def test_a_thick_slice_input_gets_the_through_plane_model_and_the_panel_says_so(
     assert logic.chooseModel("trilinear", thick) == "trilinear"
     _reference, card, _roi = logic._prepare(thick, None, "default", None)
     assert tuple(logic.modelScale(card)) == (1, 1, 4)
-    assert logic.inputDescription(thick).startswith("slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): 4x along z")
+    assert logic.inputDescription(thick).startswith("axial slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): "
+                                                    "4x along z")
+    coronal = slicer.util.addVolumeFromArray(np.ones((6, 9, 10), np.float32), np.array(
+        [[-1.0, 0, 0, 0], [0, 0, 4.0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]]), name="Coronal")  # k runs anterior
+    assert logic.inputDescription(coronal).startswith("coronal slices along z are 4 mm apart")
     assert "enlarges every axis" in logic.inputDescription(thick, "sr3d_rrdb_x4_real_l1")
     # an interpolation baseline: along z only, onto the grid of the through-plane model, without adaptation
     assert logic.inputDescription(thick, "bspline").endswith("output 1 mm isotropic (model bspline)")
@@ -502,7 +506,7 @@ def test_the_panel_says_when_the_recorded_slices_overlap_more_than_the_model_tra
                             notes=slice_profile_note("gaussian", thickness))
         storage.SetFileName(str(path))
         description = logic.inputDescription(node)
-        assert description.startswith("slices along z are 4 mm apart")
+        assert description.startswith("axial slices along z are 4 mm apart")
         assert ("they overlap, and the model trained on 0.8-1.3" in description) is noted, description
         assert description.endswith(f"output made to give back the slices: gaussian slices {thickness / 4:g} slice "
                                     f"spacing{'s' if noted else ''} thick (sr3d degrade's note in the file)"), description

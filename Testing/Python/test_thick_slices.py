@@ -119,7 +119,7 @@ def test_predict_on_a_thick_slice_input_names_what_it_does(tmp_path, capsys, mon
     write_volume(Volume(np.random.default_rng(3).random((5, 8, 9)).astype(np.float32), (1.0, 1.0, 4.0)), path)
     # an explicit isotropic model is used as asked, with a warning
     assert main(["predict", str(path), str(tmp_path / "iso.nrrd"), "--model", "sr3d_rrdb_x4_l1", "--progress", "none"]) == 0
-    assert ("warning: slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): the 4x4x4 model enlarges every axis"
+    assert ("warning: axial slices along z are 4 mm apart, 1 mm in-plane (ratio 4.00): the 4x4x4 model enlarges every axis"
             in capsys.readouterr().err)
     assert read_volume(tmp_path / "iso.nrrd").size == (36, 32, 20)
     # an interpolation baseline works along the thick axis only: the through-plane model's output grid
@@ -243,3 +243,17 @@ def test_python_warns_when_an_isotropic_model_gets_thick_slices():
         warnings.simplefilter("error")
         super_resolve_thick_slices(thick, interpolation_model("trilinear", (1, 1, 4)), CPU)
         super_resolve(Volume(thick.array, (1.0, 1.0, 1.5)), interpolation_model("trilinear", (2, 2, 2)), CPU)
+
+
+@pytest.mark.parametrize("direction, spacing, plane", [
+    ((1, 0, 0, 0, 1, 0, 0, 0, 1), (1.0, 1.0, 4.0), "axial"),  # z along S (LPS)
+    ((1, 0, 0, 0, 0, 1, 0, -1, 0), (1.0, 1.0, 4.0), "coronal"),  # the third index axis runs along -P
+    ((0, 0, 1, 1, 0, 0, 0, 1, 0), (1.0, 1.0, 4.0), "sagittal"),  # the third index axis runs along L
+    ((1, 0, 0, 0, 1, 0, 0, 0, 1), (4.0, 1.0, 1.0), "sagittal"),  # thick along x
+    ((1, 0, 0, 0, np.cos(0.6), -np.sin(0.6), 0, np.sin(0.6), np.cos(0.6)), (1.0, 1.0, 4.0), "oblique"),  # 34 degrees
+])
+def test_the_plane_of_the_slices_comes_from_the_direction(direction, spacing, plane):
+    thick = find_thick_slices(spacing, direction)
+    assert thick.plane == plane
+    assert thick.describe(4).startswith(f"{plane} slices along {'xyz'[thick.axis]} are 4 mm apart")
+    assert find_thick_slices(spacing).plane is None and find_thick_slices(spacing).describe(4).startswith("slices")
