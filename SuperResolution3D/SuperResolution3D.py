@@ -412,8 +412,8 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
             elif card["network"].get("name") != "interpolation":  # what the slices' record means for the output
                 text += sliceNotes(recordedSlices(volumeNode), thick, card)
             return text
-        return (f"{thick.describe(1).split(' (ratio')[0]}: the {scaleText(scale)} model enlarges every axis (choose the "
-                "default model for a through-plane result)")
+        return (f"{thick.summary()}: the {scaleText(scale)} model enlarges every axis (choose the default model for a "
+                "through-plane result)")
 
     def _prepare(self, inputVolumeNode, outputVolumeNode, model, roiNode, adapt=False, outputSliceSpacing=None):
         """All checks, before anything is created: returns ``(modelReference, card, roiBox or None)``."""

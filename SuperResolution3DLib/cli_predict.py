@@ -305,13 +305,14 @@ def command_fuse(args: argparse.Namespace) -> int:
 
 def stack_settings(settings, path, stack, index: int, model_name: str):
     """A stack's settings for ``sr3d fuse``, as ``known_slices`` makes them for ``sr3d predict`` (the profile its file
-    records, or ``--slice-profile``), said on stdout."""
+    records, or ``--slice-profile``), said on stdout after what the stack's slices are."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.data.acquisition import recorded_slice_profile
 
-    settings, said = known_slices(settings, recorded_slice_profile(path), find_thick_slices(stack.spacing),
-                                  model_name not in INTERPOLATION_MODES)
+    thick = find_thick_slices(stack.spacing, stack.direction)
+    print(f"stack {index} ({Path(str(path)).name}): {thick.summary()}")
+    settings, said = known_slices(settings, recorded_slice_profile(path), thick, model_name not in INTERPOLATION_MODES)
     if said:
         print(f"stack {index}: {said}")
     return settings

@@ -58,12 +58,16 @@ class ThickSlices:
                              f"between slices, got {requested:g} mm")
         return requested
 
+    def summary(self) -> str:
+        """``axial slices along z are 4 mm apart, 1 mm in-plane``: what the slices are (their plane where known)."""
+        plane = f"{self.plane} " if self.plane else ""
+        return f"{plane}slices along {AXIS_NAMES[self.axis]} are {self.thickness:g} mm apart, {self.in_plane_text()}"
+
     def describe(self, factor: int, slice_spacing: Optional[float] = None) -> str:
+        """The summary and what a ``factor`` x through-plane model makes of the slices (onto ``slice_spacing``)."""
         name = AXIS_NAMES[self.axis]
         target = self.output_slice_spacing(slice_spacing)
-        plane = f"{self.plane} " if self.plane else ""
-        text = (f"{plane}slices along {name} are {self.thickness:g} mm apart, {self.in_plane_text()} "
-                f"(ratio {self.ratio:.2f}): {factor}x along {name}")
+        text = f"{self.summary()} (ratio {self.ratio:.2f}): {factor}x along {name}"
         if not math.isclose(self.thickness / target, factor, rel_tol=1e-3):
             text += f", then B-spline resampling along {name}"
         at_in_plane = math.isclose(target, self.in_plane, rel_tol=1e-3)

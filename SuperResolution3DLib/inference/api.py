@@ -333,7 +333,7 @@ def warn_of_thick_slices(volume: Volume, scale) -> None:
 
     thick = find_thick_slices(volume.spacing, volume.direction)
     if thick is not None and len(set(scale)) == 1 and scale[0] > 1:
-        warnings.warn(f"{thick.describe(1).split(':')[0]}: the {'x'.join(map(str, scale))} model enlarges every axis; "
+        warnings.warn(f"{thick.summary()} (ratio {thick.ratio:.2f}): the {'x'.join(map(str, scale))} model enlarges every axis; "
                       "a through-plane model makes only the slices thinner (sr3d predict without --model, "
                       "super_resolve_thick_slices in Python)", ThickSliceInputWarning, stacklevel=3)
 

@@ -78,7 +78,9 @@ def test_each_series_is_written_as_a_file_that_sr3d_fuse_takes(session, tmp_path
     assert main(["fuse", *[str(tmp_path / "volumes" / name) for name in written], str(tmp_path / "fused.nii.gz"),
                  "--model", "bspline", "--progress", "none"]) == 0
     assert read_volume(tmp_path / "fused.nii.gz").size == (24, 24, 24)
-    capsys.readouterr()
+    printed = capsys.readouterr().out  # each stack's slices, by the plane their normal lies in
+    assert "stack 1 (S003_T2_tse_ax.nii.gz): axial slices along z are 4 mm apart, 1 mm in-plane" in printed
+    assert "stack 2 (S004_T2_tse_cor.nii.gz): coronal slices along z are 4 mm apart, 1 mm in-plane" in printed
     assert main(["dicom", str(tmp_path / "fused.nii.gz")]) == 2
     assert "fused.nii.gz is not a folder: sr3d dicom lists the DICOM series of a folder" in capsys.readouterr().err
 
