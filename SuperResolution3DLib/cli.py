@@ -31,6 +31,7 @@ from typing import Callable, List, Optional
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 from SuperResolution3DLib.core.paths import resolve_path
 from SuperResolution3DLib.cli_dicom import command_dicom
+from SuperResolution3DLib.cli_info import command_info
 from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_fuse, command_predict
 
 
@@ -125,19 +126,6 @@ def command_degrade(args: argparse.Namespace) -> int:
                       ".nii.gz, .nrrd, .mha or .mnc, or tell it (--slice-profile, --slice-thickness)", UserWarning)
     write_volume(lr, args.lr, notes=notes)
     print(f"wrote {args.lr}: {lr.size[0]}x{lr.size[1]}x{lr.size[2]} voxels, spacing {tuple(round(s, 4) for s in lr.spacing)}")
-    return 0
-
-
-def command_info(args: argparse.Namespace) -> int:
-    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.models.card import find_model_files, format_model_card, interpolation_card, verify_weights_checksum
-
-    if str(args.model) in INTERPOLATION_MODES:
-        card = interpolation_card(str(args.model))
-    else:
-        _, card, weights_path = find_model_files(args.model)
-        verify_weights_checksum(weights_path, card["weights_sha256"])
-    print(format_model_card(card))
     return 0
 
 
@@ -373,8 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "(contiguous slices); smaller leaves gaps, larger overlaps")
     degrade.set_defaults(run=command_degrade)
 
-    info = commands.add_parser("info", help="print a model card", description="Print the card of a model: network, scale, training data, metrics.")
-    info.add_argument("model", help="bundled model name or model .json path")
+    info = commands.add_parser("info", help="print a model card, or what sr3d predict would do with an input",
+                               description="Print the card of a model (network, scale, training data, metrics), or, for an "
+                               "input volume, what sr3d predict would do with it without running it: its slices and their "
+                               "plane, what the file records of them, the model it would pick, the output's grid and size.")
+    info.add_argument("model", metavar="MODEL|INPUT", help="bundled model name or model .json path; or an input volume "
+                      "file or DICOM folder")
+    info.add_argument("--series", default=None, metavar="NUMBER|UID", help="an input folder's DICOM series (as for sr3d predict)")
+    info.add_argument("--output-slice-spacing", type=_number(float, "--output-slice-spacing", 1e-3), default=None, metavar="MM",
+                      help="as for sr3d predict: the output's spacing along a thick-slice input's thick axis")
     info.set_defaults(run=command_info)
 
     models = commands.add_parser("models", help="list the bundled models", description="List the bundled models.")

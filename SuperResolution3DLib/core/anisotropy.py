@@ -58,6 +58,15 @@ class ThickSlices:
                              f"between slices, got {requested:g} mm")
         return requested
 
+    def output_length(self, count: int, factor: int, slice_spacing: Optional[float] = None) -> int:
+        """Samples along the thick axis of a ``factor`` x through-plane model's output for ``count`` slices: ``factor``
+        times as many, resampled onto the target spacing (``output_slice_spacing``) where that is not the slice
+        spacing over ``factor``."""
+        target = self.output_slice_spacing(slice_spacing)
+        if math.isclose(self.thickness / target, factor, rel_tol=1e-3):
+            return count * factor
+        return resampled_length(count * factor, self.thickness / factor, target)
+
     def summary(self) -> str:
         """``axial slices along z are 4 mm apart, 1 mm in-plane``: what the slices are (their plane where known)."""
         plane = f"{self.plane} " if self.plane else ""
@@ -89,6 +98,12 @@ def find_thick_slices(spacing: Sequence[float], direction: Optional[Sequence[flo
     square = others[1] <= others[0] * (1 + PLANE_TOLERANCE)
     plane = plane_of_normal(np.asarray(direction, dtype=float).reshape(3, 3)[:, axis]) if direction is not None else None
     return ThickSlices(axis, spacing[axis], others[0], None if square else others[1], plane)
+
+
+def resampled_length(count: int, spacing: float, new_spacing: float) -> int:
+    """Samples of ``count`` at ``spacing`` mm resampled onto ``new_spacing`` over the same extent (the first sample
+    kept, none past the last): ``floor((count - 1) * spacing / new_spacing) + 1``."""
+    return int(math.floor((count - 1) * spacing / new_spacing + 1e-6)) + 1
 
 
 def plane_of_normal(normal: Optional[Sequence[float]]) -> str:

@@ -16,11 +16,11 @@ end of each axis, which comparisons crop away).
 
 from __future__ import annotations
 
-import math
 from typing import Sequence, Union
 
 import numpy as np
 
+from SuperResolution3DLib.core.anisotropy import resampled_length
 from SuperResolution3DLib.core.scale import ScaleLike, as_scale
 from SuperResolution3DLib.core.volume import Volume
 
@@ -116,7 +116,7 @@ def resample_axis(volume: Volume, axis: int, spacing: float) -> Volume:
 
     old = volume.spacing[axis]
     size = list(volume.size)
-    size[axis] = int(math.floor((size[axis] - 1) * old / spacing + 1e-6)) + 1
+    size[axis] = resampled_length(size[axis], old, spacing)
     new_spacing = list(volume.spacing)
     new_spacing[axis] = spacing
     image = volume.to_sitk()

@@ -115,6 +115,10 @@ def test_sr3d_predict_super_resolves_the_series_it_is_given(session, tmp_path, c
     np.testing.assert_allclose(result.direction, coronal.direction, atol=1e-6)
     np.testing.assert_allclose(result.origin, coronal.origin, atol=1e-4)
 
+    assert main(["info", str(folder), "--series", "4"]) == 0  # the dry run reads the same series
+    printed = capsys.readouterr().out
+    assert "coronal slices along z are 4 mm apart" in printed and "output: 24x24x24 voxels" in printed
+
     dicom_out = tmp_path / "dicom_sr"
     assert main(["predict", str(folder), f"{dicom_out}/", "--series", "4", "--model", "bspline",
                  "--progress", "none"]) == 0

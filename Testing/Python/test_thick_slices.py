@@ -257,3 +257,33 @@ def test_the_plane_of_the_slices_comes_from_the_direction(direction, spacing, pl
     assert thick.plane == plane
     assert thick.describe(4).startswith(f"{plane} slices along {'xyz'[thick.axis]} are 4 mm apart")
     assert find_thick_slices(spacing).plane is None and find_thick_slices(spacing).describe(4).startswith("slices")
+
+
+def test_sr3d_info_of_an_input_says_what_sr3d_predict_would_make_of_it(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+    from SuperResolution3DLib.data.acquisition import slice_profile_note
+
+    path = tmp_path / "coronal.nrrd"  # slices along y, 3.3 mm apart: a ratio that is not the model's 4
+    write_volume(Volume(np.random.default_rng(6).random((9, 7, 10)).astype(np.float32), (1.0, 3.3, 1.0)), path,
+                 notes=slice_profile_note("rect", 3.3))
+    for extra in ([], ["--output-slice-spacing", "0.75"]):
+        assert main(["info", str(path), *extra]) == 0
+        printed = capsys.readouterr().out
+        assert "coronal.nrrd: 10x7x9 voxels, spacing 1 x 3.3 x 1 mm, float32" in printed
+        assert "coronal slices along y are 3.3 mm apart, 1 mm in-plane (ratio 3.30)" in printed
+        assert "recorded: rect slices, 3.3 mm thick (sr3d degrade's note in the file)" in printed
+        assert "sr3d predict would use sr3d_rrdb_thick_x4_l1: 4x along y, then B-spline resampling along y" in printed
+        planned = printed.split("output: ")[1].split(" voxels")[0]
+        assert main(["predict", str(path), str(tmp_path / "sr.nrrd"), "--model", "bspline", "--overwrite",
+                     "--progress", "none", *extra]) == 0  # the through-plane model's grid
+        assert planned == "x".join(map(str, read_volume(tmp_path / "sr.nrrd").size))
+        (tmp_path / "sr.nrrd").unlink()
+    iso = tmp_path / "iso.nrrd"
+    write_volume(Volume(np.zeros((5, 6, 7), np.float32), (4.0, 4.0, 4.0)), iso)
+    assert main(["info", str(iso)]) == 0
+    printed = capsys.readouterr().out
+    assert "not a thick-slice scan" in printed and "4x4x4 along every axis" in printed
+    assert "output: 28x24x20 voxels (0.1 MB as float32)" in printed
+    assert main(["info", "default", "--series", "3"]) == 2
+    assert "--series and --output-slice-spacing describe an input volume" in capsys.readouterr().err
