@@ -71,7 +71,7 @@ def predict_plan(path, series: Optional[str] = None, slice_spacing: Optional[flo
             check_output_slice_spacing(slice_spacing, thick, True)
         output = list(size)
         output[thick.axis] = thick.output_length(size[thick.axis], scale[2], slice_spacing)
-        what = thick.describe(scale[2], slice_spacing).split(": ", 1)[1]
+        what = thick.processing(scale[2], slice_spacing)
     else:
         output = [n * f for n, f in zip(size, scale)]
         what = f"{'x'.join(map(str, scale))} along every axis"

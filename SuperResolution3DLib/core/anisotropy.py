@@ -74,9 +74,14 @@ class ThickSlices:
 
     def describe(self, factor: int, slice_spacing: Optional[float] = None) -> str:
         """The summary and what a ``factor`` x through-plane model makes of the slices (onto ``slice_spacing``)."""
+        return f"{self.summary()} (ratio {self.ratio:.2f}): {self.processing(factor, slice_spacing)}"
+
+    def processing(self, factor: int, slice_spacing: Optional[float] = None) -> str:
+        """``4x along z, then B-spline resampling along z; output 0.5 mm isotropic``: what a ``factor`` x
+        through-plane model makes of the slices (onto ``slice_spacing``)."""
         name = AXIS_NAMES[self.axis]
         target = self.output_slice_spacing(slice_spacing)
-        text = f"{self.summary()} (ratio {self.ratio:.2f}): {factor}x along {name}"
+        text = f"{factor}x along {name}"
         if not math.isclose(self.thickness / target, factor, rel_tol=1e-3):
             text += f", then B-spline resampling along {name}"
         at_in_plane = math.isclose(target, self.in_plane, rel_tol=1e-3)
