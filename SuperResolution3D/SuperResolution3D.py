@@ -361,7 +361,10 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
         a near-isotropic volume."""
         from SuperResolution3DLib.core.anisotropy import find_thick_slices
 
-        return find_thick_slices(*lpsGeometryFromNode(volumeNode)[::2]) if volumeNode is not None else None
+        if volumeNode is None:
+            return None
+        spacing, _origin, direction = lpsGeometryFromNode(volumeNode)
+        return find_thick_slices(spacing, direction)
 
     def chooseModel(self, model, inputVolumeNode):
         """The model Apply uses: ``sr3d predict``'s rule (``thick_slices.model_for_input``: an MR 3D acquisition from

@@ -59,8 +59,7 @@ def command_dicom(args: argparse.Namespace) -> int:
 def write_series(summary, position: int, out: Path, taken: set) -> int:
     """Write one series as a volume file in ``out`` (1), or say why not (0): an existing file is kept, a series that
     is no 3D volume (a localizer of three planes, uneven slices) is skipped with the reader's reason."""
-    from SuperResolution3DLib.data.io import (as_pixel_type, input_pixel_type, is_orthogonal_grid, read_volume,
-                                              write_volume)
+    from SuperResolution3DLib.data.io import as_pixel_type, is_orthogonal_grid, read_volume, write_volume
 
     stem = series_file_stem(summary.number, position, summary.description)
     if stem in taken:
@@ -73,12 +72,11 @@ def write_series(summary, position: int, out: Path, taken: set) -> int:
         return 0
     try:
         volume = read_volume(summary.folder, series=summary.uid)
-        array = as_pixel_type(volume.array, input_pixel_type(summary.folder, summary.uid))
     except InputVolumeError as error:
         print(f"  series {name}: skipped: {error}")
         return 0
     target = out / (stem + SERIES_EXTENSIONS[0 if is_orthogonal_grid(volume.direction) else 1])
-    write_volume(volume.with_array(array), target)
+    write_volume(volume.with_array(as_pixel_type(volume.array, summary.pixel_type)), target)  # the stored type
     print(f"  series {name}: {target.name} ({volume.size[0]}x{volume.size[1]}x{volume.size[2]}, spacing "
           f"{' x '.join(f'{v:g}' for v in volume.spacing)} mm)")
     return 1

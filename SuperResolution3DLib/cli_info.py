@@ -46,16 +46,12 @@ def predict_plan(path, series: Optional[str] = None, slice_spacing: Optional[flo
     and their plane, what the file records of them, the model and the output's grid and size."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.acquisition import recorded_slice_profile
-    from SuperResolution3DLib.data.io import input_pixel_type, inspect_input, read_volume, read_volume_header
+    from SuperResolution3DLib.data.io import input_pixel_type, inspect_input, read_volume_grid
     from SuperResolution3DLib.inference.thick_slices import check_output_slice_spacing, model_for_input
     from SuperResolution3DLib.models.card import card_scale, find_model_files
 
     inspect_input(path, series)
-    header = read_volume_header(path)
-    if header is None:  # a DICOM series: its grid is known once its slices are read
-        volume = read_volume(path, series)
-        header = volume.size, volume.spacing, volume.direction
-    size, spacing, direction = header
+    (size, spacing, direction), _volume = read_volume_grid(path, series)
     recorded = recorded_slice_profile(path, series)
     model_name, thick = model_for_input("default", spacing, recorded.profile if recorded else None, direction)
     _, card, _ = find_model_files(model_name)

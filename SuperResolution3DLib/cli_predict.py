@@ -117,7 +117,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     ignores it, with a note to ``log``): ``(input volume, result, model used)``."""
     from SuperResolution3DLib.core.anisotropy import THICK_SLICE_RULE
     from SuperResolution3DLib.data.acquisition import adaptation_with_record, recorded_slice_profile
-    from SuperResolution3DLib.data.io import read_volume, read_volume_header
+    from SuperResolution3DLib.data.io import read_volume, read_volume_grid
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.thick_slices import (adapt_thick_slice_model, check_output_slice_spacing,
                                                              interpolation_scale_for_input, is_through_plane,
@@ -125,12 +125,9 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     from SuperResolution3DLib.models.card import KSPACE_THICK_SLICE_MODEL_NAME
     from SuperResolution3DLib.models.files import interpolation_model, load_model
 
-    header, volume = read_volume_header(input_path), None
-    if header is None:  # a DICOM series: its spacing is known once it is read
-        volume = read_volume(input_path, series)
+    (size, spacing, direction), volume = read_volume_grid(input_path, series)
     recorded = recorded_slice_profile(input_path, series)
-    model_name, thick = model_for_input(requested_model, header[1] if header else volume.spacing,
-                                        recorded.profile if recorded else None, header[2] if header else volume.direction)
+    model_name, thick = model_for_input(requested_model, spacing, recorded.profile if recorded else None, direction)
     if adaptation is not None and thick is None:
         raise InputVolumeError("--adapt fine-tunes a through-plane model on a thick-slice scan, and this input has no "
                                f"thick-slice axis ({THICK_SLICE_RULE}); leave out --adapt")
@@ -152,7 +149,7 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
 
     if not isinstance(model.network, InterpolationUpsampler3D):  # the rule of inference.api.super_resolve
         log(device_and_precision_text(settings))
-        log(backend_text(settings, model.network, header[0] if header else volume.size))
+        log(backend_text(settings, model.network, size))
         if settings.mirror_ensemble:
             log("mirror ensemble: each window runs on its 8 mirror images and they are averaged (8x the time)")
     if thick is not None and through_plane:
@@ -165,8 +162,8 @@ def super_resolve_file(input_path, requested_model: str, settings, models: dict,
     settings, said = known_slices(settings, recorded, thick, through_plane and not interpolation)
     if said:
         log(said)
-    if not through_plane and header is not None:
-        check_memory_from_header(header[0], model, settings)
+    if not through_plane and volume is None:  # before a file's voxels are read
+        check_memory_from_header(size, model, settings)
     volume = volume if volume is not None else read_volume(input_path, series)
     if adaptation is not None:
         if not through_plane or interpolation:

@@ -23,14 +23,13 @@ pixels reliably (docs/results.md, "K-space truncation along the thick axis"), so
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from SuperResolution3DLib.core.errors import SR3DError
 from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
-from SuperResolution3DLib.data.dicom_series import largest_dicom_series
+from SuperResolution3DLib.data.dicom_series import first_file_header
 from SuperResolution3DLib.data.io import header_notes
 
 NOTE_PREFIX = "sr3d: through-plane "
@@ -99,17 +98,10 @@ def recorded_slice_profile(path, series: Optional[str] = None) -> Optional[Recor
     """The slice profile and thickness that the file or DICOM series at ``path`` (a folder's ``series``, as for
     ``data.io.read_volume``) records, or ``None``; never raises for an unreadable header (the reader that follows
     reports that)."""
-    import SimpleITK as sitk
-
     path = Path(str(path)).expanduser()
     try:
         if path.is_dir():
-            with warnings.catch_warnings():  # reading the series warns of the others once
-                warnings.simplefilter("ignore")
-                files = largest_dicom_series(path, series)
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(files[0])
-            reader.ReadImageInformation()
+            reader = first_file_header(path, series)
             keys = set(reader.GetMetaDataKeys())
             return record_from_dicom(lambda key: reader.GetMetaData(key) if key in keys else "")
         note = header_notes(path)

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Optional
@@ -24,7 +23,7 @@ import SimpleITK as sitk
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.volume import Volume
-from SuperResolution3DLib.data.dicom_series import largest_dicom_series
+from SuperResolution3DLib.data.dicom_series import first_file_header
 
 # patient and study attributes carried from a DICOM input to the derived series
 CARRIED_TAGS = (
@@ -67,21 +66,12 @@ def _check_new_folder(folder: Path) -> None:
         raise InputVolumeError(f"the output folder {folder.parent} does not exist; create it first")
 
 
-def read_dicom_attributes(folder, file_name: Optional[str] = None, series: Optional[str] = None) -> Dict[str, str]:
-    """The ``CARRIED_TAGS`` of ``file_name``, else of the first file of the folder's DICOM series that
-    ``data.io.read_volume(folder, series)`` reads (``{}`` where none can be read)."""
-    if file_name is None:
-        try:
-            with warnings.catch_warnings():  # reading the series warned of the others already
-                warnings.simplefilter("ignore")
-                file_name = largest_dicom_series(Path(str(folder)), series)[0]
-        except InputVolumeError:
-            return {}
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(file_name))
+def read_dicom_attributes(folder, series: Optional[str] = None) -> Dict[str, str]:
+    """The ``CARRIED_TAGS`` of the first file of the folder's DICOM series that ``data.io.read_volume(folder, series)``
+    reads (``{}`` where none can be read)."""
     try:
-        reader.ReadImageInformation()
-    except RuntimeError:
+        reader = first_file_header(folder, series)
+    except (InputVolumeError, RuntimeError):
         return {}
     return {tag: reader.GetMetaData(tag) for tag in CARRIED_TAGS if reader.HasMetaDataKey(tag)}
 
@@ -99,14 +89,14 @@ def _decimal(value: float) -> str:
 _GDCM_PRIMED = []  # one entry once this process has read a DICOM header
 
 
-def _prime_gdcm(parent: Path) -> None:
+def _prime_gdcm(folder: Path) -> None:
     """Until a process has read a DICOM file, GDCM writes an MR slice with a rescale slope as Enhanced MR Image
     Storage (one frame per file, the geometry only in functional groups, which many viewers cannot place); after
     its first read, as MR Image Storage. So one pixel is written, its header read and the file deleted, once per
     process (``Testing/Python/test_dicom_output.py`` checks a fresh process's first MR series)."""
     if _GDCM_PRIMED:
         return
-    primer = parent / f".tmp-{secrets.token_hex(4)}-primer.dcm"
+    primer = folder / "primer.dcm"
     try:
         sitk.WriteImage(sitk.Image(1, 1, sitk.sitkInt16), str(primer))
         reader = sitk.ImageFileReader()
@@ -170,7 +160,7 @@ def write_dicom_series(volume: Volume, folder, description: str = "SuperResoluti
     temporary.mkdir()
     try:
         with locale_kept():
-            _prime_gdcm(folder.parent)
+            _prime_gdcm(temporary)
             _write_slices(image, shared, series_uid, temporary)
         if folder.exists():
             folder.rmdir()

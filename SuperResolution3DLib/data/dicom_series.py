@@ -69,6 +69,21 @@ def largest_dicom_series(folder: Path, series: Optional[str] = None) -> List[str
     return files_by_series[chosen]
 
 
+def first_file_header(folder: Path, series: Optional[str] = None) -> "sitk.ImageFileReader":
+    """A reader holding the header of the first file of the series ``largest_dicom_series(folder, series)`` chooses,
+    without its warning about the other series (reading the series gives it); ``InputVolumeError`` where the folder
+    has no such series, ``RuntimeError`` where the file's header cannot be read."""
+    import SimpleITK as sitk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        files = largest_dicom_series(Path(str(folder)), series)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(files[0]))
+    reader.ReadImageInformation()
+    return reader
+
+
 def _chosen_series(folder: Path, files_by_series: Dict[str, List[str]], series: str) -> str:
     if series in files_by_series:
         return series
@@ -93,15 +108,24 @@ class SeriesSummary:
     pixel_spacing: str
     slice_thickness: str
     plane: str
+    pixel_type: Optional[np.dtype]  # of the voxels as stored, after the rescale (None: the first file is unreadable)
 
 
 _TAGS = {"number": "0020|0011", "description": "0008|103e", "modality": "0008|0060", "rows": "0028|0010",
          "columns": "0028|0011", "pixel_spacing": "0028|0030", "slice_thickness": "0018|0050"}
 
 
-def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray]]:
-    """The listed tags of a series' first file (stripped strings; missing ones empty) and its slice normal as ITK reads
-    it, also from an enhanced multi-frame object's functional groups (``None`` where the file cannot be read)."""
+def stored_pixel_type(reader: "sitk.ImageFileReader") -> np.dtype:
+    """The numpy type of the voxels whose header ``reader`` read (a DICOM file's: after its rescale)."""
+    import SimpleITK as sitk
+
+    return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], reader.GetPixelID())).dtype
+
+
+def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray], Optional[np.dtype]]:
+    """The listed tags of a series' first file (stripped strings; missing ones empty), its slice normal as ITK reads
+    it, also from an enhanced multi-frame object's functional groups, and its stored pixel type (``None`` where the
+    file cannot be read)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -109,9 +133,9 @@ def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        return {}, None
+        return {}, None, None
     header = {name: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else "" for name, tag in _TAGS.items()}
-    return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+    return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2], stored_pixel_type(reader)
 
 
 def dicom_series_in(folder: Path) -> List[SeriesSummary]:
@@ -132,8 +156,8 @@ def dicom_series_in(folder: Path) -> List[SeriesSummary]:
 
 
 def _summary(folder: Path, uid: str, files: List[str]) -> SeriesSummary:
-    header, normal = _first_header(files)
+    header, normal, pixel_type = _first_header(files)
     return SeriesSummary(
             folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), len(files),
             f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
-            header.get("slice_thickness", ""), plane_of_normal(normal))
+            header.get("slice_thickness", ""), plane_of_normal(normal), pixel_type)

@@ -31,7 +31,7 @@ import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT, VOLUME_SUFFIXES
-from SuperResolution3DLib.data.dicom_series import largest_dicom_series, read_dicom_series
+from SuperResolution3DLib.data.dicom_series import largest_dicom_series, read_dicom_series, stored_pixel_type
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
 from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, MINC_NOTES_KEY, check_minc2, lps_from_minc, minc_from_lps
@@ -185,7 +185,7 @@ def input_pixel_type(path: PathLike, series: Optional[str] = None) -> np.dtype:
         reader.SetFileName(str(source[0]))
         reader.ReadImageInformation()
         source = reader
-    return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], source.GetPixelID())).dtype
+    return stored_pixel_type(source)
 
 
 def as_pixel_type(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -197,6 +197,17 @@ def as_pixel_type(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     limits = np.iinfo(dtype)
     rounded = np.rint(np.nan_to_num(np.asarray(array, dtype=np.float64), nan=limits.min))
     return np.clip(rounded, limits.min, limits.max).astype(dtype)
+
+
+def read_volume_grid(path: PathLike, series: Optional[str] = None):
+    """``((size, spacing, direction), volume)``: an image file's grid from its header (``volume`` ``None``: no voxel
+    read), or a DICOM series' from the volume itself, read once here (its slice spacing comes from the slice
+    positions) and returned so that the caller need not read it again."""
+    header = read_volume_header(path)
+    if header is not None:
+        return header, None
+    volume = read_volume(path, series)
+    return (volume.size, volume.spacing, volume.direction), volume
 
 
 def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], Tuple[float, float, float],

@@ -217,11 +217,9 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
     output is first aligned to the first one's (``register_rigidly``: the patient moved between the series), and
     ``log`` told how far it moved. ``field_of_view``: the output covers the ``first`` stack's field of view, or the
     ``union`` of all stacks' (voxels that no stack reaches get the stacks' minimum)."""
-    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.api import clamp_to_input_range, raise_if_cancelled
-    from SuperResolution3DLib.inference.thick_slices import is_through_plane, super_resolve_thick_slices
-    from SuperResolution3DLib.models.card import DEFAULT_THICK_SLICE_MODEL_NAME
-    from SuperResolution3DLib.models.files import interpolation_model, load_model
+    from SuperResolution3DLib.inference.thick_slices import (is_through_plane, super_resolve_thick_slices,
+                                                             through_plane_model)
 
     check_stacks(stacks)
     if field_of_view not in FUSION_FIELDS_OF_VIEW:
@@ -230,9 +228,7 @@ def fuse_stacks(stacks: Sequence[Volume], model="default",
     per_stack = list(settings) if isinstance(settings, (list, tuple)) else [settings or InferenceSettings()] * len(stacks)
     if len(per_stack) != len(stacks):
         raise ValueError(f"{len(per_stack)} settings for {len(stacks)} stacks")
-    if isinstance(model, str):
-        model = (interpolation_model(model, (1, 1, 4)) if model in INTERPOLATION_MODES
-                 else load_model(DEFAULT_THICK_SLICE_MODEL_NAME if model == "default" else model))
+    model = through_plane_model(model)
     if not is_through_plane(model.scale):
         raise InputVolumeError(f"fusing needs a through-plane model (scale 1,1,f); this one has scale {tuple(model.scale)}")
     outputs = []

@@ -69,11 +69,16 @@ def _checked_thick_and_scale(volume: Volume, model, thick: Optional[ThickSlices]
     return thick, scale
 
 
-def _through_plane_model(model):
+def through_plane_model(model):
     """``model`` (``SRModel``, name or path) loaded; the name ``default`` stands for the bundled through-plane model,
-    as for ``sr3d predict`` on a thick-slice file without a record of its slices."""
+    as for ``sr3d predict`` on a thick-slice file without a record of its slices, and an interpolation's name
+    (``bspline``...) for that interpolation along the thick axis (``THROUGH_PLANE_INTERPOLATION_SCALE``)."""
+    from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.inference.api import resolve_model
+    from SuperResolution3DLib.models.files import interpolation_model
 
+    if isinstance(model, str) and model in INTERPOLATION_MODES:
+        return interpolation_model(model, THROUGH_PLANE_INTERPOLATION_SCALE)
     if isinstance(model, str) and model == "default":
         model = default_through_plane_model() or model
     return resolve_model(model)
@@ -88,7 +93,7 @@ def adapt_thick_slice_model(volume: Volume, model="default", adaptation=None, pr
     from SuperResolution3DLib.data.padding import replace_padding
     from SuperResolution3DLib.inference.adaptation import adapt_to_scan
 
-    model = _through_plane_model(model)
+    model = through_plane_model(model)
     thick, _ = _checked_thick_and_scale(volume, model, thick)
     volume, _padding = replace_padding(volume, padding_below)
     order = axis_order_with_thick_last(thick.axis)
@@ -117,7 +122,7 @@ def super_resolve_thick_slices(volume: Volume, model="default", settings=None, p
     from SuperResolution3DLib.data.padding import replace_padding, restore_padding
     from SuperResolution3DLib.inference.api import clamp_to_input_range, super_resolve
 
-    model = _through_plane_model(model)
+    model = through_plane_model(model)
     thick, scale = _checked_thick_and_scale(volume, model, thick)
     measured = volume
     volume, padding = replace_padding(measured, (settings or InferenceSettings()).padding_below)
