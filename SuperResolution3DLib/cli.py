@@ -12,7 +12,7 @@
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
-    sr3d fuse STACK STACK... OUTPUT [--model default] [--spacing MM] [--fov first|union] [--register]
+    sr3d fuse STACK STACK... OUTPUT [--series N,N,...] [--model default] [--spacing MM] [--fov first|union] [--register]
     sr3d dicom FOLDER [--out DIR]
     sr3d score OUTPUT... --reference HR [--interior N] [--foreground] [--mask LABELS] [--resample] [--csv FILE]
     sr3d data list
@@ -436,7 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "on the first stack's field of view (--fov union: every stack's) at the finest in-plane spacing; the "
                     "stacks are taken where their headers put them unless --register aligns them first.")
     fuse.add_argument("stacks", nargs="+", metavar="STACK", help="thick-slice volumes (files or DICOM folders), the first "
-                      "sets the field of view")
+                      "sets the field of view; with --series one DICOM folder may hold them all")
+    fuse.add_argument("--series", default=None, metavar="N,N,...", help="the DICOM series of the stacks, by Series Number "
+                      "or UID as 'sr3d dicom FOLDER' lists them: one per STACK folder, or several of one folder "
+                      "(sr3d fuse SESSION OUT --series 5,6,7) (default: each folder's largest)")
     fuse.add_argument("output", help="output volume (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh)")
     fuse.add_argument("--model", default="default", help="a through-plane model (default: the bundled one), or bspline / "
                       "trilinear / nearest for the same fusion without a network")

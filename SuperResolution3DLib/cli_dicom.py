@@ -35,10 +35,10 @@ def command_dicom(args: argparse.Namespace) -> int:
         raise InputVolumeError(f"the folder {out.parent} does not exist; create it or give another --out")
     summaries = dicom_series_in(folder)
     print(f"{folder}: {len(summaries)} DICOM series")
-    print("number  plane     modality  files  columns x rows  pixel spacing  thickness  description  (uid)  [folder]")
+    print("number  plane     modality  files  slices  columns x rows  pixel spacing  thickness  description  (uid)  [folder]")
     for s in summaries:
         where = "" if s.folder == folder else f"  [{s.folder.relative_to(folder)}]"
-        print(f"{s.number or '?':>6}  {s.plane:<8}  {s.modality or '?':<8}  {s.files:>5}  {s.columns_rows:>14}  "
+        print(f"{s.number or '?':>6}  {s.plane:<8}  {s.modality or '?':<8}  {s.files:>5}  {s.slices:>6}  {s.columns_rows:>14}  "
               f"{s.pixel_spacing or '?':>13}  {s.slice_thickness or '?':>9}  {s.description or '-'}  "
               f"({s.uid or 'no Series Instance UID'}){where}")
     if out is None:
@@ -46,6 +46,8 @@ def command_dicom(args: argparse.Namespace) -> int:
             print(f"sr3d dicom {folder} --out DIR writes each series as a volume file")
             if all(s.folder == folder for s in summaries):
                 print(f"sr3d predict {folder} OUTPUT --series NUMBER super-resolves one of them")
+                if len({s.plane for s in summaries}) > 1:
+                    print(f"sr3d fuse {folder} OUTPUT --series N,N,... fuses thick-slice series of several planes")
         return 0
     out.mkdir(exist_ok=True)
     written = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 
@@ -266,30 +266,29 @@ def command_fuse(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.data.io import check_output_path, inspect_input, read_volume
     from SuperResolution3DLib.models.card import find_model_files
 
-    if len(args.stacks) < 2:
-        raise InputVolumeError("give at least two stacks and the output (sr3d fuse STACK STACK... OUTPUT)")
+    paths, series = fusion_inputs(args.stacks, args.series)
     if args.slice_thickness is not None and args.slice_profile is None:
         raise InputVolumeError("--slice-thickness describes known slices: give their --slice-profile too")
     from SuperResolution3DLib.data.dicom import is_dicom_output
 
-    for stack in args.stacks:  # refusals before torch is imported
-        inspect_input(stack)
+    for path, one_series in zip(paths, series):  # refusals before torch is imported
+        inspect_input(path, one_series)
     if is_dicom_output(args.output):
         raise InputVolumeError(f"{args.output}: sr3d fuse writes a volume file (.nii, .nii.gz, .nrrd, .mha, .mnc, .mgz, .mgh), not a DICOM folder")
-    check_output_path(args.stacks[0], args.output)
+    check_output_path(paths[0], args.output, series[0])
     if args.model not in INTERPOLATION_MODES and args.model != "default":
         find_model_files(args.model)
     check_device_present(args.device)
     from SuperResolution3DLib.core.config import InferenceSettings
     from SuperResolution3DLib.inference.stacks import check_stacks, fuse_stacks
 
-    stacks = [read_volume(stack) for stack in args.stacks]
+    stacks = [read_volume(path, one_series) for path, one_series in zip(paths, series)]
     check_stacks(stacks)
     set_inference_threads()
     settings = InferenceSettings(device=args.device, precision=args.precision, slice_profile=args.slice_profile,
                                  slice_thickness=args.slice_thickness or 1.0)
-    per_stack = [stack_settings(settings, path, stack, index, args.model)
-                 for index, (path, stack) in enumerate(zip(args.stacks, stacks), start=1)]
+    per_stack = [stack_settings(settings, path, one_series, stack, index, args.model)
+                 for index, (path, one_series, stack) in enumerate(zip(paths, series, stacks), start=1)]
     result = fuse_stacks(stacks, args.model, per_stack, args.spacing, progress_printer(args.progress, "fusing"),
                          register=args.register, log=print, field_of_view=args.fov)
     from SuperResolution3DLib.data.io import write_volume
@@ -300,16 +299,37 @@ def command_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
-def stack_settings(settings, path, stack, index: int, model_name: str):
+def fusion_inputs(stacks: List[str], series_option: Optional[str]) -> Tuple[List[str], List[Optional[str]]]:
+    """``sr3d fuse``'s stacks as (path, series) pairs: ``--series`` gives one series per STACK folder, or several of
+    one folder (each a stack); without it each folder's largest series."""
+    if series_option is None:
+        if len(stacks) < 2:
+            raise InputVolumeError("give at least two stacks and the output (sr3d fuse STACK STACK... OUTPUT), or one "
+                                   "DICOM folder and its stacks' series (sr3d fuse SESSION OUTPUT --series 5,6,7)")
+        return list(stacks), [None] * len(stacks)
+    series = [part.strip() for part in series_option.split(",")]
+    if any(not part for part in series):
+        raise InputVolumeError(f"--series {series_option}: give Series Numbers or UIDs separated by commas, one per stack")
+    if len(stacks) == 1:
+        stacks = list(stacks) * len(series)
+    if len(series) != len(stacks) or len(stacks) < 2:
+        raise InputVolumeError(f"--series names {len(series)} series for {len(stacks)} stacks: give one per STACK "
+                               "folder, or at least two of one folder (sr3d fuse SESSION OUTPUT --series 5,6,7)")
+    return list(stacks), series
+
+
+def stack_settings(settings, path, series: Optional[str], stack, index: int, model_name: str):
     """A stack's settings for ``sr3d fuse``, as ``known_slices`` makes them for ``sr3d predict`` (the profile its file
-    records, or ``--slice-profile``), said on stdout after what the stack's slices are."""
+    or DICOM ``series`` records, or ``--slice-profile``), said on stdout after what the stack's slices are."""
     from SuperResolution3DLib.core.anisotropy import find_thick_slices
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
     from SuperResolution3DLib.data.acquisition import recorded_slice_profile
 
     thick = find_thick_slices(stack.spacing, stack.direction)
-    print(f"stack {index} ({Path(str(path)).name}): {thick.summary()}")
-    settings, said = known_slices(settings, recorded_slice_profile(path), thick, model_name not in INTERPOLATION_MODES)
+    name = Path(str(path)).name + ("" if series is None else f" series {series}")
+    print(f"stack {index} ({name}): {thick.summary()}")
+    settings, said = known_slices(settings, recorded_slice_profile(path, series), thick,
+                                  model_name not in INTERPOLATION_MODES)
     if said:
         print(f"stack {index}: {said}")
     return settings

@@ -15,6 +15,7 @@ TORCH_REQUIREMENT = "torch>=2.1"
 IMPORT_NAMES = {"pyyaml": "yaml", "pillow": "PIL", "simpleitk": "SimpleITK"}
 FALLBACK_REQUIREMENTS = [
     "monai>=1.3", "numpy>=1.23", "SimpleITK>=2.2", "safetensors>=0.4", "PyYAML>=6.0", "tqdm>=4.60", "Pillow>=9.0",
+    "pydicom>=2.3",
 ]
 
 

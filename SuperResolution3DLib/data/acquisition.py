@@ -29,6 +29,7 @@ from typing import Optional
 
 from SuperResolution3DLib.core.errors import SR3DError
 from SuperResolution3DLib.core.vocabulary import SLICE_PROFILES
+from SuperResolution3DLib.data.dicom_frames import enhanced_file_of, header_tags
 from SuperResolution3DLib.data.dicom_series import first_file_header
 from SuperResolution3DLib.data.io import header_notes
 
@@ -102,8 +103,8 @@ def recorded_slice_profile(path, series: Optional[str] = None) -> Optional[Recor
     try:
         if path.is_dir():
             reader = first_file_header(path, series)
-            keys = set(reader.GetMetaDataKeys())
-            return record_from_dicom(lambda key: reader.GetMetaData(key) if key in keys else "")
+            tags = header_tags(reader, enhanced_file_of(reader))
+            return record_from_dicom(lambda key: tags.get(key, ""))
         note = header_notes(path)
         profile, thickness = profile_from_note(note), thickness_from_note(note)
     except (RuntimeError, SR3DError):

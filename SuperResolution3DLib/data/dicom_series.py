@@ -13,6 +13,7 @@ import numpy as np
 from SuperResolution3DLib.core.anisotropy import plane_of_normal
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT
+from SuperResolution3DLib.data.dicom_frames import NUMBER_OF_FRAMES_TAG, enhanced_file_of, header_tags
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -52,21 +53,41 @@ def _series_files(folder: Path) -> Dict[str, List[str]]:
 
 def largest_dicom_series(folder: Path, series: Optional[str] = None) -> List[str]:
     """File names of one DICOM series in ``folder``: ``series`` (a Series Instance UID or Series Number, as
-    ``sr3d dicom`` lists them), else the one with the most files (with a warning if there are several)."""
+    ``sr3d dicom`` lists them), else the one with the most slices (files, or an enhanced object's frames; with a
+    warning if there are several)."""
     files_by_series = _series_files(folder)
     series_ids = list(files_by_series)
     if series is not None:
         return files_by_series[_chosen_series(folder, files_by_series, str(series))]
-    chosen = max(series_ids, key=lambda series_id: len(files_by_series[series_id]))
+    slices = {series_id: _slice_count(files) for series_id, files in files_by_series.items()}
+    chosen = max(series_ids, key=slices.get)
     if len(series_ids) > 1:
-        others = ", ".join(f"{sid} ({len(files_by_series[sid])} files)" for sid in series_ids if sid != chosen)
+        others = ", ".join(f"{sid} ({_count(slices[sid], 'slice')})" for sid in series_ids if sid != chosen)
         warnings.warn(
             f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
-            f"({len(files_by_series[chosen])} files) and ignoring {others} (sr3d dicom FOLDER lists them; "
+            f"({_count(slices[chosen], 'slice')}) and ignoring {others} (sr3d dicom FOLDER lists them; "
             "sr3d predict --series NUMBER, or series= in Python, picks one)",
             stacklevel=3,
         )
     return files_by_series[chosen]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _slice_count(files: List[str]) -> int:
+    """The files of a series, times the frames of its first file (an enhanced object holds its slices as frames)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(files[0]))
+    try:
+        reader.ReadImageInformation()
+        frames = int(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) if reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) else 1
+    except (RuntimeError, ValueError):
+        frames = 1
+    return len(files) * max(frames, 1)
 
 
 def first_file_header(folder: Path, series: Optional[str] = None) -> "sitk.ImageFileReader":
@@ -104,6 +125,7 @@ class SeriesSummary:
     description: str
     modality: str
     files: int
+    slices: int  # the files, or the frames of an enhanced (multi-frame) series
     columns_rows: str
     pixel_spacing: str
     slice_thickness: str
@@ -122,10 +144,10 @@ def stored_pixel_type(reader: "sitk.ImageFileReader") -> np.dtype:
     return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], reader.GetPixelID())).dtype
 
 
-def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray], Optional[np.dtype]]:
-    """The listed tags of a series' first file (stripped strings; missing ones empty), its slice normal as ITK reads
-    it, also from an enhanced multi-frame object's functional groups, and its stored pixel type (``None`` where the
-    file cannot be read)."""
+def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray], Optional[np.dtype], int]:
+    """The listed tags of a series' first file (stripped strings; missing ones empty), also from an enhanced object's
+    functional groups, its slice normal as ITK reads it, its stored pixel type (``None`` where the file cannot be
+    read; float32 where an enhanced object's frames are rescaled differently) and the series' number of slices."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -133,9 +155,13 @@ def _first_header(files: List[str]) -> Tuple[Dict[str, str], Optional[np.ndarray
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        return {}, None, None
-    header = {name: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else "" for name, tag in _TAGS.items()}
-    return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2], stored_pixel_type(reader)
+        return {}, None, None, len(files)
+    enhanced = enhanced_file_of(reader)
+    tags = header_tags(reader, enhanced)
+    header = {name: tags.get(tag, "").strip() for name, tag in _TAGS.items()}
+    pixel_type = np.dtype(np.float32) if enhanced and enhanced.rescale_varies else stored_pixel_type(reader)
+    slices = len(files) * (enhanced.frames if enhanced else 1)
+    return header, np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)[:, 2], pixel_type, slices
 
 
 def dicom_series_in(folder: Path) -> List[SeriesSummary]:
@@ -156,8 +182,8 @@ def dicom_series_in(folder: Path) -> List[SeriesSummary]:
 
 
 def _summary(folder: Path, uid: str, files: List[str]) -> SeriesSummary:
-    header, normal, pixel_type = _first_header(files)
+    header, normal, pixel_type, slices = _first_header(files)
     return SeriesSummary(
             folder, uid, header.get("number", ""), header.get("description", ""), header.get("modality", ""), len(files),
-            f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
+            slices, f"{header.get('columns', '?')}x{header.get('rows', '?')}", header.get("pixel_spacing", "").replace("\\", " x "),
             header.get("slice_thickness", ""), plane_of_normal(normal), pixel_type)

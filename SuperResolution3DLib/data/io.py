@@ -25,13 +25,15 @@ import secrets
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from SuperResolution3DLib.core.errors import InputVolumeError
 from SuperResolution3DLib.core.paths import SUPPORTED_INPUTS_TEXT, VOLUME_SUFFIXES
-from SuperResolution3DLib.data.dicom_series import largest_dicom_series, read_dicom_series, stored_pixel_type
+from SuperResolution3DLib.data.dicom_series import read_dicom_series, stored_pixel_type
+from SuperResolution3DLib.data.dicom_volume import (DicomSeriesFiles, open_dicom_series, read_enhanced_series,
+                                                    series_pixel_type, with_stack_step)
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
 from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, MINC_NOTES_KEY, check_minc2, lps_from_minc, minc_from_lps
@@ -82,6 +84,10 @@ def read_volume(path: PathLike, series: Optional[str] = None) -> Volume:
     source = _open_input(path, series)
     if isinstance(source, MghFile):
         return source.read()
+    if isinstance(source, DicomSeriesFiles) and source.frames is not None:
+        volume = read_enhanced_series(path, source)
+        _check_image_is_3d_scalar(3, volume.size, 1)
+        return volume
     image = read_dicom_series(path, source) if isinstance(source, list) else _execute_reader(path, source)
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     if image.GetDimension() == 4:  # one time point (a 4th axis of size 1): the 3D volume it holds
@@ -90,30 +96,8 @@ def read_volume(path: PathLike, series: Optional[str] = None) -> Volume:
     if file_extension(path) in MINC_EXTENSIONS:
         volume = lps_from_minc(volume)
     if isinstance(source, DicomSeriesFiles) and source.step is not None:
-        volume = _with_stack_step(path, source.step, volume)
+        volume = with_stack_step(path, source.step, volume)
     return volume
-
-
-class DicomSeriesFiles(list):
-    """A DICOM series' file names, with ``step``: the slice-to-slice step (mm, a vector) where the slices shift
-    within their plane (a gantry tilt, ``data.dicom_geometry.series_stack_step``), else ``None``."""
-
-    step = None
-
-
-def _with_stack_step(folder: Path, step: np.ndarray, volume: Volume) -> Volume:
-    """A DICOM series whose slices shift within their plane (a gantry tilt): the true step from slice to slice as the
-    volume's third direction column and spacing (ITK's reader put the slice normal there, and its own spacing)."""
-    from SuperResolution3DLib.data.dicom_geometry import tilt_degrees
-
-    direction = volume.direction_matrix.copy()
-    direction[:, 2] = (step if step @ direction[:, 2] > 0 else -step) / np.linalg.norm(step)
-    spacing = (volume.spacing[0], volume.spacing[1], float(np.linalg.norm(step)))
-    sheared = Volume(volume.array, spacing, volume.origin, tuple(direction.ravel()))
-    warnings.warn(f"the slices of {folder} are tilted by {tilt_degrees(sheared.direction):.1f} degrees (gantry "
-                  "tilt): the volume keeps that sheared grid, which NRRD, MetaImage and DICOM outputs hold and NIfTI "
-                  "cannot", stacklevel=3)
-    return sheared
 
 
 def write_packed_volume(volume: Volume, path: PathLike) -> Path:
@@ -150,7 +134,7 @@ def inspect_input(path: PathLike, series: Optional[str] = None) -> Optional[Tupl
     return None if isinstance(source, list) else tuple(int(n) for n in source.GetSize()[:3])
 
 
-def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFileReader, MghFile, List[str]]:
+def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFileReader, MghFile, DicomSeriesFiles]:
     """A reader with the checked header of an image file, or the file names of a folder's DICOM series."""
     if not path.exists():
         raise InputVolumeError(f"input not found: {path}; check the path ({SUPPORTED_INPUTS_TEXT})")
@@ -160,11 +144,7 @@ def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFil
     if path.is_file() and path.stat().st_size == 0:
         raise InputVolumeError(f"the input {path} is an empty file (0 bytes); copy it again")
     if path.is_dir():
-        from SuperResolution3DLib.data.dicom_geometry import series_stack_step
-
-        files = DicomSeriesFiles(largest_dicom_series(path, series))
-        files.step = series_stack_step(path, files)  # refuses uneven or repeated slices before any voxel is read
-        return files
+        return open_dicom_series(path, series)  # refuses uneven or repeated slices before any voxel is read
     if file_extension(path) in MGH_EXTENSIONS:
         mgh = open_mgh(path)
         _check_image_is_3d_scalar(3, mgh.size, 1)
@@ -175,16 +155,11 @@ def _open_input(path: Path, series: Optional[str] = None) -> Union[sitk.ImageFil
 
 def input_pixel_type(path: PathLike, series: Optional[str] = None) -> np.dtype:
     """The numpy type of an image file's or a DICOM series' voxels as stored (after a DICOM rescale), from the header."""
-    import SimpleITK as sitk
-
     source = _open_input(Path(path).expanduser(), series)
     if isinstance(source, MghFile):
         return source.dtype.newbyteorder("=")
-    if isinstance(source, list):
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(source[0]))
-        reader.ReadImageInformation()
-        source = reader
+    if isinstance(source, DicomSeriesFiles):
+        return series_pixel_type(source)
     return stored_pixel_type(source)
 
 
@@ -567,13 +542,11 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike, ser
 def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool:
     """Whether ``path`` is a DICOM series folder (its ``series``, default the largest) whose slices shift within their
     plane (a gantry tilt), read as a sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
-    from SuperResolution3DLib.data.dicom_geometry import series_stack_step
-
     folder = Path(path).expanduser()
     if not folder.is_dir():
         return False
     try:
-        return series_stack_step(folder, largest_dicom_series(folder, series)) is not None
+        return open_dicom_series(folder, series).step is not None
     except InputVolumeError:  # no series, or a bad one: reading it says so
         return False
 

@@ -204,7 +204,7 @@ def test_dicom_series_folder_is_read_with_its_geometry(tmp_path: Path) -> None:
 def test_dicom_folder_with_two_series_uses_the_largest_and_warns(tmp_path: Path) -> None:
     write_dicom_series(tmp_path, f"{UID_ROOT}.201", slices=3, pixel_spacing_yx=(1.0, 1.0), slice_spacing=3.0)
     write_dicom_series(tmp_path, f"{UID_ROOT}.202", slices=5, pixel_spacing_yx=(0.5, 0.5), slice_spacing=1.0)
-    with pytest.warns(UserWarning, match=r"using series 1\.2\.826\.0\.1\.3680043\.2\.1125\.202 \(5 files\)"):
+    with pytest.warns(UserWarning, match=r"using series 1\.2\.826\.0\.1\.3680043\.2\.1125\.202 \(5 slices\)"):
         volume = read_volume(tmp_path)
     assert volume.size == (6, 5, 5)
     np.testing.assert_allclose(volume.spacing, (0.5, 0.5, 1.0), atol=1e-4)

@@ -269,3 +269,38 @@ def test_the_union_field_of_view_covers_every_stack(tmp_path):
     assert main(["fuse", str(tmp_path / "ax.nrrd"), str(tmp_path / "cor.nrrd"), str(tmp_path / "out.nrrd"),
                  "--model", "bspline", "--fov", "union", "--progress", "none"]) == 0
     assert read_volume(tmp_path / "out.nrrd").size == (48, 48, 48)
+
+
+def test_stacks_chosen_by_series_in_one_dicom_session_folder(tmp_path, capsys):
+    from SuperResolution3DLib.cli import main
+    from SuperResolution3DLib.data.dicom import write_dicom_series
+    from SuperResolution3DLib.data.io import read_volume, write_volume
+
+    hr = truth()
+    axial, coronal, sagittal = stacks_of(hr)
+    session = tmp_path / "session"
+    session.mkdir()
+    for number, stack in (("4", axial), ("5", coronal), ("6", sagittal)):  # one exported session, three series
+        written = write_dicom_series(stack, tmp_path / f"series{number}", attributes={"0020|0011": number})
+        for path in written.iterdir():
+            path.rename(session / f"S{number}_{path.name}")
+    for number in ("4", "6"):  # the same stacks as files, read back from the session's series
+        write_volume(read_volume(session, series=number), tmp_path / f"s{number}.nrrd")
+    common = ["--model", "bspline", "--progress", "none"]
+    assert main(["fuse", str(session), str(tmp_path / "by_series.nrrd"), "--series", "4,6"] + common) == 0
+    out = capsys.readouterr().out
+    assert "stack 1 (session series 4): oblique slices along z" in out and "stack 2 (session series 6): oblique slices along x" in out
+    assert main(["fuse", str(tmp_path / "s4.nrrd"), str(tmp_path / "s6.nrrd"), str(tmp_path / "by_file.nrrd")] + common) == 0
+    np.testing.assert_array_equal(read_volume(tmp_path / "by_series.nrrd").array,
+                                  read_volume(tmp_path / "by_file.nrrd").array)
+    capsys.readouterr()
+    for arguments, message in (([str(session), "--series", "4"], "1 series for 1 stacks"),
+                               ([str(session), str(session), str(session), "--series", "4,6"], "2 series for 3 stacks"),
+                               ([str(session), "--series", "4,,6"], "separated by commas"),
+                               ([str(session), str(tmp_path / "s6.nrrd"), "--series", "4,6"], "is a file"),
+                               ([str(session), "--series", "4,9"], "no DICOM series '9'"),
+                               ([str(session)], "one DICOM folder and its stacks' series")):
+        assert main(["fuse", *arguments[:-2 if "--series" in arguments else None], str(tmp_path / "out.nrrd"),
+                     *(arguments[-2:] if "--series" in arguments else [])] + common) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.nrrd").exists()
