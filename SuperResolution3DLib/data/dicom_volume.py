@@ -71,16 +71,25 @@ def read_enhanced_series(folder: Path, files: DicomSeriesFiles) -> Volume:
     """The frames of an enhanced series in position order, on the grid their functional groups record, each with its
     own rescale (ITK's reader applies each file's first frame's to all of its frames)."""
     frames = files.frames
-    stacks = [_file_frames(folder, name, frames, number) for number, name in enumerate(files)]
-    voxels = np.concatenate(stacks)
     orientation = frames.orientations[0]
     normal = np.cross(orientation[:3], orientation[3:])
-    order = np.argsort(frames.positions @ normal, kind="stable")
+    order = np.argsort(frames.positions @ normal, kind="stable")  # slice k is frame order[k]
+    slice_of_frame = np.empty_like(order)
+    slice_of_frame[order] = np.arange(len(order))
+    voxels = None
+    for number, name in enumerate(files):
+        stack = _file_frames(folder, name, frames, number)
+        if voxels is None:
+            voxels = np.empty((len(order), *stack.shape[1:]), dtype=np.float32)
+        if stack.shape[1:] != voxels.shape[1:]:
+            raise InputVolumeError(f"the files of the DICOM series in {folder} differ in rows and columns; export one "
+                                   "stack of it")
+        for frame, slice_index in zip(stack, slice_of_frame[frames.file_index == number]):
+            voxels[slice_index] = frame
     along = frames.positions[order] @ normal
     step = float(np.median(np.diff(along))) if len(order) > 1 else (frames.thickness or 1.0)
     direction = np.column_stack([orientation[:3], orientation[3:], normal])
-    volume = Volume(np.ascontiguousarray(voxels[order], dtype=np.float32),
-                    (frames.pixel_spacing[1], frames.pixel_spacing[0], step),
+    volume = Volume(voxels, (frames.pixel_spacing[1], frames.pixel_spacing[0], step),
                     tuple(float(v) for v in frames.positions[order[0]]), tuple(float(v) for v in direction.ravel()))
     return volume if files.step is None else with_stack_step(folder, files.step, volume)
 
