@@ -37,7 +37,8 @@ from SuperResolution3DLib.data.dicom_volume import (DicomSeriesFiles, open_dicom
 from SuperResolution3DLib.core.volume import Volume
 from SuperResolution3DLib.data.mgh import MGH_EXTENSIONS, MghFile, mgh_bytes, open_mgh
 from SuperResolution3DLib.data.minc import MINC_EXTENSIONS, MINC_NOTES_KEY, check_minc2, lps_from_minc, minc_from_lps
-from SuperResolution3DLib.data.nifti_length import nifti_length_problem
+from SuperResolution3DLib.data.nifti_header import (is_nifti2, itk_reading, nifti_length_problem, nifti_shear,
+                                                    with_sform_geometry)
 from SuperResolution3DLib.data.synthetic import is_synthetic_entry, synthetic_header, synthetic_volume
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def read_volume(path: PathLike, series: Optional[str] = None) -> Volume:
     _check_image_is_3d_scalar(image.GetDimension(), image.GetSize(), image.GetNumberOfComponentsPerPixel())
     if image.GetDimension() == 4:  # one time point (a 4th axis of size 1): the 3D volume it holds
         image = image[:, :, :, 0]
-    volume = _volume_from_image(image)
+    volume = with_sform_geometry(path, _volume_from_image(image))
     if file_extension(path) in MINC_EXTENSIONS:
         volume = lps_from_minc(volume)
     if isinstance(source, DicomSeriesFiles) and source.step is not None:
@@ -207,14 +208,19 @@ def read_volume_header(path: PathLike) -> Optional[Tuple[Tuple[int, int, int], T
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with itk_reading(path):
+            reader.ReadImageInformation()
     except RuntimeError:
         return None
     if reader.GetDimension() != 3 and tuple(reader.GetSize()[3:]) != (1,):
         return None
+    size = tuple(int(n) for n in reader.GetSize()[:3])
+    shear = nifti_shear(path)
+    if shear is not None and not shear.uses_qform:
+        spacing, _origin, direction = shear.lps_geometry()
+        return size, spacing, direction
     direction = np.asarray(reader.GetDirection(), dtype=float).reshape(reader.GetDimension(), -1)[:3, :3]
-    return (tuple(int(n) for n in reader.GetSize()[:3]), tuple(float(v) for v in reader.GetSpacing()[:3]),
-            tuple(float(v) for v in direction.ravel()))
+    return size, tuple(float(v) for v in reader.GetSpacing()[:3]), tuple(float(v) for v in direction.ravel())
 
 
 def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
@@ -234,8 +240,13 @@ def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with itk_reading(path):
+            reader.ReadImageInformation()
     except RuntimeError as error:
+        if extension in NIFTI_EXTENSIONS and is_nifti2(path):
+            raise InputVolumeError(f"{path.name} is a NIfTI-2 file, which ITK does not read: save it as NIfTI-1 (nibabel: "
+                                   "nib.save(nib.Nifti1Image(image.dataobj, image.affine), 'scan.nii.gz')) or as "
+                                   ".nrrd") from None
         raise InputVolumeError(
             f"cannot read {path}: the file is damaged or not a valid {extension} image"
         ) from error
@@ -253,7 +264,8 @@ def _checked_file_reader(path: Path) -> sitk.ImageFileReader:
 
 def _execute_reader(path: Path, reader: sitk.ImageFileReader) -> sitk.Image:
     try:
-        return reader.Execute()
+        with itk_reading(path):
+            return reader.Execute()
     except RuntimeError as error:
         raise InputVolumeError(
             f"cannot read the voxels of {path}: the file is truncated or damaged"
@@ -449,7 +461,8 @@ def header_notes(path: PathLike) -> str:
         return ""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
-    reader.ReadImageInformation()
+    with itk_reading(path):
+        reader.ReadImageInformation()
     key = _notes_key(path)
     return reader.GetMetaData(key) if reader.HasMetaDataKey(key) else ""
 
@@ -533,18 +546,21 @@ def check_output_path(input_path: Optional[PathLike], output_path: PathLike, ser
         raise InputVolumeError(f"refusing to overwrite the input {input_path}; choose another output path")
     _check_output_folder(output)
     _check_output_extension(output)
-    if (input_path is not None and file_extension(output) in NIFTI_EXTENSIONS
-            and is_tilted_dicom_series(input_path, series)):
-        raise InputVolumeError(f"the DICOM series in {input_path} has tilted slices (gantry tilt), a sheared grid "
-                               "that NIfTI cannot hold: write .nrrd, .mha or a DICOM folder")
+    if input_path is not None and file_extension(output) in NIFTI_EXTENSIONS and has_sheared_grid(input_path, series):
+        what = ("has tilted slices (gantry tilt)" if Path(input_path).expanduser().is_dir()
+                else "has a sheared sform (and no qform)")
+        raise InputVolumeError(f"the input {input_path} {what}, a sheared grid that NIfTI outputs here cannot hold: "
+                               "write .nrrd, .mha or a DICOM folder")
 
 
-def is_tilted_dicom_series(path: PathLike, series: Optional[str] = None) -> bool:
-    """Whether ``path`` is a DICOM series folder (its ``series``, default the largest) whose slices shift within their
-    plane (a gantry tilt), read as a sheared grid that NIfTI cannot hold (``data.dicom_geometry``)."""
+def has_sheared_grid(path: PathLike, series: Optional[str] = None) -> bool:
+    """Whether ``path`` is read as a sheared grid, which NIfTI outputs cannot hold: a DICOM series folder (its
+    ``series``, default the largest) whose slices shift within their plane (a gantry tilt, ``data.dicom_geometry``),
+    or a NIfTI file whose sform is sheared and that has no qform (``data.nifti_header``)."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        return False
+        shear = nifti_shear(folder) if folder.is_file() else None
+        return shear is not None and not shear.uses_qform
     try:
         return open_dicom_series(folder, series).step is not None
     except InputVolumeError:  # no series, or a bad one: reading it says so

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
-from SuperResolution3DLib.data.io import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS, file_extension, is_tilted_dicom_series
+from SuperResolution3DLib.data.io import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS, file_extension, has_sheared_grid
 
 MANIFEST_COLUMNS = ("input", "output", "model", "seconds", "status", "message")
 
@@ -65,12 +65,15 @@ def shard_of(inputs: Sequence[Path], index: int, count: int) -> List[Path]:
 
 def output_path_for(input_path: Path, output_dir: Path) -> Path:
     """The output beside the others: the input's name, its format if writable (.nhdr -> .nrrd, .mhd -> .mha,
-    a DICOM folder -> .nii.gz, or .nrrd for a gantry-tilted one: NIfTI cannot hold its sheared grid)."""
+    a DICOM folder -> .nii.gz), .nrrd where the input is read as a sheared grid, which NIfTI outputs cannot hold
+    (a gantry-tilted DICOM series, a NIfTI file with a sheared sform and no qform)."""
     extension = file_extension(input_path)
     stem = input_path.name[: len(input_path.name) - len(extension)] if extension else input_path.name
     extension = {".nhdr": ".nrrd", ".mhd": ".mha"}.get(extension, extension)
     if extension not in OUTPUT_EXTENSIONS:
-        extension = ".nrrd" if is_tilted_dicom_series(input_path) else ".nii.gz"
+        extension = ".nii.gz"
+    if extension in (".nii", ".nii.gz") and has_sheared_grid(input_path):
+        extension = ".nrrd"
     return output_dir / (stem + extension)
 
 

@@ -94,7 +94,7 @@ def test_a_gantry_tilt_is_read_as_a_sheared_grid_that_puts_every_slice_where_its
 def test_predict_keeps_a_tilted_series_in_the_world_and_refuses_nifti_before_any_work(series, tmp_path, capsys):
     step = tilt(series)
     assert main(["predict", str(series), str(tmp_path / "out.nii.gz"), "--model", "trilinear"]) == 2
-    assert "sheared grid that NIfTI cannot hold" in capsys.readouterr().err and not (tmp_path / "out.nii.gz").exists()
+    assert "has tilted slices (gantry tilt), a sheared grid that NIfTI outputs here cannot hold" in capsys.readouterr().err and not (tmp_path / "out.nii.gz").exists()
 
     for output in (tmp_path / "out.nrrd", tmp_path / "dicom_out"):
         target = str(output) + ("" if output.suffix else "/")  # a path ending in / is a DICOM output folder
