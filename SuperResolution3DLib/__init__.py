@@ -16,6 +16,8 @@ _API = {
     "find_thick_slices": "core.anisotropy",
     "adapt_thick_slice_model": "inference.thick_slices",
     "AdaptationSettings": "core.config",
+    "finetune_model": "training.finetune",
+    "FineTuneSettings": "core.config",
     "estimate_slice_profile": "data.slice_profiles",
     "thick_slice_degrade": "data.slice_profiles",
     "read_volume": "data.io",

@@ -9,6 +9,7 @@
     sr3d models
     sr3d --version
     sr3d train CONFIG.yaml [--output DIR] [--device auto] [--seed N] [--steps N] [--no-resume]
+    sr3d finetune SCAN... --out MODEL.json [--model default] [--validation SCAN...] [--minutes 30] [--lr 1e-4]
     sr3d evaluate HR... --models NAME|PATH... --out DIR [--folds K --fold I] [--metrics psnr,ssim,lpips,fid]
                       [--figure-box X,Y,Z,SX,SY,SZ] [--slice-step K] [--seed 0] [--crop X,Y,Z] [--interior N]
                       [--scale 1,1,4 --profile gaussian [--profile-known] [--adapt [--adapt-minutes 3]]]
@@ -31,6 +32,7 @@ from typing import Callable, List, Optional
 from SuperResolution3DLib.core.errors import InputVolumeError, SR3DError
 from SuperResolution3DLib.core.paths import resolve_path
 from SuperResolution3DLib.cli_dicom import command_dicom
+from SuperResolution3DLib.cli_finetune import add_finetune_parser
 from SuperResolution3DLib.cli_info import command_info
 from SuperResolution3DLib.cli_predict import adaptation_settings, check_adaptation_arguments, command_fuse, command_predict
 
@@ -384,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_number(int, "--seed", 0), help="random seed (default: the config's optim.seed)")
     train.add_argument("--steps", type=_number(int, "--steps", 1), help="total steps (default: the config's optim.steps)")
     train.set_defaults(run=command_train)
+    add_finetune_parser(commands, defaults.device, _number)
 
     evaluate = commands.add_parser(
         "evaluate", help="score models against HR volumes (Table 1, Figure 2)",

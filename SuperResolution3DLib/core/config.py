@@ -138,6 +138,47 @@ class AdaptationSettings:
             raise InputVolumeError(f"adaptation: {error}") from None
 
 
+@dataclass
+class FineTuneSettings:
+    """Fine-tuning a model on one's own high-resolution scans (``training.finetune``, ``sr3d finetune``): the model's
+    own degradation (k-space for an isotropic model, thick slices of the profiles it trained on for a through-plane
+    one) makes LR/HR pairs of the scans, and L1 training goes on from its weights.
+
+    minutes: wall-clock budget of the training steps (loading the scans comes before it); the learning rate falls
+        from ``learning_rate`` to ``min_learning_rate`` on a cosine over it. steps: stop after this many steps even
+        within the budget (``None``: the budget alone decides).
+    learning_rate: 1e-4, the rate of the oracle fine-tunes that took the bundled isotropic model from +1.3 to +3.2 dB
+        over B-spline on a head CT it was fine-tuned on (docs/results.md, "Data or capacity?").
+    batch: pairs per step; patch: HR patch side (``None``: the model's training patch).
+    validate_every: steps between validations on ``validation_patches`` patches of the validation scans (the
+        exported weights are the last ones whatever they score: a few patches pick mid-run weights by chance).
+    device / precision: as for training (``auto``: CUDA when there; bf16 where the hardware computes it).
+    """
+
+    minutes: float = 30.0
+    steps: Optional[int] = None
+    learning_rate: float = 1e-4
+    min_learning_rate: float = 1e-6
+    batch: int = 2
+    patch: Optional[int] = None
+    validate_every: int = 100
+    validation_patches: int = 16
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.minutes > 0:
+            raise ValueError(f"the fine-tuning budget must be positive minutes, got {self.minutes}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if not 0 < self.min_learning_rate <= self.learning_rate:
+            raise ValueError(f"learning rates must satisfy 0 < min <= start, got {self.min_learning_rate} and "
+                             f"{self.learning_rate}")
+        if self.batch < 1 or (self.patch is not None and self.patch < 8):
+            raise ValueError(f"batch must be at least 1 and patch at least 8 voxels, got {self.batch} and {self.patch}")
+
+
 # Training -----------------------------------------------------------------------------------------
 @dataclass
 class DataConfig:

@@ -439,19 +439,28 @@ class Trainer:
         self._board = None
 
     # the loop -------------------------------------------------------------------------------------
-    def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
+    def progress_bar(self, shown: bool):
+        """The bar ``fit`` updates once per step (tqdm over the steps)."""
         from tqdm import tqdm
 
+        return tqdm(total=self.config.optim.steps, initial=self.step, disable=not shown, desc=self.progress_label,
+                    unit="step")
+
+    def on_cancel(self) -> None:
+        """What ``fit`` does when ``cancel`` asks it to stop: keep a checkpoint to resume from."""
+        self.save_checkpoint()
+        self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
+
+    def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
         optim, schedule = self.config.optim, self.config.schedule
         main = self.context.is_main
-        bar = tqdm(total=optim.steps, initial=self.step, disable=not (progress and main), desc=self.progress_label, unit="step")
+        bar = self.progress_bar(progress and main)
         started = time.time()
         seconds_before = self.train_seconds
         try:
             while self.step < optim.steps:
                 if self.cancel_requested(cancel):
-                    self.save_checkpoint()
-                    self.log(f"cancelled at step {self.step}; checkpoint saved, rerun to resume")
+                    self.on_cancel()
                     break
                 lr_value = self.set_learning_rate()
                 lr, hr = self.draw_batch()

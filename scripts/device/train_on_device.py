@@ -18,7 +18,6 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def main(argv=None) -> int:
     from SuperResolution3DLib.core.config import load_training_config
     from SuperResolution3DLib.data.synthetic import is_synthetic_entry
     from SuperResolution3DLib.training.export import export_trained_model
-    from SuperResolution3DLib.training.trainer import L1Trainer, cosine_learning_rate
+    from SuperResolution3DLib.training.finetune import WallClockL1Trainer
 
     torch.backends.cudnn.benchmark = True
     config = load_training_config(args.config)
@@ -64,27 +63,18 @@ def main(argv=None) -> int:
         start_from=str(Path(args.start_from).resolve()) if args.start_from else config.start_from,
     )
 
-    class TimedL1Trainer(L1Trainer):
-        def scheduled_learning_rate(self) -> float:
-            optim = self.config.optim
-            return cosine_learning_rate(time.time() - self.started, budget, optim.learning_rate, optim.min_learning_rate)
-
+    class DeviceTrainer(WallClockL1Trainer):
         def model_card(self):
             card = super().model_card()
-            settings = card["training_settings"]
-            settings["optimizer"] += f" over a {args.minutes:g}-minute wall-clock budget"
             if self.device.type == "cuda":
-                settings["device"] = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+                card["training_settings"]["device"] = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
             for role in ("train", "validation"):
                 card["training_data"][role] = [name.removesuffix(".npz") for name in card["training_data"][role]]
             return card
 
-    trainer = TimedL1Trainer(config)
+    trainer = DeviceTrainer(config, budget)
     trainer.load_data()
-    trainer.save_checkpoint = lambda: None  # nothing outlives the borrowed machine but the exported model
-    trainer.started = time.time()
-    deadline = trainer.started + budget
-    trainer.fit(progress=False, cancel=lambda: time.time() > deadline)
+    trainer.fit(progress=False)
     row = {"step": trainer.step, **trainer.validate()}
     trainer.record_validation(row)
     trainer.write_log_row(row)

@@ -1,0 +1,175 @@
+"""Fine-tuning a model on one's own high-resolution scans (``sr3d finetune``; ``finetune_model`` in Python).
+
+A researcher with high-resolution scans of their own kind (a protocol, an organ, a scanner) adapts a model to them:
+the model's own degradation makes LR/HR pairs of the scans (k-space truncation for an isotropic model, thick slices
+of the profiles it was trained on for a through-plane one), and L1 training goes on from its weights for a
+wall-clock budget, the learning rate on a cosine over it. The last weights are exported as a model file whose card
+records the start model, the scans and the run; validation scans (never the training ones) are scored on patches
+before and after. ``WallClockL1Trainer`` is also what the GPU device script trains with.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from SuperResolution3DLib.core.config import (DataConfig, FineTuneSettings, OptimConfig, ScheduleConfig, TrainingConfig,
+                                              check_training_config)
+from SuperResolution3DLib.core.errors import InputVolumeError
+from SuperResolution3DLib.training.trainer import L1Trainer, cosine_learning_rate
+
+NO_STEP_LIMIT = 10 ** 9
+
+
+class WallClockL1Trainer(L1Trainer):
+    """``L1Trainer`` for a wall-clock budget: the learning rate falls on a cosine over ``budget_seconds`` (not over a
+    step count), ``fit`` stops when it is spent (or at ``optim.steps``, or when ``cancel`` asks), a bar shows the
+    minutes, and no checkpoint is written (a time-boxed run is not resumed: its exported model is what remains)."""
+
+    progress_label = "fine-tuning"
+
+    def __init__(self, config: TrainingConfig, budget_seconds: float, log: Callable[[str], None] = print):
+        super().__init__(config, log=log)
+        self.budget_seconds = budget_seconds
+        self.started = time.time()
+        self.stop_reason = "the step limit"
+
+    def scheduled_learning_rate(self) -> float:
+        optim = self.config.optim
+        return cosine_learning_rate(time.time() - self.started, self.budget_seconds, optim.learning_rate,
+                                    optim.min_learning_rate)
+
+    def fit(self, progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> None:
+        self.started = time.time()
+
+        def stop() -> bool:
+            if cancel is not None and cancel():
+                self.stop_reason = "a cancel"
+                return True
+            if time.time() - self.started >= self.budget_seconds:
+                self.stop_reason = "the time budget"
+                return True
+            return False
+
+        super().fit(progress=progress, cancel=stop)
+
+    def progress_bar(self, shown: bool):
+        return _WallClockBar(self, shown)
+
+    def on_cancel(self) -> None:
+        self.log(f"stopped by {self.stop_reason} at step {self.step}")
+
+    def save_checkpoint(self) -> None:
+        pass
+
+    def model_card(self) -> Dict[str, Any]:
+        card = super().model_card()
+        card["training_settings"]["optimizer"] += f" over a {self.budget_seconds / 60:g}-minute wall-clock budget"
+        return card
+
+
+class _WallClockBar:
+    """A tqdm bar of the budget's minutes that ``fit`` updates once per step."""
+
+    def __init__(self, trainer: WallClockL1Trainer, shown: bool):
+        from tqdm import tqdm
+
+        self.trainer = trainer
+        self.bar = tqdm(total=round(trainer.budget_seconds / 60, 2), disable=not shown, desc=trainer.progress_label,
+                        unit="min", bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} min{postfix}")
+
+    def update(self, steps: int = 1) -> None:
+        minutes = min((time.time() - self.trainer.started) / 60, self.bar.total)
+        self.bar.update(minutes - self.bar.n)
+        self.bar.set_postfix_str(f"step {self.trainer.step}", refresh=False)
+
+    def set_postfix(self, values) -> None:
+        self.bar.set_postfix({"step": self.trainer.step, **values}, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """The fine-tuned model file, the run's steps and minutes, and the validation patches' PSNR (dB) with the start
+    model and with the fine-tuned one (``None`` without validation scans)."""
+
+    path: Path
+    steps: int
+    minutes: float
+    validation_before: Optional[float]
+    validation_after: Optional[float]
+
+
+def finetune_config(model_path: Path, card: Dict[str, Any], train: Sequence[str], validation: Sequence[str],
+                    out: Path, settings: FineTuneSettings) -> TrainingConfig:
+    """The training run ``finetune_model`` makes: the model's network, normalisation, degradation and augmentation
+    (from its card), the scans, ``settings``; the run's logs in ``<out stem>_run/`` beside ``out``."""
+    network = dict(card["network"])
+    trained = card.get("training_settings", {})
+    augmentation = trained.get("augmentation", {}) if isinstance(trained.get("augmentation"), dict) else {}
+    scale = [int(s) for s in network.get("scale", [4, 4, 4])]
+    through_plane = len(set(scale)) > 1
+    defaults = DataConfig()
+    data = DataConfig(
+        train=list(train), validation=list(validation), test=[],
+        patch_size=int(settings.patch or trained.get("hr_patch_size", 48)),
+        augment_intensity=float(augmentation.get("intensity", defaults.augment_intensity)),
+        augment_noise=float(augmentation.get("noise", defaults.augment_noise)),
+        degradation="slice_profile" if through_plane else "kspace",
+        slice_profiles=list(augmentation.get("slice_profiles", defaults.slice_profiles)),
+        slice_thickness=list(augmentation.get("slice_thickness", defaults.slice_thickness)),
+    )
+    config = TrainingConfig(
+        name=out.stem,
+        description=f"{card.get('name', model_path.stem)} fine-tuned (L1) on {len(train)} scan(s): "
+                    f"{', '.join(Path(str(p)).name for p in train)[:300]}",
+        network=network, normalization=dict(card["normalization"]), data=data,
+        optim=OptimConfig(steps=settings.steps or NO_STEP_LIMIT, batch_size=settings.batch,
+                          learning_rate=settings.learning_rate, min_learning_rate=settings.min_learning_rate,
+                          seed=settings.seed, precision=settings.precision, device=settings.device),
+        schedule=ScheduleConfig(validate_every=settings.validate_every, checkpoint_every=NO_STEP_LIMIT, log_every=10,
+                                validation_patches=settings.validation_patches, export="last"),
+        output_dir=str(out.parent / f"{out.stem}_run"), export_model=str(out), base_dir=str(Path.cwd()),
+        start_from=str(model_path))
+    try:
+        check_training_config(config)
+    except ValueError as error:
+        raise InputVolumeError(f"sr3d finetune: {error}") from None
+    return config
+
+
+def finetune_model(model, train: Sequence[str], validation: Sequence[str] = (), out="finetuned.json",
+                   settings: Optional[FineTuneSettings] = None, log: Callable[[str], None] = print,
+                   progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> FineTuneResult:
+    """Fine-tune ``model`` (a bundled name or a model ``.json``) on the high-resolution scans ``train`` (files,
+    folders, ``.txt`` lists, as in a training config) for ``settings.minutes``, scoring the ``validation`` scans'
+    patches before and after; writes the model file ``out`` (and its weights beside it) and returns what it did."""
+    from SuperResolution3DLib.models.card import find_model_files
+    from SuperResolution3DLib.training.export import export_trained_model
+
+    settings = settings or FineTuneSettings()
+    out = Path(out).expanduser().resolve()
+    model_path, card, _weights = find_model_files(model)
+    trainer = WallClockL1Trainer(finetune_config(model_path, card, train, validation, out, settings),
+                                 settings.minutes * 60, log=log)
+    trainer.load_data()
+    before = trainer.validate().get("val_psnr")
+    if before is not None:
+        log(f"validation patches with {card.get('name', model_path.stem)}: {before:.2f} dB")
+    trainer.fit(progress=progress, cancel=cancel)
+    after = trainer.validate()
+    if after:
+        if not any(row["step"] == trainer.step and "val_psnr" in row for row in trainer.history):
+            row = {"step": trainer.step, **after}  # the card's validation history ends with the exported weights
+            trainer.record_validation(row)
+            trainer.write_log_row(row)
+            trainer.close_logs()
+        log(f"validation patches after {trainer.step} steps: {after['val_psnr']:.2f} dB"
+            + (f" ({after['val_psnr'] - before:+.2f} dB)" if before is not None else ""))
+    trainer.config = replace(trainer.config, optim=replace(trainer.config.optim, steps=trainer.step))
+    path = export_trained_model(trainer, log=log)
+    return FineTuneResult(path, trainer.step, trainer.train_seconds / 60, before, after.get("val_psnr"))
