@@ -36,6 +36,8 @@ def add_finetune_parser(commands, defaults_device: str, number) -> None:
                           help="HR patch side in voxels (default: the model's training patch)")
     finetune.add_argument("--device", default=defaults_device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     finetune.add_argument("--seed", type=number(int, "--seed", 0), default=0, help="random seed (default: %(default)s)")
+    finetune.add_argument("--progress", default="tqdm", choices=["tqdm", "lines", "none"],
+                          help="progress display (default: %(default)s)")
     finetune.set_defaults(run=command_finetune)
 
 
@@ -73,6 +75,7 @@ def command_finetune(args: argparse.Namespace) -> int:
                                     device=check_device_present(args.device), seed=args.seed)
     except ValueError as error:
         raise InputVolumeError(f"sr3d finetune: {error}") from None
+    from SuperResolution3DLib.cli_predict import progress_printer
     from SuperResolution3DLib.training.finetune import finetune_model
 
     print(f"fine-tuning {start.stem} on {len(scans)} scan(s) for {args.minutes:g} minutes"
@@ -80,7 +83,7 @@ def command_finetune(args: argparse.Namespace) -> int:
     stop = _FirstInterrupt()
     with stop:
         result = finetune_model(start, [str(p) for p in scans], [str(p) for p in held_out], out, settings,
-                                cancel=stop.requested)
+                                progress=progress_printer(args.progress, "fine-tuning"), cancel=stop.requested)
     print(f"wrote {result.path}: {result.steps} steps in {result.minutes:.1f} min; use it with "
           f"sr3d predict INPUT OUTPUT --model {result.path}")
     return 0

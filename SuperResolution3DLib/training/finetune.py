@@ -23,16 +23,22 @@ from SuperResolution3DLib.training.trainer import L1Trainer, cosine_learning_rat
 NO_STEP_LIMIT = 10 ** 9
 
 
+ProgressReport = Callable[[float, str], None]  # (fraction of the run done, message), as inference reports progress
+
+
 class WallClockL1Trainer(L1Trainer):
     """``L1Trainer`` for a wall-clock budget: the learning rate falls on a cosine over ``budget_seconds`` (not over a
-    step count), ``fit`` stops when it is spent (or at ``optim.steps``, or when ``cancel`` asks), a bar shows the
-    minutes, and no checkpoint is written (a time-boxed run is not resumed: its exported model is what remains)."""
+    step count), ``fit`` stops when it is spent (or at ``optim.steps``, or when ``cancel`` asks), ``report`` hears how
+    far it is after every step, and no checkpoint is written (a time-boxed run is not resumed: its exported model is
+    what remains)."""
 
     progress_label = "fine-tuning"
 
-    def __init__(self, config: TrainingConfig, budget_seconds: float, log: Callable[[str], None] = print):
+    def __init__(self, config: TrainingConfig, budget_seconds: float, log: Callable[[str], None] = print,
+                 report: Optional[ProgressReport] = None):
         super().__init__(config, log=log)
         self.budget_seconds = budget_seconds
+        self.report = report
         self.started = time.time()
         self.stop_reason = "the step limit"
 
@@ -55,8 +61,12 @@ class WallClockL1Trainer(L1Trainer):
 
         super().fit(progress=progress, cancel=stop)
 
+    def fraction_done(self) -> float:
+        """How far the run is: the budget's share spent, or the steps' where a step limit comes first."""
+        return min(1.0, max((time.time() - self.started) / self.budget_seconds, self.step / self.config.optim.steps))
+
     def progress_bar(self, shown: bool):
-        return _WallClockBar(self, shown)
+        return _ReportingBar(self, self.report if shown else None)
 
     def on_cancel(self) -> None:
         self.log(f"stopped by {self.stop_reason} at step {self.step}")
@@ -70,26 +80,25 @@ class WallClockL1Trainer(L1Trainer):
         return card
 
 
-class _WallClockBar:
-    """A tqdm bar of the budget's minutes that ``fit`` updates once per step."""
+class _ReportingBar:
+    """What ``fit`` updates once per step: the trainer's ``report`` hears the fraction done and the step."""
 
-    def __init__(self, trainer: WallClockL1Trainer, shown: bool):
-        from tqdm import tqdm
-
-        self.trainer = trainer
-        self.bar = tqdm(total=round(trainer.budget_seconds / 60, 2), disable=not shown, desc=trainer.progress_label,
-                        unit="min", bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} min{postfix}")
+    def __init__(self, trainer: WallClockL1Trainer, report: Optional[ProgressReport]):
+        self.trainer, self.report, self.losses = trainer, report, ""
 
     def update(self, steps: int = 1) -> None:
-        minutes = min((time.time() - self.trainer.started) / 60, self.bar.total)
-        self.bar.update(minutes - self.bar.n)
-        self.bar.set_postfix_str(f"step {self.trainer.step}", refresh=False)
+        if self.report is not None:
+            minutes = (time.time() - self.trainer.started) / 60
+            self.report(self.trainer.fraction_done(),
+                        f"fine-tuning: step {self.trainer.step}, {minutes:.1f} of {self.trainer.budget_seconds / 60:g} min"
+                        + self.losses)
 
     def set_postfix(self, values) -> None:
-        self.bar.set_postfix({"step": self.trainer.step, **values}, refresh=False)
+        self.losses = "".join(f", {name} {value}" for name, value in values.items())
 
     def close(self) -> None:
-        self.bar.close()
+        if self.report is not None:
+            self.report(1.0, f"fine-tuning: {self.trainer.step} steps")
 
 
 @dataclass(frozen=True)
@@ -144,10 +153,13 @@ def finetune_config(model_path: Path, card: Dict[str, Any], train: Sequence[str]
 
 def finetune_model(model, train: Sequence[str], validation: Sequence[str] = (), out="finetuned.json",
                    settings: Optional[FineTuneSettings] = None, log: Callable[[str], None] = print,
-                   progress: bool = True, cancel: Optional[Callable[[], bool]] = None) -> FineTuneResult:
+                   progress: Optional[ProgressReport] = None, cancel: Optional[Callable[[], bool]] = None
+                   ) -> FineTuneResult:
     """Fine-tune ``model`` (a bundled name or a model ``.json``) on the high-resolution scans ``train`` (files,
     folders, ``.txt`` lists, as in a training config) for ``settings.minutes``, scoring the ``validation`` scans'
-    patches before and after; writes the model file ``out`` (and its weights beside it) and returns what it did."""
+    patches before and after; writes the model file ``out`` (and its weights beside it) and returns what it did.
+    ``progress(fraction, message)`` hears how far it is after every step; ``cancel()`` returning true stops it after
+    the step (the model is still written)."""
     from SuperResolution3DLib.models.card import find_model_files
     from SuperResolution3DLib.training.export import export_trained_model
 
@@ -155,12 +167,12 @@ def finetune_model(model, train: Sequence[str], validation: Sequence[str] = (), 
     out = Path(out).expanduser().resolve()
     model_path, card, _weights = find_model_files(model)
     trainer = WallClockL1Trainer(finetune_config(model_path, card, train, validation, out, settings),
-                                 settings.minutes * 60, log=log)
+                                 settings.minutes * 60, log=log, report=progress)
     trainer.load_data()
     before = trainer.validate().get("val_psnr")
     if before is not None:
         log(f"validation patches with {card.get('name', model_path.stem)}: {before:.2f} dB")
-    trainer.fit(progress=progress, cancel=cancel)
+    trainer.fit(progress=progress is not None, cancel=cancel)
     after = trainer.validate()
     if after:
         if not any(row["step"] == trainer.step and "val_psnr" in row for row in trainer.history):

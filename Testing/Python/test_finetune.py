@@ -45,7 +45,7 @@ def test_a_fine_tune_learns_the_scans_and_writes_a_model_with_its_story(tmp_path
     start = start_model(tmp_path, network)
     train, held_out = scans(tmp_path, 2)
     result = finetune_model(start, [str(train)], [str(held_out)], tmp_path / "mine.json",
-                            FineTuneSettings(steps=60, **QUICK), progress=False)
+                            FineTuneSettings(steps=60, **QUICK), progress=None)
     assert result.steps == 60 and result.path == tmp_path / "mine.json"
     assert result.validation_after > result.validation_before + 0.5  # the held-out scan of the same kind gains
     card = json.loads(result.path.read_text())
@@ -63,13 +63,16 @@ def test_the_budget_stops_the_run_and_the_cli_writes_a_model_predict_takes(tmp_p
     start = start_model(tmp_path, TINY_THICK)
     train, held_out = scans(tmp_path, 2)
     result = finetune_model(start, [str(train)], [], tmp_path / "timed.json",
-                            FineTuneSettings(**{**QUICK, "minutes": 0.02}), progress=False)
+                            FineTuneSettings(**{**QUICK, "minutes": 0.02}), progress=None)
     assert result.steps >= 1 and result.minutes < 0.5 and result.validation_before is None
     assert "stopped by the time budget" in capsys.readouterr().out
     assert main(["finetune", str(train), "--model", str(start), "--out", str(tmp_path / "cli.json"), "--steps", "3",
-                 "--patch", "16", "--device", "cpu", "--validation", str(held_out)]) == 0
+                 "--patch", "16", "--device", "cpu", "--validation", str(held_out), "--progress", "lines"]) == 0
     out = capsys.readouterr().out
     assert "validation patches after 3 steps" in out and "--model " + str(tmp_path / "cli.json") in out
+    fractions = [float(line.split()[1]) for line in out.splitlines() if line.startswith("PROGRESS ")]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 3  # for a parent process
+    assert "PROGRESS 0.3333 fine-tuning: step 1, " in out
     thick = Volume(isotropic_texture((6, 24, 24), seed=3), (1.0, 1.0, 4.0))  # [z, y, x]: 4 mm slices along z
     write_volume(thick, tmp_path / "thick.nii.gz")
     assert main(["predict", str(tmp_path / "thick.nii.gz"), str(tmp_path / "sr.nii.gz"), "--model",
