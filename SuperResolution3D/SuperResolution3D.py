@@ -24,6 +24,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 
 from SuperResolution3DHelpers import dependencies
 from SuperResolution3DHelpers.acquisition import recordedSlices, recordedSliceProfile, sliceNotes
+from SuperResolution3DHelpers.finetuning import startFineTuneProcess
 from SuperResolution3DHelpers.fusion import startFusionProcess
 from SuperResolution3DHelpers.geometry import ijkToRASOf, lpsGeometryFromNode, roiVoxelBox, vtkMatrixFromArray
 from SuperResolution3DHelpers.locations import ensureLibraryImportable, processEnvironment, pythonExecutable
@@ -480,6 +481,13 @@ class SuperResolution3DLogic(ScriptedLoadableModuleLogic):
     def startFusion(self, stackNodes, model="default", device="auto", progress=None, python=None, **options):
         """``sr3d fuse`` of stack nodes of one session in a background process; options: register, warmWorker."""
         return startFusionProcess(self, stackNodes, model, device, progress, python or pythonExecutable(), **options)
+
+    def startFineTune(self, trainNodes, savePath, model="default", validationNodes=(), minutes=30.0, device="auto",
+                      progress=None, python=None, **options):
+        """``sr3d finetune`` of high-resolution volume nodes in a background process, writing the model file
+        ``savePath`` (``job.modelPath`` once completed); options: steps."""
+        return startFineTuneProcess(self, trainNodes, savePath, model, validationNodes, minutes, device, progress,
+                                    python or pythonExecutable(), **options)
 
     def startProcess(self, inputVolumeNode, outputVolumeNode=None, model="default", device="auto", roiNode=None,
                      progress=None, window=None, overlap=None, batch=None, precision=None, python=None, adapt=False,

@@ -77,6 +77,11 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.registerStacksCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.unionFieldOfViewCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
         self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
+        for selector in (self.ui.finetuneScansSelector, self.ui.finetuneValidationSelector):
+            selector.connect("checkedNodesChanged()", self.updateFinetuneButton)
+        self.ui.finetuneSavePathLineEdit.connect("textChanged(QString)", self.updateFinetuneButton)
+        self.ui.finetuneSaveBrowseButton.connect("clicked(bool)", self.onBrowseFinetunedModelFile)
+        self.ui.finetuneButton.connect("clicked(bool)", self.onFinetuneButton)
         self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.modelFileButton.connect("clicked(bool)", self.onBrowseModelFile)
         self.ui.roiCheckBox.connect("toggled(bool)", self.updateParameterNodeFromGUI)
@@ -222,6 +227,7 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def updateApplyButton(self):
         self.updateFuseButton()
+        self.updateFinetuneButton()
         if self._job is not None:
             self.ui.applyButton.text = _("Cancel")
             self.ui.applyButton.toolTip = _("Stop the running super-resolution (the scene is left as it was)")
@@ -267,6 +273,37 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ready, reason = fusionReadiness(self.logic, self.fusionStacks())
         self.ui.fuseButton.enabled = ready and self._job is None
         self.ui.fuseButton.toolTip = _("Running: Apply is Cancel") if self._job is not None else reason
+
+    def updateFinetuneButton(self, *unused):
+        from .finetuning import finetuneReadiness
+
+        ready, reason = finetuneReadiness(self.logic, self.ui.finetuneScansSelector.checkedNodes(),
+                                          self.ui.finetuneValidationSelector.checkedNodes(),
+                                          self.ui.modelSelector.currentData, self.ui.finetuneSavePathLineEdit.text)
+        self.ui.finetuneButton.enabled = ready and self._job is None
+        self.ui.finetuneButton.toolTip = _("Running: Apply is Cancel") if self._job is not None else reason
+
+    def onBrowseFinetunedModelFile(self):
+        path = qt.QFileDialog.getSaveFileName(self.parent, _("Save the fine-tuned model as"), "", _("Model card (*.json)"))
+        if path:
+            self.ui.finetuneSavePathLineEdit.text = path if path.lower().endswith(".json") else path + ".json"
+
+    def onFinetuneButton(self):
+        self.whenDependenciesReady(self.startFinetune)
+
+    def startFinetune(self, device):
+        self.ui.progressBar.value = 0
+        self.ui.statusLabel.text = _("Writing the training volumes...")
+        try:
+            self._job = self.logic.startFineTune(
+                self.ui.finetuneScansSelector.checkedNodes(), self.ui.finetuneSavePathLineEdit.text.strip(),
+                model=self.ui.modelSelector.currentData, validationNodes=self.ui.finetuneValidationSelector.checkedNodes(),
+                minutes=self.ui.finetuneMinutesSpinBox.value, device=device, progress=self.onProgress)
+        except Exception as error:  # a bad volume or file name: nothing was started
+            self.ui.statusLabel.text = str(error)
+            slicer.util.errorDisplay(_("Fine-tuning could not start: ") + str(error))
+            return
+        self.onJobStarted()
 
     def outputSliceSpacing(self, enabled):
         """The spin box's spacing in mm, or None for "in-plane" (0) or an input it does not apply to."""
@@ -458,7 +495,13 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if isinstance(job, PackageInstallation):
             self.onInstallationFinished(job)
             return
-        if state == job.COMPLETED:
+        if state == job.COMPLETED and getattr(job, "modelPath", None):  # a fine-tune: a model file, no volume
+            from .finetuning import finishedText
+
+            self.ui.statusLabel.text = finishedText(job)
+            self.selectModel(job.modelPath)
+            self.ui.finetuneSavePathLineEdit.text = ""  # written once: the next fine-tune does not overwrite it unasked
+        elif state == job.COMPLETED:
             self.ui.statusLabel.text = _("Done in {seconds:.1f} s: {name}").format(
                 seconds=job.elapsed, name=job.outputVolumeNode.GetName())
             from .process import savedModelText, warningsText
@@ -503,5 +546,5 @@ class SuperResolutionPanel(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setInputsEnabled(self, enabled):
         for name in ("inputsCollapsibleButton", "modelCollapsibleButton", "advancedCollapsibleButton",
-                     "stacksCollapsibleButton"):
+                     "stacksCollapsibleButton", "finetuneCollapsibleButton"):
             getattr(self.ui, name).enabled = enabled

@@ -37,6 +37,9 @@ Cancel. The result is shown with the input as foreground for comparison.</li>
 input volume, tick the others and press <b>Fuse</b>: each is super-resolved across its slices and the stacks are
 combined into one isotropic volume on the input's field of view. Tick <b>Align the stacks first</b> if the patient
 moved between the series; a registration done in Slicer (a linear transform on a stack) is applied too.<br>
+<b>Fine-tune on your scans</b>: tick high-resolution volumes of your own kind (and, optionally, held-out ones), give
+the minutes and a model file to write, and press <b>Fine-tune</b>: the selected model trains on them in the
+background and the new model is added to the model list.<br>
 On first use the required Python packages (PyTorch, MONAI, safetensors...) are listed and installed only
 after you confirm. From the Python console:
 <pre>logic = slicer.util.getModuleLogic("SuperResolution3D")

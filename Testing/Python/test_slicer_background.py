@@ -457,3 +457,103 @@ def test_the_panels_fuse_button_fuses_the_input_with_the_ticked_stacks(scene, lo
     assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
     assert job.outputVolumeNode.GetName().startswith("Ax_fused")
     assert slicer.util.arrayFromVolume(job.outputVolumeNode).shape == (24, 24, 24)
+
+
+def test_a_model_is_fine_tuned_on_volume_nodes_in_the_background_and_then_used(scene, logic, tmp_path):
+    """The Logic's fine-tune: training and held-out nodes written for ``sr3d finetune``, progress, a model file that
+    ``process`` then takes; the scene keeps its nodes. Bad requests are refused before anything starts."""
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks.registry import build_network
+    from test_adaptation import TINY_THICK, isotropic_texture
+
+    start = save_model(tmp_path / "start.json", build_network(dict(TINY_THICK)).eval(),
+                       {"name": "start", "network": dict(TINY_THICK), "normalization": {"kind": "minmax"},
+                        "training_settings": {"hr_patch_size": 16}})
+    train = [slicer.util.addVolumeFromArray(isotropic_texture((24, 24, 24), seed=seed), name=f"HR{seed}")
+             for seed in range(2)]
+    held_out = slicer.util.addVolumeFromArray(isotropic_texture((24, 24, 24), seed=5), name="HeldOut")
+    nodes_before = scene.GetNumberOfNodes()
+    reports = []
+    job = logic.startFineTune(train, tmp_path / "mine.json", model=str(start), validationNodes=[held_out], minutes=5,
+                              device="cpu", python=sys.executable, steps=3,
+                              progress=lambda fraction, message: reports.append((fraction, message)))
+    assert job.command()[3] == "finetune" and "--validation" in job.command()
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    assert job.modelPath == str(tmp_path / "mine.json") and (tmp_path / "mine.safetensors").is_file()
+    assert scene.GetNumberOfNodes() == nodes_before and not os.path.exists(job.tempDir)
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("fine-tuning: step 2" in message for _, message in reports)
+    assert any("validation patches after 3 steps" in line for line in job.log), job.log
+    thick = slicer.util.addVolumeFromArray(isotropic_texture((6, 16, 16), seed=7), np.diag([-1.0, -1.0, 4.0, 1.0]),
+                                           name="Thick")
+    output = logic.process(thick, model=job.modelPath, device="cpu")
+    assert slicer.util.arrayFromVolume(output).shape == (24, 16, 16)
+
+    with pytest.raises(ValueError, match="at least one high-resolution training volume"):
+        logic.startFineTune([], tmp_path / "x.json", model=str(start), python=sys.executable)
+    with pytest.raises(ValueError, match="both a training and a validation volume"):
+        logic.startFineTune(train, tmp_path / "x.json", model=str(start), validationNodes=[train[0]], python=sys.executable)
+    with pytest.raises(ValueError, match="a .json file"):
+        logic.startFineTune(train, tmp_path / "x.txt", model=str(start), python=sys.executable)
+    with pytest.raises(ValueError, match="positive minutes"):
+        logic.startFineTune(train, tmp_path / "x.json", model=str(start), minutes=0, python=sys.executable)
+    long = logic.startFineTune(train, tmp_path / "x.json", model=str(start), minutes=5, device="cpu", python=sys.executable)
+    deadline = time.time() + TIMEOUT
+    while long.poll() == long.RUNNING and not any("training volumes" in line for line in long.log) and time.time() < deadline:
+        time.sleep(0.05)
+    long.cancel()
+    assert long.state == long.CANCELLED and long.modelPath is None and not os.path.exists(long.tempDir)
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_the_panels_finetune_button_trains_on_the_ticked_volumes_and_selects_the_model(scene, logic, tmp_path,
+                                                                                        monkeypatch):
+    """The Widget's own Fine-tune path (Qt widgets stood in for): readiness, the job, the status line, the model list."""
+    from SuperResolution3DHelpers.panel import SuperResolutionPanel
+
+    from SuperResolution3DLib.models.files import save_model
+    from SuperResolution3DLib.networks.registry import build_network
+    from test_adaptation import TINY_THICK, isotropic_texture
+
+    start = save_model(tmp_path / "start.json", build_network(dict(TINY_THICK)).eval(),
+                       {"name": "start", "network": dict(TINY_THICK), "normalization": {"kind": "minmax"},
+                        "training_settings": {"hr_patch_size": 16}})
+    hr, held = (slicer.util.addVolumeFromArray(isotropic_texture((24, 24, 24), seed=seed), name=name)
+                for seed, name in ((0, "HR"), (1, "Held")))
+    panel = SuperResolutionPanel.__new__(SuperResolutionPanel)
+    panel._job, panel._lastStart = None, None
+    panel.logic = logic
+    panel.ui = type("UI", (), {})()
+    for name in ("finetuneButton", "progressBar", "statusLabel"):
+        setattr(panel.ui, name, _Stand())
+    panel.ui.finetuneScansSelector, panel.ui.finetuneValidationSelector = _Stand(nodes=[]), _Stand(nodes=[held])
+    panel.ui.finetuneSavePathLineEdit = _Stand(text=str(tmp_path / "mine.json"))
+    panel.ui.finetuneMinutesSpinBox = _Stand(value=5.0)
+    panel.ui.modelSelector = _Stand(currentData="bspline")
+    panel.updateFinetuneButton()
+    assert not panel.ui.finetuneButton.enabled and "Tick the high-resolution volumes" in panel.ui.finetuneButton.toolTip
+    panel.ui.finetuneScansSelector.nodes = [hr]
+    panel.updateFinetuneButton()
+    assert not panel.ui.finetuneButton.enabled and "no weights to fine-tune" in panel.ui.finetuneButton.toolTip
+    panel.ui.modelSelector.currentData = str(start)
+    panel.updateFinetuneButton()
+    assert panel.ui.finetuneButton.enabled and "Fine-tune start.json on 1 volume(s)" in panel.ui.finetuneButton.toolTip
+
+    started = []
+    monkeypatch.setattr(panel, "onJobStarted", lambda: started.append(panel._job))
+    original = logic.startFineTune
+    monkeypatch.setattr(logic, "startFineTune", lambda nodes, path, **options: original(
+        nodes, path, python=sys.executable, steps=2, **options))
+    panel.startFinetune("cpu")
+    (job,) = started
+    assert [node.GetName() for node in job.trainNodes] == ["HR"] and job.settings["minutes"] == 5.0
+    assert job.wait(timeout=TIMEOUT) == job.COMPLETED, job.errorMessage + "\n" + "\n".join(job.log)
+    selected = []
+    monkeypatch.setattr(panel, "selectModel", selected.append)
+    monkeypatch.setattr(panel, "onJobFinished", lambda: None)
+    panel._pollTimer = _Stand()
+    panel._job = job
+    panel.onPollTimer()
+    assert selected == [str(tmp_path / "mine.json")] and panel.ui.finetuneSavePathLineEdit.text == ""
+    assert panel.ui.statusLabel.text.startswith("Fine-tuned in ") and "validation patches after 2 steps" in panel.ui.statusLabel.text

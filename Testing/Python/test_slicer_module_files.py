@@ -50,7 +50,8 @@ def test_ui_node_selectors_and_scene_connections():
     tree = ElementTree.parse(UI_FILE)
     selectors = {w.get("name"): w for w in tree.iter("widget")
                  if w.get("class") in ("qMRMLNodeComboBox", "qMRMLCheckableNodeComboBox")}
-    assert set(selectors) == {"inputSelector", "outputSelector", "roiSelector", "stacksSelector"}
+    assert set(selectors) == {"inputSelector", "outputSelector", "roiSelector", "stacksSelector",
+                              "finetuneScansSelector", "finetuneValidationSelector"}
 
     def node_types(widget):
         return [s.text for p in widget.findall("property") if p.get("name") == "nodeTypes" for s in p.iter("string")]
@@ -58,7 +59,9 @@ def test_ui_node_selectors_and_scene_connections():
     assert node_types(selectors["inputSelector"]) == ["vtkMRMLScalarVolumeNode"]
     assert node_types(selectors["roiSelector"]) == ["vtkMRMLMarkupsROINode"]
     assert node_types(selectors["stacksSelector"]) == ["vtkMRMLScalarVolumeNode"]
-    assert selectors["stacksSelector"].get("class") == "qMRMLCheckableNodeComboBox"
+    for name in ("stacksSelector", "finetuneScansSelector", "finetuneValidationSelector"):
+        assert node_types(selectors[name]) == ["vtkMRMLScalarVolumeNode"]
+        assert selectors[name].get("class") == "qMRMLCheckableNodeComboBox"
     connected = {c.findtext("receiver") for c in tree.iter("connection")
                  if c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"}
     assert connected == set(selectors)
