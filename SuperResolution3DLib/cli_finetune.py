@@ -46,7 +46,7 @@ def command_finetune(args: argparse.Namespace) -> int:
     from SuperResolution3DLib.core.devices import check_device_present
     from SuperResolution3DLib.core.paths import expand_volume_entries
     from SuperResolution3DLib.core.vocabulary import INTERPOLATION_MODES
-    from SuperResolution3DLib.models.card import find_model_files
+    from SuperResolution3DLib.models.card import card_scale, find_model_files
 
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".json":
@@ -56,7 +56,7 @@ def command_finetune(args: argparse.Namespace) -> int:
     if args.model in INTERPOLATION_MODES:
         raise InputVolumeError(f"{args.model} is an interpolation, with no weights to fine-tune; give a model "
                                "(sr3d models lists them)")
-    start, _card, _weights = find_model_files(args.model)
+    start, card, _weights = find_model_files(args.model)
     if out.resolve() == start.resolve():
         raise InputVolumeError(f"refusing to overwrite the model {start.name} that the fine-tune starts from; give "
                                "another --out")
@@ -65,6 +65,8 @@ def command_finetune(args: argparse.Namespace) -> int:
         held_out = expand_volume_entries(args.validation)
     except TrainingConfigError as error:
         raise InputVolumeError(str(error)) from None
+    if len(set(card_scale(card))) == 1:  # an isotropic model learns nothing along a thick-slice scan's slices
+        _refuse_thick_scans(scans + held_out)
     shared = {path.resolve() for path in scans} & {path.resolve() for path in held_out}
     if shared:
         raise InputVolumeError(f"{sorted(shared)[0].name} is both a training and a validation scan; validation scans "
@@ -87,6 +89,18 @@ def command_finetune(args: argparse.Namespace) -> int:
     print(f"wrote {result.path}: {result.steps} steps in {result.minutes:.1f} min; use it with "
           f"sr3d predict INPUT OUTPUT --model {result.path}")
     return 0
+
+
+def _refuse_thick_scans(paths) -> None:
+    from SuperResolution3DLib.core.anisotropy import find_thick_slices
+    from SuperResolution3DLib.data.io import read_volume_header
+
+    for path in paths:
+        header = read_volume_header(path)
+        if header is not None and find_thick_slices(header[1]) is not None:
+            raise InputVolumeError(f"{Path(path).name} has thick slices ({' x '.join(f'{s:g}' for s in header[1])} mm), "
+                                   "with no fine detail along them for an isotropic model to learn: fine-tune the "
+                                   "through-plane model on it (--model sr3d_rrdb_thick_x4_l1), or leave it out")
 
 
 class _FirstInterrupt:

@@ -93,6 +93,10 @@ def test_bad_requests_are_refused_before_any_training(tmp_path, capsys):
         model = [] if "--model" in arguments else ["--model", str(start)]
         assert main(["finetune", *arguments, *model]) == 2, arguments
         assert message in capsys.readouterr().err
+    iso = start_model(tmp_path, TINY_ISO, name="iso")
+    write_volume(Volume(isotropic_texture((8, 32, 32)), (1.0, 1.0, 4.0)), tmp_path / "thick.nii.gz")
+    assert main(["finetune", str(tmp_path / "thick.nii.gz"), "--out", str(tmp_path / "m.json"), "--model", str(iso)]) == 2
+    assert "thick.nii.gz has thick slices (1 x 1 x 4 mm)" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse's own refusal, exit code 2
         main(["finetune", str(train), "--out", str(tmp_path / "m.json"), "--minutes", "0"])
     assert "--minutes must be >= 0.001" in capsys.readouterr().err
