@@ -31,13 +31,12 @@ PIXEL_SPACING_TOLERANCE = 1e-3  # mm: frames of one stack share their pixel spac
 
 @dataclass(frozen=True)
 class FrameHeaders:
-    """Every frame of a series' enhanced objects, in file order then frame order (``file_index``, ``frame_index``):
+    """Every frame of a series' enhanced objects, in file order then frame order (``file_index``: the file of each):
     their positions ``[n, 3]``, orientations ``[n, 6]`` (row then column cosines), the stack's pixel spacing (between
     rows, between columns; mm), slice thickness (mm, ``None`` if not recorded) and each frame's rescale ``[n, 2]``
     (slope, intercept)."""
 
     file_index: np.ndarray
-    frame_index: np.ndarray
     positions: np.ndarray
     orientations: np.ndarray
     pixel_spacing: Tuple[float, float]
@@ -133,21 +132,20 @@ def enhanced_frame_headers(folder, file_names: List[str]) -> Optional[FrameHeade
     first = _read_header(file_names[0])
     if not is_enhanced(first):
         return None
-    file_index, frame_index, columns = [], [], []
+    file_index, every_frame = [], []
     for number, name in enumerate(file_names):
         frames = _frames_of(first if number == 0 else _read_header(name))
         if frames is None:
             return None
         file_index += [number] * len(frames)
-        frame_index += list(range(len(frames)))
-        columns.append(frames)
-    positions, orientations, spacings, thicknesses, rescales = (list(part) for part in zip(*sum(columns, [])))
+        every_frame += frames
+    positions, orientations, spacings, thicknesses, rescales = (list(part) for part in zip(*every_frame))
     spacings = np.asarray(spacings)
     if np.ptp(spacings, axis=0).max() > PIXEL_SPACING_TOLERANCE:
         raise InputVolumeError(f"the frames of the DICOM series in {folder} differ in pixel spacing "
                                f"({spacings.min():.4g} to {spacings.max():.4g} mm); export one stack of it")
     recorded = [t for t in thicknesses if t is not None and t > 0]
-    return FrameHeaders(np.asarray(file_index), np.asarray(frame_index), np.asarray(positions),
+    return FrameHeaders(np.asarray(file_index), np.asarray(positions),
                         np.asarray(orientations), (float(spacings[0, 0]), float(spacings[0, 1])),
                         float(np.median(recorded)) if recorded else None, np.asarray(rescales, dtype=float))
 
