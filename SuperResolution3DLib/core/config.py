@@ -148,8 +148,8 @@ class FineTuneSettings:
         from ``learning_rate`` to ``min_learning_rate`` on a cosine over it. steps: stop after this many steps even
         within the budget (``None``: the budget alone decides).
     learning_rate: 1e-4: in 15 CPU minutes on one half of a real T1 MRI, the through-plane model gained +0.6 / +1.2 dB
-        on the other half (Gaussian / rect slices); the isotropic model gained nothing on MRI or CT either way
-        (docs/results.md, "Fine-tuning on your own scans").
+        on the other half (Gaussian / rect slices), on a head CT it lost 0.2 / 0.7 dB, and the isotropic model gained
+        nothing on either (docs/results.md, "Fine-tuning on your own scans"): held-out scans decide.
     batch: pairs per step; patch: HR patch side (``None``: the model's training patch).
     validate_every: steps between validations on ``validation_patches`` patches of the validation scans (the
         exported weights are the last ones whatever they score: a few patches pick mid-run weights by chance).

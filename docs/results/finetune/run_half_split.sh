@@ -23,14 +23,19 @@ for name in mri ct; do
   sr3d finetune "$OUT/${name}_train.nii.gz" --model sr3d_rrdb_x4_real_l1 --minutes "$MINUTES" --patch 48 \
       --out "$OUT/${name}_iso_finetuned.json"
 done
-sr3d finetune "$OUT/mri_train.nii.gz" --model sr3d_rrdb_thick_x4_l1 --minutes "$MINUTES" --out "$OUT/mri_thick_finetuned.json"
+for name in mri ct; do
+  sr3d finetune "$OUT/${name}_train.nii.gz" --model sr3d_rrdb_thick_x4_l1 --minutes "$MINUTES" \
+      --out "$OUT/${name}_thick_finetuned.json"
+done
 for name in mri ct; do
   sr3d evaluate "$OUT/${name}_scored.nii.gz" --models trilinear bspline sr3d_rrdb_x4_real_l1 default \
       "$OUT/${name}_iso_finetuned.json" --crop 96,112,48 --shift-to-zero --interior 8 --metrics psnr,ssim \
       --out "$OUT/eval_${name}_iso"
 done
-for profile in gaussian rect; do
-  sr3d evaluate "$OUT/mri_scored.nii.gz" --models bspline sr3d_rrdb_thick_x4_l1 "$OUT/mri_thick_finetuned.json" \
-      --scale 1,1,4 --profile "$profile" --crop 96,112,48 --shift-to-zero --interior 8 --metrics psnr,ssim \
-      --out "$OUT/eval_mri_thick_$profile"
+for name in mri ct; do
+  for profile in gaussian rect; do
+    sr3d evaluate "$OUT/${name}_scored.nii.gz" --models bspline sr3d_rrdb_thick_x4_l1 "$OUT/${name}_thick_finetuned.json" \
+        --scale 1,1,4 --profile "$profile" --crop 96,112,48 --shift-to-zero --interior 8 --metrics psnr,ssim \
+        --out "$OUT/eval_${name}_thick_$profile"
+  done
 done
