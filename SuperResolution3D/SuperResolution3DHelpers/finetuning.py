@@ -91,7 +91,10 @@ def finetuneReadiness(logic, trainNodes, validationNodes, model, savePath):
 
 
 def finishedText(job):
-    """The panel's status line for a completed fine-tune: the model file, and the held-out score before and after."""
+    """The panel's status line for a completed fine-tune: the model file, the held-out score before and after, and a
+    note where the fine-tuned model scored lower."""
+    from .process import warningsText
+
     scores = [line.strip() for line in job.log if line.startswith("validation patches")]
     return (f"Fine-tuned in {job.elapsed / 60:.1f} min: model saved to {job.modelPath} and selected"
-            + "".join(f"\n{line}" for line in scores))
+            + "".join(f"\n{line}" for line in scores) + warningsText(job))

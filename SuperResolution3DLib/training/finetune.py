@@ -11,6 +11,7 @@ before and after. ``WallClockL1Trainer`` is also what the GPU device script trai
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -41,6 +42,7 @@ class WallClockL1Trainer(L1Trainer):
         self.report = report
         self.started = time.time()
         self.stop_reason = "the step limit"
+        self.held_out_scores = None  # validation patch PSNR of the start model and of the exported one
 
     def scheduled_learning_rate(self) -> float:
         optim = self.config.optim
@@ -77,6 +79,8 @@ class WallClockL1Trainer(L1Trainer):
     def model_card(self) -> Dict[str, Any]:
         card = super().model_card()
         card["training_settings"]["optimizer"] += f" over a {self.budget_seconds / 60:g}-minute wall-clock budget"
+        if self.held_out_scores is not None:
+            card["training_settings"]["validation_patch_psnr_start_and_end"] = list(self.held_out_scores)
         return card
 
 
@@ -182,6 +186,12 @@ def finetune_model(model, train: Sequence[str], validation: Sequence[str] = (), 
             trainer.close_logs()
         log(f"validation patches after {trainer.step} steps: {after['val_psnr']:.2f} dB"
             + (f" ({after['val_psnr'] - before:+.2f} dB)" if before is not None else ""))
+        if before is not None:
+            trainer.held_out_scores = (before, after["val_psnr"])
+            if after["val_psnr"] < before:
+                warnings.warn(f"the fine-tuned model scores lower on the held-out patches than "
+                              f"{card.get('name', model_path.stem)} ({before:.2f} -> {after['val_psnr']:.2f} dB): it is "
+                              "written, but the start model is the better one for scans like those", stacklevel=2)
     trainer.config = replace(trainer.config, optim=replace(trainer.config.optim, steps=trainer.step))
     path = export_trained_model(trainer, log=log)
     return FineTuneResult(path, trainer.step, trainer.train_seconds / 60, before, after.get("val_psnr"))

@@ -57,6 +57,18 @@ def test_a_fine_tune_learns_the_scans_and_writes_a_model_with_its_story(tmp_path
     assert ("thick slices" if network is TINY_THICK else "k-space") in card["training_data"]["degradation"]
     assert load_model(result.path).scale == tuple(network["scale"])
     assert (tmp_path / "mine_run" / "metrics.csv").is_file()
+    assert card["training_settings"]["validation_patch_psnr_start_and_end"] == pytest.approx(
+        [result.validation_before, result.validation_after])
+
+
+def test_a_fine_tune_that_scores_lower_on_the_held_out_scan_says_so(tmp_path):
+    start = start_model(tmp_path, TINY_THICK)
+    train, held_out = scans(tmp_path, 2)
+    wild = {**QUICK, "learning_rate": 1.0, "min_learning_rate": 1.0}  # a rate that wrecks the weights
+    with pytest.warns(UserWarning, match="scores lower on the held-out patches than start"):
+        result = finetune_model(start, [str(train)], [str(held_out)], tmp_path / "worse.json",
+                                FineTuneSettings(steps=3, **wild), progress=None)
+    assert result.validation_after < result.validation_before and result.path.is_file()
 
 
 def test_the_budget_stops_the_run_and_the_cli_writes_a_model_predict_takes(tmp_path, capsys):
