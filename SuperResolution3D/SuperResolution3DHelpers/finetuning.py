@@ -48,6 +48,11 @@ class FineTuneProcess(SuperResolutionProcess):
         return self.writeResult(self.savePath)
 
 
+def trainedAndHeldOut(trainNodes, validationNodes):
+    """Whether a node is among both the training and the held-out volumes."""
+    return bool({node.GetID() for node in trainNodes} & {node.GetID() for node in validationNodes})
+
+
 def startFineTuneProcess(logic, trainNodes, savePath, model, validationNodes, minutes, device, progress, python,
                          steps=None):
     """Check the nodes and the model file to write, and start ``FineTuneProcess``; ``job.modelPath`` is the written
@@ -60,8 +65,7 @@ def startFineTuneProcess(logic, trainNodes, savePath, model, validationNodes, mi
     validationNodes = [node for node in (validationNodes or []) if node is not None]
     if not trainNodes:
         raise InputVolumeError("fine-tuning needs at least one high-resolution training volume")
-    shared = {node.GetID() for node in trainNodes} & {node.GetID() for node in validationNodes}
-    if shared:
+    if trainedAndHeldOut(trainNodes, validationNodes):
         raise InputVolumeError("a volume is both a training and a validation volume; validation volumes must be held out")
     for node in trainNodes + validationNodes:
         logic.checkInputVolume(node)
@@ -83,7 +87,7 @@ def finetuneReadiness(logic, trainNodes, validationNodes, model, savePath):
         return False, "Tick the high-resolution volumes to train on"
     if model in logic.interpolationModels():
         return False, f"{model} is an interpolation, with no weights to fine-tune: select a model"
-    if {node.GetID() for node in trainNodes} & {node.GetID() for node in validationNodes}:
+    if trainedAndHeldOut(trainNodes, validationNodes):
         return False, "A volume is ticked for both training and held out: untick one"
     if not str(savePath or "").strip():
         return False, "Give the model file to write (Save model as)"

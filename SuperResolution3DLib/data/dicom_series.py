@@ -59,16 +59,17 @@ def largest_dicom_series(folder: Path, series: Optional[str] = None) -> List[str
     series_ids = list(files_by_series)
     if series is not None:
         return files_by_series[_chosen_series(folder, files_by_series, str(series))]
+    if len(series_ids) == 1:
+        return files_by_series[series_ids[0]]
     slices = {series_id: _slice_count(files) for series_id, files in files_by_series.items()}
     chosen = max(series_ids, key=slices.get)
-    if len(series_ids) > 1:
-        others = ", ".join(f"{sid} ({_count(slices[sid], 'slice')})" for sid in series_ids if sid != chosen)
-        warnings.warn(
-            f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
-            f"({_count(slices[chosen], 'slice')}) and ignoring {others} (sr3d dicom FOLDER lists them; "
-            "sr3d predict --series NUMBER, or series= in Python, picks one)",
-            stacklevel=3,
-        )
+    others = ", ".join(f"{sid} ({_count(slices[sid], 'slice')})" for sid in series_ids if sid != chosen)
+    warnings.warn(
+        f"{folder} holds {len(series_ids)} DICOM series; using series {chosen} "
+        f"({_count(slices[chosen], 'slice')}) and ignoring {others} (sr3d dicom FOLDER lists them; "
+        "sr3d predict --series NUMBER, or series= in Python, picks one)",
+        stacklevel=3,
+    )
     return files_by_series[chosen]
 
 
@@ -78,16 +79,22 @@ def _count(number: int, noun: str) -> str:
 
 def _slice_count(files: List[str]) -> int:
     """The files of a series, times the frames of its first file (an enhanced object holds its slices as frames)."""
+    frames = _first_file_tag(files, NUMBER_OF_FRAMES_TAG)
+    return len(files) * (max(int(frames), 1) if frames.isdigit() else 1)
+
+
+def _first_file_tag(files: List[str], tag: str) -> str:
+    """One top-level attribute (``"gggg|eeee"``) of a series' first file, stripped (``""`` where absent or unreadable),
+    from ITK's header read alone."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(files[0]))
     try:
         reader.ReadImageInformation()
-        frames = int(reader.GetMetaData(NUMBER_OF_FRAMES_TAG)) if reader.HasMetaDataKey(NUMBER_OF_FRAMES_TAG) else 1
-    except (RuntimeError, ValueError):
-        frames = 1
-    return len(files) * max(frames, 1)
+    except RuntimeError:
+        return ""
+    return reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else ""
 
 
 def first_file_header(folder: Path, series: Optional[str] = None) -> "sitk.ImageFileReader":
@@ -108,7 +115,7 @@ def first_file_header(folder: Path, series: Optional[str] = None) -> "sitk.Image
 def _chosen_series(folder: Path, files_by_series: Dict[str, List[str]], series: str) -> str:
     if series in files_by_series:
         return series
-    numbered = [uid for uid, files in files_by_series.items() if _first_header(files)[0].get("number") == series]
+    numbered = [uid for uid, files in files_by_series.items() if _first_file_tag(files, _TAGS["number"]) == series]
     if len(numbered) != 1:
         raise InputVolumeError(f"{folder} has {'no' if not numbered else 'more than one'} DICOM series {series!r}; "
                                f"sr3d dicom {folder} lists its series (numbers and UIDs)")
